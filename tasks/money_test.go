@@ -1,0 +1,88 @@
+package tasks
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseMoney(t *testing.T) {
+	tests := []struct {
+		amount, currency string
+		want             int64
+		wantErr          string // substring; "" means success
+	}{
+		{"403.33", "MXN", 40333, ""},
+		{"403.3", "MXN", 40330, ""},
+		{"403", "mxn", 40300, ""},
+		{"1000", "JPY", 1000, ""},
+		{"1.234", "KWD", 1234, ""},
+		{"0.001", "BHD", 1, ""},
+		{"2623.46", "SAR", 262346, ""},
+		{" 15.00 ", "HKD", 1500, ""},
+		{"10.005", "USD", 0, "USD has 2 decimals, got 3"},
+		{"1.5", "JPY", 0, "JPY has no decimals"},
+		{"-1", "USD", 0, "only digits"},
+		{"+1", "USD", 0, "only digits"},
+		{"0", "USD", 0, "greater than zero"},
+		{"0.00", "USD", 0, "greater than zero"},
+		{"1e3", "USD", 0, "only digits"},
+		{"NaN", "USD", 0, "only digits"},
+		{"Inf", "USD", 0, "only digits"},
+		{"12,50", "EUR", 0, "only digits"},
+		{"1,000.00", "USD", 0, "only digits"},
+		{"1.2.3", "USD", 0, "only digits"},
+		{".5", "USD", 0, "want digits"},
+		{"5.", "USD", 0, "want digits"},
+		{"", "USD", 0, "empty"},
+		{"92233720368547758.07", "USD", 9223372036854775807, ""},
+		{"92233720368547758.08", "USD", 0, "too large"},
+		{"99999999999999999999999999", "JPY", 0, "too large"},
+		{"10", "XXX", 0, "unknown currency"},
+		{"10", "", 0, "unknown currency"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.amount+" "+tt.currency, func(t *testing.T) {
+			got, err := ParseMoney(tt.amount, tt.currency)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("ParseMoney(%q, %q) = %v, %v; want error containing %q", tt.amount, tt.currency, got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Minor != tt.want {
+				t.Fatalf("ParseMoney(%q, %q) = %v, %v; want %d", tt.amount, tt.currency, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestMoneyDecimalRoundTrips(t *testing.T) {
+	for _, m := range []Money{{40333, "MXN"}, {1000, "JPY"}, {1234, "KWD"}, {5, "USD"}, {1, "BHD"}} {
+		back, err := ParseMoney(m.Decimal(), m.Currency)
+		if err != nil || back != m {
+			t.Errorf("%v -> %q -> %v, %v", m, m.Decimal(), back, err)
+		}
+	}
+	if got := (Money{5, "USD"}).String(); got != "0.05 USD" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func FuzzParseMoney(f *testing.F) {
+	for _, s := range []string{"403.33", "1e3", "-1", "0.001", "99999999999999999999"} {
+		f.Add(s, "USD")
+	}
+	f.Fuzz(func(t *testing.T, amount, currency string) {
+		m, err := ParseMoney(amount, currency)
+		if err != nil {
+			return
+		}
+		if m.Minor <= 0 {
+			t.Fatalf("ParseMoney(%q) accepted non-positive %d", amount, m.Minor)
+		}
+		back, err := ParseMoney(m.Decimal(), m.Currency)
+		if err != nil || back != m {
+			t.Fatalf("round trip %q -> %v -> %q -> %v, %v", amount, m, m.Decimal(), back, err)
+		}
+	})
+}
