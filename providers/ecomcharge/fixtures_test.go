@@ -1,0 +1,214 @@
+package ecomcharge
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/tasks"
+)
+
+const (
+	fixtureKey    = "0190f6b3-8c1e-7a55-9d1e-3c2b1a0f9e88"
+	fixtureShop   = "361"
+	fixtureSecret = "b8647b68898b084b-s3cr3t"
+)
+
+// answer serves one canned answer to every request.
+func answer(t *testing.T, status int, body string, header map[string]string) *Client {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, v := range header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(status)
+		w.Write([]byte(body))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestDocumentedAnswersAreClassified(t *testing.T) {
+	r := providers.Refund{OrderID: "4107-310b0da80b", TransactionID: "4107-310b0da80b",
+		Amount: tasks.Money{Minor: 492, Currency: "EUR"}, Reason: "requested", Key: fixtureKey}
+	found := fixture(t, "tracking_found.json")
+	tests := []struct {
+		name           string
+		status         int
+		body           string
+		header         map[string]string
+		refund, lookup providers.Kind
+		contain        string // in the reason (or status) of a non-unknown outcome
+	}{
+		{"seed: successful refund", 200, fixture(t, "refund_successful.json"), nil, providers.Succeeded, providers.Succeeded, ""},
+		{"doc: can't be refunded", 422, fixture(t, "error_cant_refund.json"), nil, providers.Rejected, providers.Unknown, "base: transaction can't be refunded"},
+		{"guess: duplicate_check refusal", 422, fixture(t, "error_duplicate.json"), nil, providers.Unknown, providers.Unknown, "duplicate_check"},
+		{"guess: error inside response", 422, fixture(t, "error_response_wrapped.json"), nil, providers.Rejected, providers.Unknown, "Reason can't be blank"},
+		{"failed refund", 200, fixture(t, "refund_failed.json"), nil, providers.Rejected, providers.Rejected, "Do not honor"},
+		{"failed as duplicate (F.0108)", 200, fixture(t, "refund_failed_duplicate_code.json"), nil, providers.Unknown, providers.NotFound, "duplicate_check"},
+		{"tracking list with our refund", 200, found, nil, providers.Unknown, providers.Succeeded, ""},
+		{"tracking list empty", 200, fixture(t, "tracking_empty.json"), nil, providers.Unknown, providers.NotFound, ""},
+		{"tracking answer as one transaction", 200, fixture(t, "tracking_single.json"), nil, providers.Pending, providers.Pending, ""},
+		{"bad credentials", 401, `{"message":"Unauthorized"}`, nil, providers.Rejected, providers.Unknown, "ECOMCHARGE_SECRET_KEY"},
+		{"bad credentials, HTML", 403, `<html>Forbidden</html>`, nil, providers.Rejected, providers.Unknown, "authentication"},
+		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, providers.Transient, providers.Transient, ""},
+		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, providers.Unknown, providers.Unknown, ""},
+		{"5xx with a success body", 500, fixture(t, "refund_successful.json"), nil, providers.Unknown, providers.Unknown, ""},
+		{"200 HTML", 200, `<html>maintenance</html>`, nil, providers.Unknown, providers.Unknown, ""},
+		{"200 empty", 200, ``, nil, providers.Unknown, providers.Unknown, ""},
+		{"404 JSON", 404, `{"message":"Record not found"}`, nil, providers.Rejected, providers.Unknown, "Record not found"},
+		{"422 with a successful transaction", 422, fixture(t, "refund_successful.json"), nil, providers.Unknown, providers.Unknown, ""},
+		{"someone else's tracking id", 200, strings.ReplaceAll(found, fixtureKey, "other"), nil, providers.Unknown, providers.Unknown, ""},
+		{"not a refund", 200, strings.Replace(found, `"type": "refund"`, `"type": "payment"`, 1), nil, providers.Unknown, providers.Unknown, ""},
+		{"guess: expired", 200, strings.Replace(found, `"status": "successful"`, `"status": "expired"`, 1), nil, providers.Unknown, providers.Unknown, ""},
+		{"incomplete", 200, strings.Replace(found, `"status": "successful"`, `"status": "incomplete"`, 1), nil, providers.Unknown, providers.Pending, ""},
+		{"transaction without status", 200, strings.Replace(fixture(t, "refund_successful.json"), `"status": "successful", `, ``, 1), nil, providers.Unknown, providers.Unknown, ""},
+		{"duplicate refusal next to our success", 200,
+			`{"transactions": [` + strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(fixture(t, "refund_failed_duplicate_code.json")), `{"transaction": `), `}`) + `,` +
+				strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(found), `{"transactions": [`), `]}`) + `]}`,
+			nil, providers.Unknown, providers.Succeeded, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := answer(t, tt.status, tt.body, tt.header)
+			for _, op := range []string{"refund", "lookup"} {
+				want, out := tt.refund, c.Refund(context.Background(), r)
+				if op == "lookup" {
+					want, out = tt.lookup, c.Lookup(context.Background(), r)
+				}
+				if out.Kind != want {
+					t.Errorf("%s: %v, want %s", op, out, want)
+				}
+				if tt.contain != "" && out.Kind == want && want != providers.Unknown && want != providers.NotFound && !strings.Contains(out.Reason, tt.contain) {
+					t.Errorf("%s: reason %q lacks %q", op, out.Reason, tt.contain)
+				}
+				if tt.contain == "duplicate_check" && op == "refund" && !strings.Contains(out.Reason, "duplicate_check") {
+					t.Errorf("%s: reason %q does not say the duplicate check fired", op, out.Reason)
+				}
+				if out.Kind == providers.Succeeded && out.Reference != "4107-c2d6b7c2b4" {
+					t.Errorf("%s: reference %q", op, out.Reference)
+				}
+				if strings.Contains(out.Reason, fixtureSecret) {
+					t.Errorf("%s: reason leaks the secret: %q", op, out.Reason)
+				}
+			}
+			if tt.status == 429 {
+				if out := c.Refund(context.Background(), r); out.RetryAfter.Seconds() != 7 {
+					t.Errorf("Retry-After = %s, want 7s", out.RetryAfter)
+				}
+			}
+		})
+	}
+}
+
+// TestRequestShape checks what goes on the wire: Basic auth, API version,
+// the request envelope, an integer amount and a reason even when none given.
+func TestRequestShape(t *testing.T) {
+	var mu sync.Mutex
+	var got []*http.Request
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got, bodies = append(got, r), append(bodies, string(b))
+		mu.Unlock()
+		w.Write([]byte(`{"transactions": []}`))
+	}))
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL + "/", ShopID: " 361 ", SecretKey: fixtureSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := providers.Refund{TransactionID: "4107-310b0da80b", Amount: tasks.Money{Minor: 492, Currency: "EUR"}, Key: "k/1"}
+	c.Refund(context.Background(), r)
+	c.Lookup(context.Background(), r)
+	if len(got) != 2 {
+		t.Fatalf("%d requests", len(got))
+	}
+	for _, req := range got {
+		if u, p, ok := req.BasicAuth(); !ok || u != "361" || p != fixtureSecret {
+			t.Errorf("%s %s: basic auth %q", req.Method, req.URL.Path, u)
+		}
+		if req.Header.Get("X-API-Version") != "3" {
+			t.Errorf("%s: X-API-Version %q", req.Method, req.Header.Get("X-API-Version"))
+		}
+	}
+	if got[0].Method != http.MethodPost || got[0].URL.Path != "/transactions/refunds" || got[0].Header.Get("Content-Type") != "application/json" {
+		t.Errorf("refund sent as %s %s %q", got[0].Method, got[0].URL.Path, got[0].Header.Get("Content-Type"))
+	}
+	var body map[string]map[string]any
+	if err := json.Unmarshal([]byte(bodies[0]), &body); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"parent_uid": "4107-310b0da80b", "amount": 492.0, "reason": defaultReason, "duplicate_check": true, "tracking_id": "k/1"}
+	for k, v := range want {
+		if body["request"][k] != v {
+			t.Errorf("request.%s = %#v, want %#v (body %s)", k, body["request"][k], v, bodies[0])
+		}
+	}
+	if !strings.Contains(bodies[0], `"amount":492,`) {
+		t.Errorf("amount not an integer: %s", bodies[0])
+	}
+	if got[1].Method != http.MethodGet || got[1].URL.EscapedPath() != "/v2/transactions/tracking_id/k%2F1" {
+		t.Errorf("look-up sent as %s %s", got[1].Method, got[1].URL.EscapedPath())
+	}
+}
+
+func TestCheck(t *testing.T) {
+	ok := tasks.Refund{TransactionID: "4107-310b0da80b", Reason: strings.Repeat("é", 255)}
+	if err := Check(ok); err != nil {
+		t.Fatalf("Check(255-character reason) = %v", err)
+	}
+	if err := Check(tasks.Refund{TransactionID: " "}); err == nil || err.Error() != "ecomcharge needs transaction_id: the parent payment uid" {
+		t.Fatalf("Check(no transaction id) = %v", err)
+	}
+	long := ok
+	long.Reason += "x"
+	if err := Check(long); err == nil || !strings.Contains(err.Error(), "255") {
+		t.Fatalf("Check(256-character reason) = %v", err)
+	}
+	c := answer(t, 200, `{}`, nil)
+	if out := c.Refund(context.Background(), providers.Refund{Key: "k"}); out.Kind != providers.Rejected {
+		t.Fatalf("refund without parent uid = %v", out)
+	}
+}
+
+func TestEntry(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	e := Entry(env(map[string]string{"ECOMCHARGE_SHOP_ID": "361"}))
+	if e.Enabled() || len(e.Missing) != 1 || e.Missing[0] != "ECOMCHARGE_SECRET_KEY" || e.Check == nil || e.Name != providers.EcomCharge {
+		t.Fatalf("entry = %+v", e)
+	}
+	e = Entry(env(map[string]string{}))
+	if e.Enabled() || strings.Join(e.Missing, ",") != "ECOMCHARGE_SHOP_ID,ECOMCHARGE_SECRET_KEY" {
+		t.Fatalf("entry = %+v", e)
+	}
+	e = Entry(env(map[string]string{"ECOMCHARGE_SHOP_ID": "361", "ECOMCHARGE_SECRET_KEY": fixtureSecret, "ECOMCHARGE_BASE_URL": "processing.ecomcharge.com"}))
+	if e.Enabled() || e.Err == nil || strings.Contains(e.Err.Error(), fixtureSecret) {
+		t.Fatalf("entry with a bad URL = %+v", e)
+	}
+	e = Entry(env(map[string]string{"ECOMCHARGE_SHOP_ID": "361", "ECOMCHARGE_SECRET_KEY": fixtureSecret}))
+	if !e.Enabled() || e.Provider.(*Client).base != DefaultURL {
+		t.Fatalf("entry = %+v", e)
+	}
+}

@@ -1,0 +1,146 @@
+// Package providers defines what the worker needs from a payment provider —
+// send a refund, look up what became of one — and the few outcome kinds every
+// adapter reduces the provider's answers to. Each provider lives in its own
+// subpackage with the same shape: a constructor from config, the adapter, a
+// simulator of its documented API, and the conformance suite wired in one test.
+package providers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/refundq/refundq/tasks"
+)
+
+// Provider names, as they appear in task payloads, bulk files and records.
+const (
+	EcartPay   = "ecartpay"
+	EcomCharge = "ecomcharge"
+	Fatora     = "fatora"
+	BBMSL      = "bbmsl"
+	MoyasarPG  = "moyasarpg"
+)
+
+// Refund is one refund as an adapter sees it.
+type Refund struct {
+	RefundID      string      // the merchant's refund id
+	OrderID       string      // the provider's order or payment id
+	TransactionID string      // the provider's payment transaction id, where it needs one
+	Amount        tasks.Money // what to refund
+	Reason        string
+	// Key is refundq's own id for this refund at the provider (Moyasar PG's
+	// transaction_id, ecomCharge's tracking_id, …). It is chosen once when the
+	// refund is created and sent unchanged on every attempt, so a resend is
+	// recognised and a lost response can be found again.
+	Key string
+	// OtherRefs are the provider's references of the other refunds refundq
+	// knows on this order. An adapter that matches a lost answer by amount
+	// (no key) must not take one of them for this refund.
+	OtherRefs []string
+}
+
+// Provider is a payment provider's refund API. Every call returns an Outcome;
+// a failure the adapter cannot classify must come back as Unknown, never as
+// Succeeded or Rejected.
+type Provider interface {
+	// Refund asks the provider to refund r.
+	Refund(ctx context.Context, r Refund) Outcome
+	// Lookup asks the provider what became of r without changing anything.
+	// It returns NotFound only when the provider positively shows that r was
+	// never applied, which is what makes a resend safe, and Rejected only when
+	// the provider shows the refund failed or cannot exist (e.g. no such
+	// order). A look-up that proves nothing (auth failure, 5xx, odd body) is
+	// Unknown: the worker may have an attempt in flight and must not close
+	// the refund as failed on it.
+	Lookup(ctx context.Context, r Refund) Outcome
+}
+
+// Kind is what the worker should do with an outcome. The zero value is
+// Unknown, so an outcome nobody filled in is reconciled, not trusted.
+type Kind int
+
+const (
+	// Unknown: the call may or may not have been applied (timeout after the
+	// request was sent, connection reset, 5xx, unparseable answer). Reconcile
+	// with Lookup before anything is sent again.
+	Unknown Kind = iota
+	// Succeeded: the refund is applied; Reference names it at the provider.
+	Succeeded
+	// Pending: the provider has the refund but has not finished it; ask again
+	// after RetryAfter (or the provider's poll schedule).
+	Pending
+	// Rejected: the provider refused for good; Reason says why in words a
+	// human can act on. Nothing was applied.
+	Rejected
+	// Transient: nothing was applied and trying again later may work (429,
+	// connection refused, 503 before processing). RetryAfter is the
+	// provider's hint, if any.
+	Transient
+	// NotFound (Lookup only): the provider positively has no such refund, so
+	// sending it is safe.
+	NotFound
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Unknown:
+		return "unknown"
+	case Succeeded:
+		return "succeeded"
+	case Pending:
+		return "pending"
+	case Rejected:
+		return "rejected"
+	case Transient:
+		return "transient"
+	case NotFound:
+		return "not_found"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Outcome is the classified result of one call to a provider.
+type Outcome struct {
+	Kind       Kind
+	Reference  string        // provider's id of the refund, when known
+	Status     string        // provider's own status word, verbatim, for the record
+	Reason     string        // human-readable detail; never contains a secret
+	RetryAfter time.Duration // provider's hint for Pending and Transient, 0 if none
+	HTTPStatus int           // 0 when no HTTP response was read
+}
+
+func (o Outcome) String() string {
+	s := o.Kind.String()
+	if o.HTTPStatus != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", o.HTTPStatus)
+	}
+	if o.Status != "" {
+		s += " status=" + o.Status
+	}
+	if o.Reason != "" {
+		s += ": " + o.Reason
+	}
+	return s
+}
+
+// Schedule says how often to poll a provider about a pending refund and for
+// how long before a human has to look at it.
+type Schedule struct {
+	First   time.Duration // delay before the first poll
+	Max     time.Duration // the delay grows ×2 per poll up to this
+	Horizon time.Duration // total time after which the refund goes to needs_review
+}
+
+// Delay returns the wait before poll number step (0-based), clamped to the
+// schedule, preferring the provider's hint when it gave one.
+func (s Schedule) Delay(step int, hint time.Duration) time.Duration {
+	if hint > 0 {
+		return min(max(hint, time.Second), s.Max)
+	}
+	d := s.First
+	for i := 0; i < step && d < s.Max; i++ {
+		d *= 2
+	}
+	return min(d, s.Max)
+}

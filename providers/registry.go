@@ -1,0 +1,125 @@
+package providers
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/refundq/refundq/tasks"
+)
+
+// Entry is one provider as the worker and the producers see it.
+type Entry struct {
+	Name     string
+	Provider Provider // nil when the provider is not configured
+	Schedule Schedule
+	// Check rejects, at enqueue time, a refund this provider can never
+	// accept (e.g. a partial refund where only full refunds exist). May be nil.
+	Check func(tasks.Refund) error
+	// Missing names the environment variables that must be set to enable a
+	// provider that is not configured.
+	Missing []string
+	// Err is set when the configuration is present but unusable (e.g. an
+	// unreadable key file): a worker should refuse to start rather than
+	// quietly run without the provider.
+	Err error
+}
+
+// Enabled reports whether the provider is configured.
+func (e Entry) Enabled() bool { return e.Provider != nil }
+
+// Registry maps provider names to entries.
+type Registry struct {
+	entries   map[string]Entry
+	rulesOnly bool
+}
+
+// RulesOnly returns a registry whose Check ignores whether a provider is
+// configured: for producers, which do not hold the providers' credentials.
+func (r *Registry) RulesOnly() *Registry { return &Registry{entries: r.entries, rulesOnly: true} }
+
+// NewRegistry returns a registry of the given entries.
+func NewRegistry(entries ...Entry) *Registry {
+	r := &Registry{entries: map[string]Entry{}}
+	for _, e := range entries {
+		r.entries[e.Name] = e
+	}
+	return r
+}
+
+// ErrUnknownProvider is returned for a name no adapter exists for.
+var ErrUnknownProvider = errors.New("unknown provider")
+
+// ErrDisabled is returned for a known provider that is not configured.
+var ErrDisabled = errors.New("provider not configured")
+
+// Get returns the configured provider called name, or an error that names
+// the missing environment variables.
+func (r *Registry) Get(name string) (Entry, error) {
+	e, ok := r.entries[name]
+	if !ok {
+		return Entry{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownProvider, name, strings.Join(r.Names(), ", "))
+	}
+	if !e.Enabled() {
+		return e, fmt.Errorf("%s: %w: set %s", name, ErrDisabled, strings.Join(e.Missing, ", "))
+	}
+	return e, nil
+}
+
+// Check validates r against its provider's rules: the provider must exist,
+// be configured, and accept this kind of refund.
+func (r *Registry) Check(t tasks.Refund) error {
+	e, err := r.Get(t.Provider)
+	if err != nil && !(r.rulesOnly && errors.Is(err, ErrDisabled)) {
+		return err
+	}
+	if e.Check != nil {
+		if err := e.Check(t); err != nil {
+			return &CheckError{Provider: t.Provider, Err: err}
+		}
+	}
+	return nil
+}
+
+// CheckError is a refund a provider can never accept, found before sending.
+type CheckError struct {
+	Provider string
+	Err      error
+}
+
+func (e *CheckError) Error() string { return e.Provider + ": " + e.Err.Error() }
+func (e *CheckError) Unwrap() error { return e.Err }
+
+// Names lists every known provider, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.entries))
+	for n := range r.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// MissingError names the environment variables a provider needs and lacks.
+type MissingError struct {
+	Provider string
+	Vars     []string
+}
+
+func (e *MissingError) Error() string { return e.Provider + ": set " + strings.Join(e.Vars, " and ") }
+
+// Require returns a *MissingError for the variables whose value is blank,
+// given as name, value pairs, or nil when all are set.
+func Require(provider string, nameValues ...string) error {
+	var missing []string
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if strings.TrimSpace(nameValues[i+1]) == "" {
+			missing = append(missing, nameValues[i])
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingError{Provider: provider, Vars: missing}
+	}
+	return nil
+}
