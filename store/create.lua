@@ -1,0 +1,14 @@
+-- KEYS: record, history, index, queued set, the order's refunds. ARGV: history entry, created-at ms, then field/value pairs.
+-- Returns 1 when created, 0 when the refund id already exists (nothing changed).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+local id = redis.call('HGET', KEYS[1], 'refund_id')
+redis.call('ZADD', KEYS[3], ARGV[2], id)
+redis.call('ZADD', KEYS[4], ARGV[2], id)
+redis.call('SADD', KEYS[5], id)
+return 1

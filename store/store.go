@@ -1,0 +1,406 @@
+// Package store keeps refundq's record of every refund in Redis: its state,
+// the provider's references, and an append-only history of every attempt. The
+// record, not asynq's task, is the lasting truth about a refund: asynq deletes
+// completed tasks and silently trims its archive.
+//
+// Every Redis key refundq owns is built in this file; callers use methods
+// named for what they mean.
+package store
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/tasks"
+)
+
+// State is where a refund stands.
+type State string
+
+// The states of a refund; see README.md for the diagram.
+const (
+	Queued      State = "queued"       // accepted, waiting for a worker
+	Processing  State = "processing"   // a worker is sending it or reconciling
+	Pending     State = "pending"      // the provider has it and has not finished
+	Succeeded   State = "succeeded"    // money is back on the card (terminal)
+	Failed      State = "failed"       // refused or given up without paying (terminal)
+	NeedsReview State = "needs_review" // automation stopped; a human must look
+)
+
+// Final reports whether automation is done with the refund. Succeeded and
+// Failed never change again; NeedsReview may still be settled by a human or a
+// later reconcile.
+func (s State) Final() bool { return s == Succeeded || s == Failed || s == NeedsReview }
+
+// Record is the stored view of one refund.
+type Record struct {
+	RefundID      string
+	Provider      string
+	OrderID       string
+	TransactionID string
+	Amount        tasks.Money
+	Reason        string
+	Metadata      map[string]string
+	// Key is the id this refund carries at the provider (Moyasar PG
+	// transaction_id, ecomCharge tracking_id, …), chosen once at creation and
+	// reused on every send.
+	Key            string
+	State          State
+	ProviderRef    string    // the provider's id of the refund
+	ProviderStatus string    // the provider's last status word
+	Attempts       int       // requests sent to the provider
+	InFlight       int       // the attempt sent without a recorded outcome, 0 if none
+	SentAt         time.Time // when the last attempt was sent
+	LastError      string
+	PollStep       int       // polls done while pending
+	PendingSince   time.Time // zero unless pending
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Refund returns the task payload the record was created from.
+func (r Record) Refund() tasks.Refund {
+	return tasks.Refund{
+		Version: tasks.PayloadVersion, RefundID: r.RefundID, Provider: r.Provider,
+		OrderID: r.OrderID, TransactionID: r.TransactionID, AmountMinor: r.Amount.Minor,
+		Currency: r.Amount.Currency, Reason: r.Reason, Metadata: r.Metadata,
+	}
+}
+
+// Entry is one line of a refund's history.
+type Entry struct {
+	At         time.Time `json:"at"`
+	Event      string    `json:"event"` // created, send, outcome, lookup, poll, state
+	Attempt    int       `json:"attempt,omitempty"`
+	Sent       string    `json:"sent,omitempty"`    // what was sent (amount, key); never a secret
+	Outcome    string    `json:"outcome,omitempty"` // outcome kind
+	Status     string    `json:"status,omitempty"`  // provider's status word
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	DurationMS int64     `json:"duration_ms,omitempty"`
+	State      State     `json:"state,omitempty"` // state after this entry
+}
+
+// Errors returned by Store.
+var (
+	ErrNotFound = errors.New("refund not found")
+	// ErrConflict: the refund id exists with a different provider, order,
+	// transaction, amount or currency.
+	ErrConflict = errors.New("refund id already used for a different refund")
+	// ErrClosed: the refund is succeeded or failed and cannot change.
+	ErrClosed = errors.New("refund is closed")
+)
+
+// Store reads and writes refund records.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	now    func() time.Time
+}
+
+// New returns a Store whose keys start with prefix (e.g. "refundq:"); tests
+// use a prefix of their own.
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix, now: time.Now}
+}
+
+func (s *Store) recordKey(id string) string  { return s.prefix + "refund:" + id }
+func (s *Store) historyKey(id string) string { return s.prefix + "refund:" + id + ":history" }
+func (s *Store) leaseKey(id string) string   { return s.prefix + "refund:" + id + ":lease" }
+func (s *Store) indexKey() string            { return s.prefix + "refunds" }
+func (s *Store) queuedKey() string           { return s.prefix + "queued" }
+func (s *Store) orderKey(provider, order string) string {
+	return s.prefix + "order:" + provider + ":" + order
+}
+
+//go:embed create.lua
+var createLua string
+
+//go:embed update.lua
+var updateLua string
+
+var (
+	createScript = newScript(createLua)
+	updateScript = newScript(updateLua)
+)
+
+func newScript(src string) *redis.Script { return redis.NewScript(src) }
+
+func isErr(err error, code string) bool { return err != nil && strings.HasPrefix(err.Error(), code) }
+
+// fingerprint is what must match for a second enqueue of the same refund id
+// to be the same refund.
+func fingerprint(r tasks.Refund) string {
+	return strings.Join([]string{r.Provider, r.OrderID, r.TransactionID, strconv.FormatInt(r.AmountMinor, 10), r.Currency}, "\x1f")
+}
+
+// Create stores a new refund in state queued, or returns the existing record
+// when the refund id is taken by the same refund (created is then false). The
+// same id for a different refund is ErrConflict, naming the fields that differ.
+func (s *Store) Create(ctx context.Context, r tasks.Refund) (rec Record, created bool, err error) {
+	key, err := uuid.NewV7()
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: new key: %w", err)
+	}
+	now := s.now()
+	meta, err := json.Marshal(r.Metadata)
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: encode metadata: %w", err)
+	}
+	hist, _ := json.Marshal(Entry{At: now, Event: "created", State: Queued,
+		Detail: fmt.Sprintf("%s refund of %s on order %s", r.Provider, r.Money(), r.OrderID)})
+	fields := []any{
+		"refund_id", r.RefundID, "provider", r.Provider, "order_id", r.OrderID,
+		"transaction_id", r.TransactionID, "amount_minor", r.AmountMinor, "currency", r.Currency,
+		"reason", r.Reason, "metadata", string(meta), "key", key.String(), "state", string(Queued),
+		"attempts", 0, "in_flight", 0, "poll_step", 0, "fingerprint", fingerprint(r),
+		"created_at", fmtTime(now), "updated_at", fmtTime(now),
+	}
+	args := append([]any{string(hist), now.UnixMilli()}, fields...)
+	res, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(r.RefundID), s.historyKey(r.RefundID), s.indexKey(), s.queuedKey(), s.orderKey(r.Provider, r.OrderID)}, args...).Int()
+	if err != nil {
+		return Record{}, false, fmt.Errorf("store: create refund %s: %w", r.RefundID, err)
+	}
+	rec, err = s.Get(ctx, r.RefundID)
+	if err != nil {
+		return Record{}, false, err
+	}
+	if res == 0 {
+		if diff := differences(rec.Refund(), r); diff != "" {
+			return rec, false, fmt.Errorf("refund %s: %w: %s", r.RefundID, ErrConflict, diff)
+		}
+	}
+	return rec, res == 1, nil
+}
+
+func differences(have, want tasks.Refund) string {
+	var d []string
+	cmp := func(name, a, b string) {
+		if a != b {
+			d = append(d, fmt.Sprintf("%s is %q, not %q", name, a, b))
+		}
+	}
+	cmp("provider", have.Provider, want.Provider)
+	cmp("order_id", have.OrderID, want.OrderID)
+	cmp("transaction_id", have.TransactionID, want.TransactionID)
+	cmp("amount", have.Money().String(), want.Money().String())
+	return strings.Join(d, "; ")
+}
+
+// Get returns the record of refund id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	h, err := s.rdb.HGetAll(ctx, s.recordKey(id)).Result()
+	if err != nil {
+		return Record{}, fmt.Errorf("store: get refund %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return Record{}, fmt.Errorf("refund %s: %w", id, ErrNotFound)
+	}
+	return parseRecord(h)
+}
+
+func parseRecord(h map[string]string) (Record, error) {
+	amt, err := strconv.ParseInt(h["amount_minor"], 10, 64)
+	if err != nil {
+		return Record{}, fmt.Errorf("store: refund %s: bad amount_minor %q", h["refund_id"], h["amount_minor"])
+	}
+	r := Record{
+		RefundID: h["refund_id"], Provider: h["provider"], OrderID: h["order_id"],
+		TransactionID: h["transaction_id"], Amount: tasks.Money{Minor: amt, Currency: h["currency"]},
+		Reason: h["reason"], Key: h["key"], State: State(h["state"]),
+		ProviderRef: h["provider_ref"], ProviderStatus: h["provider_status"],
+		Attempts: atoi(h["attempts"]), InFlight: atoi(h["in_flight"]), LastError: h["last_error"],
+		PollStep: atoi(h["poll_step"]), PendingSince: parseTime(h["pending_since"]), SentAt: parseTime(h["sent_at"]),
+		CreatedAt: parseTime(h["created_at"]), UpdatedAt: parseTime(h["updated_at"]),
+	}
+	if m := h["metadata"]; m != "" && m != "null" {
+		if err := json.Unmarshal([]byte(m), &r.Metadata); err != nil {
+			return Record{}, fmt.Errorf("store: refund %s: bad metadata: %w", r.RefundID, err)
+		}
+	}
+	return r, nil
+}
+
+// Change is a state transition with what led to it.
+type Change struct {
+	State          State
+	ProviderRef    string // kept unless set
+	ProviderStatus string // kept unless set
+	LastError      string // replaces the last error ("" clears it)
+	// Settled clears in_flight: the outcome of the attempt in flight is known
+	// (or the provider showed it was never applied).
+	Settled  bool
+	PollStep *int // set the poll step, when not nil
+	Entry    Entry
+}
+
+func (s *Store) apply(ctx context.Context, id string, token int64, c Change) error {
+	fields := []any{"state", string(c.State), "last_error", c.LastError}
+	if c.ProviderRef != "" {
+		fields = append(fields, "provider_ref", c.ProviderRef)
+	}
+	if c.ProviderStatus != "" {
+		fields = append(fields, "provider_status", c.ProviderStatus)
+	}
+	if c.Settled {
+		fields = append(fields, "in_flight", 0)
+	}
+	if c.PollStep != nil {
+		fields = append(fields, "poll_step", *c.PollStep)
+	}
+	if c.State == Pending {
+		fields = append(fields, "pending_since_if_unset", fmtTime(s.now()))
+	} else {
+		fields = append(fields, "pending_since", "")
+	}
+	c.Entry.State = c.State
+	if _, err := s.update(ctx, id, token, c.Entry, false, fields...); err != nil {
+		return fmt.Errorf("store: refund %s to %s: %w", id, c.State, err)
+	}
+	return nil
+}
+
+// update runs update.lua: guard, set fields, append the history entry.
+func (s *Store) update(ctx context.Context, id string, token int64, e Entry, send bool, fields ...any) (int, error) {
+	now := s.now()
+	e.At = now
+	hist, err := json.Marshal(e)
+	if err != nil {
+		return 0, err
+	}
+	sendFlag := "0"
+	if send {
+		sendFlag = "1"
+	}
+	args := append([]any{strconv.FormatInt(token, 10), string(hist), sendFlag, "updated_at", fmtTime(now)}, fields...)
+	n, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(id), s.historyKey(id), s.queuedKey()}, args...).Int()
+	if err != nil {
+		switch {
+		case isErr(err, "NOTFOUND"):
+			return 0, ErrNotFound
+		case isErr(err, "CLOSED"):
+			return 0, ErrClosed
+		case isErr(err, "FENCED"):
+			return 0, ErrFenced
+		}
+		return 0, err
+	}
+	return n, nil
+}
+
+// History returns every entry of refund id's history, oldest first.
+func (s *Store) History(ctx context.Context, id string) ([]Entry, error) {
+	raw, err := s.rdb.LRange(ctx, s.historyKey(id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: history of %s: %w", id, err)
+	}
+	out := make([]Entry, 0, len(raw))
+	for _, line := range raw {
+		var e Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			return nil, fmt.Errorf("store: history of %s: %w", id, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// OtherRefs returns the provider references of the other refunds refundq
+// knows on the same order. A provider without a refund key matches a lost
+// answer by amount; these keep it from taking another refund for this one.
+func (s *Store) OtherRefs(ctx context.Context, rec Record) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, s.orderKey(rec.Provider, rec.OrderID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: refunds of order %s: %w", rec.OrderID, err)
+	}
+	others := ids[:0]
+	for _, id := range ids {
+		if id != rec.RefundID {
+			others = append(others, id)
+		}
+	}
+	recs, err := s.getMany(ctx, others)
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, r := range recs {
+		if r.ProviderRef != "" {
+			refs = append(refs, r.ProviderRef)
+		}
+	}
+	return refs, nil
+}
+
+// Queued returns refunds still queued that were created before cutoff: a
+// producer that died between recording a refund and enqueueing its task
+// leaves one behind, and the worker's sweeper enqueues it.
+func (s *Store) Queued(ctx context.Context, cutoff time.Time, limit int) ([]Record, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, s.queuedKey(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: queued refunds: %w", err)
+	}
+	return s.getMany(ctx, ids)
+}
+
+// List returns up to limit records, oldest first (limit <= 0: all).
+func (s *Store) List(ctx context.Context, limit int) ([]Record, error) {
+	ids, err := s.rdb.ZRange(ctx, s.indexKey(), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return s.getMany(ctx, ids)
+}
+
+func (s *Store) getMany(ctx context.Context, ids []string) ([]Record, error) {
+	const batch = 500
+	out := make([]Record, 0, len(ids))
+	for len(ids) > 0 {
+		n := min(batch, len(ids))
+		cmds := make([]*redis.MapStringStringCmd, n)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids[:n] {
+				cmds[i] = p.HGetAll(ctx, s.recordKey(id))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: list: %w", err)
+		}
+		for _, c := range cmds {
+			if len(c.Val()) == 0 {
+				continue
+			}
+			r, err := parseRecord(c.Val())
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}
+
+func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

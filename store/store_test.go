@@ -1,0 +1,192 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+)
+
+func refund(id string) tasks.Refund {
+	return tasks.Refund{Version: 1, RefundID: id, Provider: "moyasarpg", OrderID: "ord-1", AmountMinor: 1500, Currency: "SAR"}
+}
+
+func TestCreateIsIdempotentByRefundID(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	created := make(chan string, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec, ok, err := s.Create(ctx, refund("r-1"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				created <- rec.Key
+			}
+		}()
+	}
+	wg.Wait()
+	close(created)
+	if n := len(created); n != 1 {
+		t.Fatalf("%d concurrent creates of one refund id reported created, want 1", n)
+	}
+	first := <-created
+	rec, ok, err := s.Create(ctx, refund("r-1"))
+	if err != nil || ok || rec.Key != first || rec.State != store.Queued {
+		t.Fatalf("second create = %+v, %v, %v; want existing queued record with key %s", rec, ok, err, first)
+	}
+
+	other := refund("r-1")
+	other.AmountMinor = 1600
+	_, _, err = s.Create(ctx, other)
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "amount") {
+		t.Fatalf("same id, other amount: err = %v, want ErrConflict naming amount", err)
+	}
+}
+
+func TestSendAndOutcome(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-2")); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.Acquire(ctx, "r-2", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := l.MarkSent(ctx, "15.00 SAR")
+	if err != nil || n != 1 {
+		t.Fatalf("MarkSent = %d, %v; want attempt 1", n, err)
+	}
+	rec, _ := s.Get(ctx, "r-2")
+	if rec.InFlight != 1 || rec.State != store.Processing || rec.Attempts != 1 {
+		t.Fatalf("after send: %+v", rec)
+	}
+	if err := l.Apply(ctx, store.Change{State: store.Succeeded, ProviderRef: "ref-9", Settled: true,
+		Entry: store.Entry{Event: "outcome", Attempt: 1, Outcome: "succeeded"}}); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ = s.Get(ctx, "r-2")
+	if rec.State != store.Succeeded || rec.InFlight != 0 || rec.ProviderRef != "ref-9" {
+		t.Fatalf("after outcome: %+v", rec)
+	}
+	if err := l.Apply(ctx, store.Change{State: store.Failed}); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("changing a succeeded refund: err = %v, want ErrClosed", err)
+	}
+	if _, err := l.MarkSent(ctx, "again"); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("sending a succeeded refund again: err = %v, want ErrClosed", err)
+	}
+	h, err := s.History(ctx, "r-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, e := range h {
+		events = append(events, e.Event)
+	}
+	if got := strings.Join(events, ","); got != "created,send,outcome" {
+		t.Fatalf("history events = %s", got)
+	}
+	if h[1].Attempt != 1 {
+		t.Fatalf("send entry attempt = %d, want 1", h[1].Attempt)
+	}
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get(missing) err = %v", err)
+	}
+}
+
+func TestLeaseFencesOutAnOlderOwner(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-3")); err != nil {
+		t.Fatal(err)
+	}
+	old, err := s.Acquire(ctx, "r-3", 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Acquire(ctx, "r-3", time.Minute); !errors.Is(err, store.ErrBusy) {
+		t.Fatalf("second owner while the lease runs: err = %v, want ErrBusy", err)
+	}
+	// The old owner stalls past its lease; a new owner takes over.
+	var newer *store.Lease
+	for newer == nil {
+		newer, err = s.Acquire(ctx, "r-3", time.Minute)
+		if err != nil && !errors.Is(err, store.ErrBusy) {
+			t.Fatal(err)
+		}
+		if newer == nil {
+			time.Sleep(5 * time.Millisecond) // polling for the lease to expire, not waiting blindly
+		}
+	}
+	if newer.Token() <= old.Token() {
+		t.Fatalf("new token %d not above old %d", newer.Token(), old.Token())
+	}
+	if err := newer.Apply(ctx, store.Change{State: store.Succeeded, Settled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := old.MarkSent(ctx, "late send"); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("old owner's send after losing the lease: err = %v, want ErrFenced", err)
+	}
+	if err := old.Apply(ctx, store.Change{State: store.Failed}); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("old owner's outcome after losing the lease: err = %v, want ErrFenced", err)
+	}
+	if err := old.Renew(ctx); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("old owner's renew: err = %v, want ErrFenced", err)
+	}
+	if rec, _ := s.Get(ctx, "r-3"); rec.State != store.Succeeded {
+		t.Fatalf("state = %s, want the newer owner's succeeded", rec.State)
+	}
+	if err := old.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Acquire(ctx, "r-3", time.Minute); !errors.Is(err, store.ErrBusy) {
+		t.Fatalf("old owner's release dropped the newer lease: err = %v", err)
+	}
+}
+
+func TestSettleOnlyFromNeedsReview(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-4")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx, "r-4", store.Succeeded, "ref", "asked"); !errors.Is(err, store.ErrNotReview) {
+		t.Fatalf("settling a queued refund: %v, want ErrNotReview", err)
+	}
+	l, _ := s.Acquire(ctx, "r-4", time.Minute)
+	if err := l.Apply(ctx, store.Change{State: store.NeedsReview}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Settle(ctx, "r-4", store.Succeeded, "ref", "asked"); !errors.Is(err, store.ErrBusy) {
+		t.Fatalf("settling while a worker holds the lease: %v, want ErrBusy", err)
+	}
+	l.Release(ctx)
+	if err := s.Settle(ctx, "r-4", store.Failed, "", "provider shows no refund for this order"); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := s.Get(ctx, "r-4")
+	if rec.State != store.Failed || !strings.Contains(rec.LastError, "provider shows no refund") {
+		t.Fatalf("after settle: %+v", rec)
+	}
+	h, _ := s.History(ctx, "r-4")
+	if last := h[len(h)-1]; last.Event != "settled" || last.State != store.Failed {
+		t.Fatalf("last history entry = %+v", last)
+	}
+}
