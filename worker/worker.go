@@ -1,0 +1,188 @@
+// Package worker runs the asynq server that turns refund tasks into provider
+// calls and records what came of them.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
+)
+
+// Config configures a Worker. Redis, RDB and Registry are required.
+type Config struct {
+	Redis    asynq.RedisConnOpt    // for asynq
+	RDB      redis.UniversalClient // for the refund records
+	Registry *providers.Registry   // the providers refunds go to
+	Prefix   string                // refund record key prefix; default "refundq:"
+	Queue    string                // queue to read and to schedule polls on; default "default"
+	Logger   *logrus.Logger        // default: logrus.StandardLogger()
+	// Concurrency is the number of refunds handled at once; default 10.
+	// Provider calls wait on the network, not the CPU.
+	Concurrency int
+	// Attempt bounds the retries inside one handler run before the task is
+	// handed back to asynq; default DefaultAttemptPolicy.
+	Attempt AttemptPolicy
+	// InFlightGrace is how long a call sent by an earlier run may still be
+	// running; a run that finds such an attempt waits until then before
+	// looking it up. Default: providers.CallTimeout plus a second.
+	InFlightGrace time.Duration
+	// SweepEvery is how often the worker looks for refunds queued for longer
+	// than SweepAfter and enqueues their task if it is missing; defaults one
+	// minute and DefaultSweepAfter.
+	SweepEvery, SweepAfter time.Duration
+	// PollInterval is how often asynq looks for due poll and retry tasks;
+	// default 1s (asynq's own default is 5s).
+	PollInterval time.Duration
+}
+
+// AttemptPolicy is the exponential backoff used inside one handler run.
+type AttemptPolicy struct {
+	Initial    time.Duration
+	Max        time.Duration
+	MaxElapsed time.Duration // after this, give the task back to asynq
+	MaxTries   uint64        // provider calls per run at most
+}
+
+// DefaultAttemptPolicy keeps one run under a minute or so, far inside
+// tasks.Timeout, so asynq never re-runs a task while its first run still
+// talks to the provider.
+var DefaultAttemptPolicy = AttemptPolicy{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxElapsed: 30 * time.Second, MaxTries: 5}
+
+// ShutdownTimeout is how long SIGTERM waits for running handlers: longer than
+// the longest provider call, so a call in flight finishes and its outcome is
+// recorded before the process exits.
+const ShutdownTimeout = providers.CallTimeout + 10*time.Second
+
+// Worker is a running refund worker.
+type Worker struct {
+	srv        *asynq.Server
+	h          *Handler
+	stopSweep  context.CancelFunc
+	sweepEvery time.Duration
+}
+
+// New builds a worker; Start or Run starts it.
+func New(cfg Config) (*Worker, error) {
+	if cfg.Redis == nil || cfg.RDB == nil || cfg.Registry == nil {
+		return nil, errors.New("worker: Redis, RDB and Registry are required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "refundq:"
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = "default"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = logrus.StandardLogger()
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 10
+	}
+	if cfg.Attempt == (AttemptPolicy{}) {
+		cfg.Attempt = DefaultAttemptPolicy
+	}
+	if cfg.InFlightGrace <= 0 {
+		cfg.InFlightGrace = providers.CallTimeout + time.Second
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	h := &Handler{
+		store:         store.New(cfg.RDB, cfg.Prefix),
+		registry:      cfg.Registry,
+		client:        asynq.NewClient(cfg.Redis),
+		queue:         cfg.Queue,
+		log:           cfg.Logger,
+		attempt:       cfg.Attempt,
+		inFlightGrace: cfg.InFlightGrace,
+		quit:          make(chan struct{}),
+	}
+	srv := asynq.NewServer(cfg.Redis, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   map[string]int{cfg.Queue: 1},
+		Logger:                   asynqLogger{cfg.Logger},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler:             errorHandler(cfg.Logger),
+		RetryDelayFunc:           retryDelay,
+		ShutdownTimeout:          ShutdownTimeout,
+		DelayedTaskCheckInterval: cfg.PollInterval,
+		TaskCheckInterval:        cfg.PollInterval,
+	})
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = time.Minute
+	}
+	if cfg.SweepAfter <= 0 {
+		cfg.SweepAfter = DefaultSweepAfter
+	}
+	h.sweepAfter = cfg.SweepAfter
+	return &Worker{srv: srv, h: h, sweepEvery: cfg.SweepEvery}, nil
+}
+
+// Handler returns the worker's task handler, e.g. to mount next to others.
+func (w *Worker) Handler() *Handler { return w.h }
+
+// Start starts processing in the background.
+func (w *Worker) Start() error {
+	if err := w.srv.Start(w.h.Mux()); err != nil {
+		return fmt.Errorf("worker: start: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w.stopSweep = cancel
+	go w.h.sweepEvery(ctx, w.sweepEvery)
+	return nil
+}
+
+// Shutdown stops taking tasks, tells running handlers to start no new
+// provider call, and waits up to ShutdownTimeout for them to record their
+// outcome.
+func (w *Worker) Shutdown() {
+	if w.stopSweep != nil {
+		w.stopSweep()
+	}
+	w.h.stop()
+	w.srv.Shutdown()
+	w.h.client.Close()
+}
+
+// Run starts the worker and blocks until ctx ends, then shuts down.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Start(); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	w.Shutdown()
+	return nil
+}
+
+// retryDelay honours a provider's Retry-After when the handler passed one
+// back, else grows exponentially to ten minutes, with jitter so a provider
+// outage does not end in a thundering herd.
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var ra *retryAfterError
+	if errors.As(err, &ra) && ra.after > 0 {
+		return ra.after
+	}
+	d := time.Second << min(n, 10)
+	d = min(d, 10*time.Minute)
+	return d + rand.N(d/4+time.Millisecond)
+}
+
+// retryAfterError carries a provider's Retry-After hint to retryDelay.
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+func isSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }

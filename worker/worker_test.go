@@ -1,0 +1,466 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/providers/moyasarpg"
+	"github.com/refundq/refundq/providers/sim"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+	"github.com/refundq/refundq/worker"
+)
+
+const apiKey = "sk_test_7hPqSECRETx9Zt"
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	env    *redistest.Env
+	sim    *moyasarpg.Simulator
+	store  *store.Store
+	enq    *enqueue.Client
+	logs   *syncBuffer
+	insp   *asynq.Inspector
+	simURL string
+	worker *worker.Worker
+}
+
+// start runs a real worker against a real Redis and the Moyasar PG simulator
+// over real HTTP.
+func start(t *testing.T) *harness {
+	t.Helper()
+	env := redistest.New(t)
+	sim := moyasarpg.NewSimulator(apiKey)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	client, err := moyasarpg.New(moyasarpg.Config{BaseURL: srv.URL, APIKey: apiKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := providers.NewRegistry(providers.Entry{
+		Name: providers.MoyasarPG, Provider: client,
+		Schedule: providers.Schedule{First: time.Second, Max: time.Second, Horizon: time.Minute},
+	}, providers.Entry{Name: providers.Fatora, Missing: []string{"FATORA_API_KEY"}})
+	logs := &syncBuffer{}
+	log := logrus.New()
+	log.SetOutput(logs)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetLevel(logrus.DebugLevel)
+	w, err := worker.New(worker.Config{
+		Redis: env.Asynq, RDB: env.Client, Registry: reg, Prefix: env.Prefix, Queue: env.Queue, Logger: log,
+		Attempt:       worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
+		InFlightGrace: 500 * time.Millisecond,
+		SweepEvery:    200 * time.Millisecond, SweepAfter: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Shutdown)
+	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg))
+	t.Cleanup(func() { enq.Close() })
+	insp := asynq.NewInspector(env.Asynq)
+	t.Cleanup(func() { insp.Close() })
+	return &harness{env: env, sim: sim, store: store.New(env.Client, env.Prefix), enq: enq, logs: logs, insp: insp, simURL: srv.URL, worker: w}
+}
+
+// await polls the record until it reaches a final state; it fails the test
+// after 30 s. Polling the record is the condition, not a fixed sleep.
+func (h *harness) await(t *testing.T, id string) store.Record {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec, err := h.store.Get(context.Background(), id)
+		if err == nil && rec.State.Final() {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			hist, _ := h.store.History(context.Background(), id)
+			t.Fatalf("refund %s not final after 30s: %+v, %v\nhistory: %+v\nlogs:\n%s", id, rec, err, hist, h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func req(id, order, amount string) enqueue.Request {
+	return enqueue.Request{RefundID: id, Provider: providers.MoyasarPG, OrderID: order, Amount: amount, Currency: "SAR", Reason: "requested_by_customer"}
+}
+
+func mustMoney(t *testing.T, amount, currency string) tasks.Money {
+	t.Helper()
+	m, err := tasks.ParseMoney(amount, currency)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestRefundEndToEnd(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-e2e", mustMoney(t, "2623.46", "SAR"))
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-e2e", "ord-e2e", "2623.46")); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.await(t, "rf-e2e")
+	if rec.State != store.Succeeded || rec.ProviderRef == "" || rec.Attempts != 1 {
+		t.Fatalf("record = %+v, want succeeded after one attempt with a provider reference", rec)
+	}
+	got := h.sim.RefundsFor("ord-e2e")
+	if len(got) != 1 || got[0].Amount != (tasks.Money{Minor: 262346, Currency: "SAR"}) {
+		t.Fatalf("ledger = %+v, want exactly one refund of 2623.46 SAR", got)
+	}
+}
+
+func TestSameRefundTwiceIsOneRefund(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-dup", mustMoney(t, "100.00", "SAR"))
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.enq.Enqueue(context.Background(), req("rf-dup", "ord-dup", "40.00")); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	h.await(t, "rf-dup")
+	// After the refund is done (its task finished), the same id is still one refund.
+	res, err := h.enq.Enqueue(context.Background(), req("rf-dup", "ord-dup", "40.00"))
+	if err != nil || res.Created || res.Record.State != store.Succeeded {
+		t.Fatalf("re-enqueue after success = %+v, %v; want the existing succeeded refund", res, err)
+	}
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-dup", "ord-dup", "41.00")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("same id, other amount: err = %v, want ErrConflict", err)
+	}
+	if got := h.sim.RefundsFor("ord-dup"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1: %+v", len(got), got)
+	}
+}
+
+func TestStillProcessingThenAppliedViaPolls(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-slow", mustMoney(t, "50.00", "SAR"))
+	h.sim.SetProcessing("ord-slow", 2)
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-slow", "ord-slow", "50.00")); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.await(t, "rf-slow")
+	if rec.State != store.Succeeded {
+		t.Fatalf("state = %s (%s), want succeeded", rec.State, rec.LastError)
+	}
+	hist, err := h.store.History(context.Background(), "rf-slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pendings, lookups int
+	for _, e := range hist {
+		if e.Outcome == "pending" {
+			pendings++
+		}
+		if e.Event == "lookup" {
+			lookups++
+		}
+	}
+	if pendings < 2 || lookups < 1 || rec.PollStep < 2 {
+		t.Fatalf("want ≥2 pending outcomes answered by poll tasks; pendings=%d lookups=%d poll_step=%d history=%+v", pendings, lookups, rec.PollStep, hist)
+	}
+	if got := h.sim.RefundsFor("ord-slow"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+func TestRejectedIsFailedAndArchivedWithoutRetry(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-small", mustMoney(t, "10.00", "SAR"))
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-big", "ord-small", "99.00")); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.await(t, "rf-big")
+	if rec.State != store.Failed || rec.LastError == "" || rec.Attempts != 1 {
+		t.Fatalf("record = %+v, want failed after one attempt with a reason", rec)
+	}
+	info := h.awaitArchived(t, tasks.RefundTaskID("rf-big"))
+	if info.Retried != 0 || !strings.Contains(info.LastErr, "amount") {
+		t.Fatalf("archived task retried %d times, last error %q; want 0 retries and the provider's reason", info.Retried, info.LastErr)
+	}
+	if got := h.sim.RefundsFor("ord-small"); len(got) != 0 {
+		t.Fatalf("ledger has %d refunds, want 0", len(got))
+	}
+}
+
+func (h *harness) awaitArchived(t *testing.T, taskID string) *asynq.TaskInfo {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := h.insp.GetTaskInfo(h.env.Queue, taskID)
+		if err == nil && info.State == asynq.TaskStateArchived {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task %s not archived: %+v, %v\nlogs:\n%s", taskID, info, err, h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMalformedTaskIsArchivedWithReadableReason(t *testing.T) {
+	h := start(t)
+	c := asynq.NewClient(h.env.Asynq)
+	defer c.Close()
+	for id, payload := range map[string]string{
+		"bad-json":   `{"v":1,"refund_id":`,
+		"bad-amount": `{"v":1,"refund_id":"r1","provider":"moyasarpg","order_id":"o","amount_minor":-5,"currency":"SAR"}`,
+		"bad-poll":   `not json`,
+	} {
+		typ := tasks.TypeRefund
+		if id == "bad-poll" {
+			typ = tasks.TypePoll
+		}
+		if _, err := c.Enqueue(asynq.NewTask(typ, []byte(payload)), asynq.Queue(h.env.Queue), asynq.TaskID(id), asynq.MaxRetry(5)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"bad-json", "bad-amount", "bad-poll"} {
+		info := h.awaitArchived(t, id)
+		if info.Retried != 0 || !strings.Contains(info.LastErr, "malformed") {
+			t.Errorf("%s: retried %d, last error %q; want archived at once with a readable reason", id, info.Retried, info.LastErr)
+		}
+	}
+	info := h.awaitArchived(t, "bad-amount")
+	if !strings.Contains(info.LastErr, "amount: must be greater than zero") {
+		t.Errorf("bad-amount reason %q does not name the field", info.LastErr)
+	}
+}
+
+func TestAppliedThenResponseLostIsReconciledNotResent(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-lost", mustMoney(t, "30.00", "SAR"))
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-lost/refund", sim.AppliedThenReset)
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-lost", "ord-lost", "30.00")); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.await(t, "rf-lost")
+	if rec.State != store.Succeeded || rec.Attempts != 1 {
+		t.Fatalf("record = %+v, want succeeded from a look-up, with the single attempt", rec)
+	}
+	if got := h.sim.RefundsFor("ord-lost"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+// A worker died after MarkSent, with the refund applied at the provider and
+// nothing recorded. The re-run must find it with a look-up and not send again.
+func TestRerunAfterCrashReconcilesFirst(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.sim.AddOrder("ord-crash", mustMoney(t, "20.00", "SAR"))
+	r := tasks.Refund{Version: 1, RefundID: "rf-crash", Provider: providers.MoyasarPG, OrderID: "ord-crash", AmountMinor: 2000, Currency: "SAR"}
+	rec, _, err := h.store.Create(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := h.store.Acquire(ctx, "rf-crash", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.MarkSent(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// The dead worker's lease is gone with it (expired; here: released).
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The dead worker's request, which reached the provider.
+	client, _ := moyasarpg.New(moyasarpg.Config{BaseURL: h.simURL, APIKey: apiKey})
+	if out := client.Refund(ctx, providers.Refund{OrderID: "ord-crash", Amount: r.Money(), Key: rec.Key}); out.Kind != providers.Succeeded {
+		t.Fatalf("setup refund: %v", out)
+	}
+	task, _ := tasks.NewRefundTask(r, asynq.Queue(h.env.Queue))
+	if _, err := asynq.NewClient(h.env.Asynq).Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	rec = h.await(t, "rf-crash")
+	if rec.State != store.Succeeded || rec.Attempts != 1 {
+		t.Fatalf("record = %+v, want succeeded without a second send", rec)
+	}
+	if got := h.sim.RefundsFor("ord-crash"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+func TestSecretsNeverReachLogs(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-log", mustMoney(t, "10.00", "SAR"))
+	h.sim.AddOrder("ord-log2", mustMoney(t, "10.00", "SAR"))
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-log2/refund", sim.Status5xx)
+	for _, r := range []enqueue.Request{req("rf-log", "ord-log", "10.00"), req("rf-log2", "ord-log2", "10.00"), req("rf-log3", "ord-missing", "10.00")} {
+		if _, err := h.enq.Enqueue(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"rf-log", "rf-log2", "rf-log3"} {
+		h.await(t, id)
+	}
+	logs := h.logs.String()
+	if !strings.Contains(logs, "rf-log2") {
+		t.Fatalf("log capture saw nothing; the test would prove nothing:\n%s", logs)
+	}
+	for _, secret := range []string{apiKey, "SECRET", "Bearer", "Authorization"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("log output contains %q:\n%s", secret, logs)
+		}
+	}
+	for _, id := range []string{"rf-log", "rf-log2", "rf-log3"} {
+		rec, _ := h.store.Get(context.Background(), id)
+		hist, _ := h.store.History(context.Background(), id)
+		if all := fmt.Sprintf("%+v %+v", rec, hist); strings.Contains(all, "SECRET") || strings.Contains(all, "Bearer") {
+			t.Errorf("refund record %s holds a secret: %s", id, all)
+		}
+	}
+}
+
+// SIGTERM while a provider call is in flight: the call finishes and its
+// outcome is recorded before Shutdown returns.
+func TestShutdownLetsTheCallInFlightFinish(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.sim.AddOrder("ord-term", mustMoney(t, "8.00", "SAR"))
+	h.sim.Faults().SlowFor = time.Second
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-term/refund", sim.Slow)
+	if _, err := h.enq.Enqueue(ctx, req("rf-term", "ord-term", "8.00")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec, _ := h.store.Get(ctx, "rf-term")
+		if rec.InFlight > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refund never went in flight: %+v", rec)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.worker.Shutdown()
+	rec, err := h.store.Get(ctx, "rf-term")
+	if err != nil || rec.State != store.Succeeded || rec.InFlight != 0 {
+		t.Fatalf("after shutdown: %+v, %v; want the in-flight call finished and recorded", rec, err)
+	}
+	if got := h.sim.RefundsFor("ord-term"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+// enqueueWithRetries bypasses the producer's default MaxRetry so a test can
+// reach the last retry quickly.
+func (h *harness) enqueueWithRetries(t *testing.T, r tasks.Refund, maxRetry int) {
+	t.Helper()
+	if _, _, err := h.store.Create(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	task, err := tasks.NewRefundTask(r, asynq.Queue(h.env.Queue), asynq.MaxRetry(maxRetry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := asynq.NewClient(h.env.Asynq)
+	defer c.Close()
+	if _, err := c.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An outcome that stays unknown through every retry is handed to a human,
+// never guessed as failed (it may have been paid) and never resent blindly.
+func TestUnknownThroughEveryRetryNeedsReview(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-dark", mustMoney(t, "9.00", "SAR"))
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-dark/refund", sim.AppliedThenReset)
+	h.sim.Faults().Next(1000, "GET", "/v1/orders/ord-dark", sim.Status5xx)
+	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-dark", Provider: providers.MoyasarPG, OrderID: "ord-dark", AmountMinor: 900, Currency: "SAR"}, 1)
+	rec := h.await(t, "rf-dark")
+	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "unknown") || rec.Attempts != 1 {
+		t.Fatalf("record = %+v; want needs_review after one attempt, naming the unknown outcome", rec)
+	}
+	if got := h.sim.RefundsFor("ord-dark"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want the 1 applied before the answer was lost", len(got))
+	}
+}
+
+// A provider that refuses every send with 429 provably applied nothing:
+// after the last retry the refund is failed, not left hanging.
+func TestUnreachableProviderFailsWithoutPaying(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-down", mustMoney(t, "9.00", "SAR"))
+	h.sim.Faults().Next(1000, "POST", "/v1/orders/ord-down/refund", sim.RateLimited)
+	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-down", Provider: providers.MoyasarPG, OrderID: "ord-down", AmountMinor: 900, Currency: "SAR"}, 1)
+	rec := h.await(t, "rf-down")
+	if rec.State != store.Failed || !strings.Contains(rec.LastError, "nothing was applied") {
+		t.Fatalf("record = %+v; want failed, saying nothing was applied", rec)
+	}
+	if got := h.sim.RefundsFor("ord-down"); len(got) != 0 {
+		t.Fatalf("ledger has %d refunds, want 0", len(got))
+	}
+}
+
+// A refund for a provider this worker has no credentials for fails (it was
+// never sent) with a reason naming what to set.
+func TestDisabledProviderFailsNamingTheVariables(t *testing.T) {
+	h := start(t)
+	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-off", Provider: providers.Fatora, OrderID: "o", TransactionID: "t", AmountMinor: 100, Currency: "QAR"}, 3)
+	rec := h.await(t, "rf-off")
+	if rec.State != store.Failed || !strings.Contains(rec.LastError, "FATORA_API_KEY") || rec.Attempts != 0 {
+		t.Fatalf("record = %+v; want failed before any attempt, naming FATORA_API_KEY", rec)
+	}
+}
+
+// A producer died between recording the refund and enqueueing its task: the
+// sweeper finds the refund queued without a task and enqueues it.
+func TestSweeperEnqueuesARefundLeftWithoutATask(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-orphan", mustMoney(t, "7.00", "SAR"))
+	r := tasks.Refund{Version: 1, RefundID: "rf-orphan", Provider: providers.MoyasarPG, OrderID: "ord-orphan", AmountMinor: 700, Currency: "SAR"}
+	if _, _, err := h.store.Create(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.await(t, "rf-orphan")
+	if rec.State != store.Succeeded {
+		t.Fatalf("orphaned refund = %+v, want succeeded via the sweeper", rec)
+	}
+	if got := h.sim.RefundsFor("ord-orphan"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
