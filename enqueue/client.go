@@ -1,0 +1,197 @@
+// Package enqueue is the producers' library: it validates a refund request,
+// records it, and enqueues its task, idempotently by refund id.
+package enqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+)
+
+// Client enqueues refunds. It is safe for concurrent use.
+type Client struct {
+	ac       *asynq.Client
+	store    *store.Store
+	registry *providers.Registry
+	queue    string
+	taskOpts []asynq.Option
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	queue    string
+	prefix   string
+	registry *providers.Registry
+	taskOpts []asynq.Option
+}
+
+// WithQueue sets the asynq queue refund tasks go to (default "default").
+func WithQueue(name string) Option { return func(o *options) { o.queue = name } }
+
+// WithPrefix sets the prefix of refundq's record keys (default "refundq:");
+// it must match the workers'.
+func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
+
+// WithRegistry makes every request pass the registry's checks: the provider
+// exists, is configured, and accepts this refund (e.g. Fatora: full refunds
+// only). Without it only the payload is validated.
+func WithRegistry(r *providers.Registry) Option { return func(o *options) { o.registry = r } }
+
+// WithTaskOptions adds asynq options to every refund task (after refundq's
+// defaults).
+func WithTaskOptions(opts ...asynq.Option) Option {
+	return func(o *options) { o.taskOpts = append(o.taskOpts, opts...) }
+}
+
+// New returns a Client using the given Redis for both asynq and the records.
+func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option) *Client {
+	o := options{queue: "default", prefix: "refundq:"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Client{
+		ac:       asynq.NewClient(redisOpt),
+		store:    store.New(rdb, o.prefix),
+		registry: o.registry,
+		queue:    o.queue,
+		taskOpts: o.taskOpts,
+	}
+}
+
+// Close releases the asynq client (not the go-redis client passed to New).
+func (c *Client) Close() error { return c.ac.Close() }
+
+// Request is a refund as a producer states it: the amount is a decimal string
+// in major units ("403.33"), converted once to minor units.
+type Request struct {
+	RefundID      string            `json:"refund_id"`
+	Provider      string            `json:"provider"`
+	OrderID       string            `json:"order_id"`
+	TransactionID string            `json:"transaction_id,omitempty"`
+	Amount        string            `json:"amount"`
+	Currency      string            `json:"currency"`
+	Reason        string            `json:"reason,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+}
+
+// Refund converts the request into a validated task payload.
+func (r Request) Refund() (tasks.Refund, error) {
+	t := tasks.Refund{
+		Version: tasks.PayloadVersion, RefundID: r.RefundID, Provider: r.Provider, OrderID: r.OrderID,
+		TransactionID: r.TransactionID, Currency: r.Currency, Reason: r.Reason, Metadata: r.Metadata,
+	}
+	m, err := tasks.ParseMoney(r.Amount, r.Currency)
+	if err != nil {
+		// Report the amount problem with every other field problem at once.
+		verr, _ := t.Validate().(tasks.ValidationError)
+		field := "amount"
+		if errors.Is(err, tasks.ErrUnknownCurrency) {
+			field = "currency"
+		}
+		out := tasks.ValidationError{{Field: field, Message: err.Error()}}
+		for _, f := range verr {
+			if f.Field != "amount" && f.Field != "currency" {
+				out = append(out, f)
+			}
+		}
+		return tasks.Refund{}, out
+	}
+	t.AmountMinor, t.Currency = m.Minor, m.Currency
+	if err := t.Validate(); err != nil {
+		return tasks.Refund{}, err
+	}
+	return t, nil
+}
+
+// Result is what an enqueue call found or made.
+type Result struct {
+	Record  store.Record
+	Created bool // false: the refund id was known, and this is that refund
+}
+
+// Enqueue validates req and enqueues it; see EnqueueRefund.
+func (c *Client) Enqueue(ctx context.Context, req Request) (Result, error) {
+	t, err := req.Refund()
+	if err != nil {
+		return Result{}, err
+	}
+	return c.EnqueueRefund(ctx, t)
+}
+
+// EnqueueRefund records refund r and enqueues its task. It is idempotent by
+// refund id: the same id again returns the existing refund (Created false)
+// and never makes a second task or a second refund, even after the first
+// task has left asynq; the same id for a different refund is an error
+// wrapping store.ErrConflict. Invalid input is a tasks.ValidationError or
+// wraps providers.ErrUnknownProvider / providers.ErrDisabled.
+func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, error) {
+	r.Version = tasks.PayloadVersion
+	if err := r.Validate(); err != nil {
+		return Result{}, err
+	}
+	if c.registry != nil {
+		if err := c.registry.Check(r); err != nil {
+			return Result{}, err
+		}
+	}
+	rec, created, err := c.store.Create(ctx, r)
+	if err != nil {
+		return Result{Record: rec}, err
+	}
+	// Only a refund no worker has touched needs its task; a queued record
+	// whose task is already there is refused by asynq's task id. This also
+	// repairs a producer that died between the two writes: its retry
+	// enqueues the missing task.
+	if rec.State == store.Queued {
+		task, err := tasks.NewRefundTask(r, append([]asynq.Option{asynq.Queue(c.queue)}, c.taskOpts...)...)
+		if err != nil {
+			return Result{Record: rec, Created: created}, err
+		}
+		if _, err := c.ac.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return Result{Record: rec, Created: created}, fmt.Errorf("enqueue refund %s: %w", r.RefundID, err)
+		}
+	}
+	return Result{Record: rec, Created: created}, nil
+}
+
+// Status returns a refund's record and history.
+func (c *Client) Status(ctx context.Context, refundID string) (store.Record, []store.Entry, error) {
+	rec, err := c.store.Get(ctx, refundID)
+	if err != nil {
+		return store.Record{}, nil, err
+	}
+	hist, err := c.store.History(ctx, refundID)
+	return rec, hist, err
+}
+
+// List returns every refund record, oldest first.
+func (c *Client) List(ctx context.Context) ([]store.Record, error) { return c.store.List(ctx, 0) }
+
+// Settle closes a needs_review refund by hand; see store.Store.Settle.
+func (c *Client) Settle(ctx context.Context, refundID string, state store.State, providerRef, note string) error {
+	return c.store.Settle(ctx, refundID, state, providerRef, note)
+}
+
+// IsInvalid reports whether err is about the request itself (bad field,
+// unknown or disabled provider, refund id reused for another refund) rather
+// than a failure to reach Redis.
+func IsInvalid(err error) bool {
+	var verr tasks.ValidationError
+	return errors.As(err, &verr) || errors.Is(err, providers.ErrUnknownProvider) ||
+		errors.Is(err, providers.ErrDisabled) || errors.Is(err, store.ErrConflict) || isCheckErr(err)
+}
+
+// isCheckErr: a provider's own Check rejected the refund.
+func isCheckErr(err error) bool {
+	var ce *providers.CheckError
+	return errors.As(err, &ce)
+}
