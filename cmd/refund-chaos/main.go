@@ -1,0 +1,458 @@
+// Command refund-chaos checks refundq's promise under faults: every refund
+// paid once or clearly reported as not paid. It starts its own redis-server
+// with AOF, the provider simulators with injected faults, and several
+// separate worker processes; enqueues refunds across every provider;
+// SIGKILLs workers and restarts Redis while they run; waits until every
+// refund is final; then compares the records with the simulators' ledgers.
+// It prints a report and exits 1 on any duplicate, loss or mismatch.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/providers/catalog"
+	"github.com/refundq/refundq/providers/sandbox"
+	"github.com/refundq/refundq/providers/sim"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+)
+
+type config struct {
+	refunds     int
+	workers     int
+	killEvery   time.Duration
+	chaosFor    time.Duration
+	restartAt   time.Duration
+	faultRate   float64
+	timeout     time.Duration
+	seed        uint64
+	workerBin   string
+	fsync       string
+	concurrency int
+	keep        bool
+	race        bool
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.refunds, "refunds", 300, "refunds to enqueue, spread over every provider")
+	flag.IntVar(&c.workers, "workers", 3, "worker processes running at once")
+	flag.DurationVar(&c.killEvery, "kill-every", 5*time.Second, "SIGKILL a random worker this often (and start a new one)")
+	flag.DurationVar(&c.chaosFor, "chaos-for", 20*time.Second, "keep killing for this long after the refunds are enqueued")
+	flag.DurationVar(&c.restartAt, "restart-redis-at", 8*time.Second, "restart Redis this long into the chaos (0: never)")
+	flag.Float64Var(&c.faultRate, "fault-rate", 0.04, "rate of each injected fault kind per provider request")
+	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up waiting for quiescence after this")
+	flag.Uint64Var(&c.seed, "seed", uint64(time.Now().UnixNano()), "random seed (faults, amounts, kills)")
+	flag.StringVar(&c.workerBin, "worker-bin", "", "refund-worker binary (default: go build ./cmd/refund-worker)")
+	flag.StringVar(&c.fsync, "appendfsync", "everysec", "Redis appendfsync: always, everysec")
+	flag.IntVar(&c.concurrency, "concurrency", 20, "WORKER_CONCURRENCY of each worker")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, AOF) even on success")
+	flag.BoolVar(&c.race, "race", false, "build the worker with the race detector (a race fails its process, and so the run)")
+	flag.Parse()
+	ok, err := run(c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "refund-chaos:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(c config) (bool, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rng := rand.New(rand.NewPCG(c.seed, c.seed>>1|1))
+	dir, err := os.MkdirTemp("", "refund-chaos-")
+	if err != nil {
+		return false, err
+	}
+	fmt.Printf("refund-chaos: seed %d, work dir %s\n", c.seed, dir)
+	if c.workerBin == "" {
+		c.workerBin = filepath.Join(dir, "refund-worker")
+		args := []string{"build", "-o", c.workerBin}
+		if c.race {
+			args = append(args, "-race")
+		}
+		build := exec.Command("go", append(args, "./cmd/refund-worker")...)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return false, fmt.Errorf("build worker (run from the repository root, or pass --worker-bin): %w", err)
+		}
+	}
+
+	rds, err := startRedis(dir, c.fsync)
+	if err != nil {
+		return false, err
+	}
+	defer rds.stop()
+	redisURL := "redis://" + rds.addr + "/0"
+	aopt, ropt, _ := rediscfg.Parse(redisURL)
+	rdb := redis.NewClient(ropt)
+	defer rdb.Close()
+
+	// The simulators, each on its own loopback port, with faults.
+	sims, err := sandbox.New(dir)
+	if err != nil {
+		return false, err
+	}
+	var env []string
+	for i := range sims {
+		s := &sims[i]
+		s.Faults.SlowFor, s.Faults.HangFor, s.Faults.RetryIn = time.Second, 2*time.Second, 1
+		for _, m := range []string{http.MethodPost, http.MethodGet} {
+			s.Faults.SetRate(m, "/", sim.Status5xx, c.faultRate)
+			s.Faults.SetRate(m, "/", sim.RateLimited, c.faultRate)
+			s.Faults.SetRate(m, "/", sim.Slow, c.faultRate)
+		}
+		// Applied-then-lost faults hit every request that can change money.
+		s.Faults.SetRate(http.MethodPost, "/", sim.AppliedThenTimeout, c.faultRate)
+		s.Faults.SetRate(http.MethodPost, "/", sim.AppliedThenReset, c.faultRate)
+		s.Faults.SetRate(http.MethodPost, "/", sim.ResetBeforeApply, c.faultRate)
+		url, stop, err := sandbox.Serve(s.Handler)
+		if err != nil {
+			return false, err
+		}
+		defer stop()
+		env = append(env, s.Env(url)...)
+	}
+
+	// Workers, as separate processes.
+	env = append(env, catalog.FastPolls(time.Second, 2*time.Second)...)
+	workerEnv := append(os.Environ(), append(env, "REDIS_URL="+redisURL, "LOG_LEVEL=warn",
+		fmt.Sprintf("WORKER_CONCURRENCY=%d", c.concurrency))...)
+	var procs []*exec.Cmd
+	started := 0
+	spawn := func() error {
+		started++
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("worker-%02d.log", started)))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(c.workerBin)
+		cmd.Env, cmd.Stdout, cmd.Stderr = workerEnv, logf, logf
+		if err := cmd.Start(); err != nil {
+			return err
+		}
+		go func() { cmd.Wait(); logf.Close() }()
+		procs = append(procs, cmd)
+		return nil
+	}
+	for range c.workers {
+		if err := spawn(); err != nil {
+			return false, err
+		}
+	}
+	defer func() {
+		for _, p := range procs {
+			p.Process.Signal(syscall.SIGTERM)
+		}
+		for _, p := range procs {
+			waitExit(p, 40*time.Second)
+		}
+	}()
+
+	// Refunds: one order per refund, so an order's ledger counts exactly
+	// how often its refund was paid. Some ask for more than was paid
+	// (must fail, unpaid), some stay pending at the provider for a while.
+	// They are enqueued across the chaos window, so kills and the Redis
+	// restart hit refunds in every state.
+	type want struct {
+		sim    *sandbox.Sim
+		refund tasks.Refund
+		over   bool
+	}
+	wants := make([]want, c.refunds)
+	for i := range wants {
+		s := &sims[i%len(sims)]
+		id := fmt.Sprintf("chaos-%d-%05d", c.seed%100000, i)
+		order := "ord-" + id
+		paid := tasks.Money{Minor: 100 + rng.Int64N(50_000), Currency: s.Currency}
+		amount := paid
+		over := rng.IntN(20) == 0
+		if over {
+			amount.Minor = paid.Minor + 1 + rng.Int64N(1000)
+		} else if s.Partial && rng.IntN(3) == 0 {
+			amount.Minor = 1 + rng.Int64N(paid.Minor)
+		}
+		txn := s.Pay(order, paid)
+		if s.MakePending != nil && rng.IntN(10) == 0 {
+			s.MakePending(order, 1+rng.IntN(3))
+		}
+		wants[i] = want{s, tasks.Refund{Version: tasks.PayloadVersion, RefundID: id, Provider: s.Name, OrderID: order,
+			TransactionID: txn, AmountMinor: amount.Minor, Currency: amount.Currency, Reason: "requested"}, over}
+	}
+	byID := map[string]want{}
+	for _, w := range wants {
+		byID[w.refund.RefundID] = w
+	}
+	enq := enqueue.New(aopt, rdb, enqueue.WithRegistry(catalog.Rules()))
+	defer enq.Close()
+	enqueued := make(chan error, 1)
+	go func() {
+		// Spread over the first 70% of the chaos; a Redis restart makes an
+		// enqueue fail, and the producer retries it as any producer would.
+		gap := time.Duration(float64(c.chaosFor) * 0.7 / float64(max(c.refunds, 1)))
+		for _, w := range wants {
+			for {
+				_, err := enq.EnqueueRefund(ctx, w.refund)
+				if err == nil {
+					break
+				}
+				if ctx.Err() != nil {
+					enqueued <- err
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			time.Sleep(gap)
+		}
+		enqueued <- nil
+	}()
+
+	// Chaos: kills and one Redis restart.
+	kills, restarts := 0, 0
+	chaosStart := time.Now()
+	killTick := time.NewTicker(c.killEvery)
+	restarted := c.restartAt <= 0
+	for time.Since(chaosStart) < c.chaosFor {
+		<-killTick.C
+		i := rng.IntN(len(procs))
+		procs[i].Process.Signal(syscall.SIGKILL)
+		waitExit(procs[i], 5*time.Second)
+		procs = append(procs[:i], procs[i+1:]...)
+		kills++
+		if err := spawn(); err != nil {
+			return false, err
+		}
+		fmt.Printf("  %5.1fs  killed a worker (SIGKILL), started worker %d\n", time.Since(chaosStart).Seconds(), started)
+		if !restarted && time.Since(chaosStart) >= c.restartAt {
+			if err := rds.restart(); err != nil {
+				return false, err
+			}
+			restarted, restarts = true, restarts+1
+			fmt.Printf("  %5.1fs  restarted Redis (AOF, appendfsync %s)\n", time.Since(chaosStart).Seconds(), c.fsync)
+		}
+	}
+	killTick.Stop()
+	if err := <-enqueued; err != nil {
+		return false, fmt.Errorf("enqueue: %w", err)
+	}
+	fmt.Printf("enqueued %d refunds over %d providers during the chaos\n", c.refunds, len(sims))
+
+	// Quiescence: every refund final (succeeded, failed or needs_review).
+	st := store.New(rdb, "refundq:")
+	var recs []store.Record
+	for {
+		recs, err = st.List(ctx, 0)
+		if err != nil {
+			return false, err
+		}
+		final := 0
+		for _, r := range recs {
+			if r.State.Final() {
+				final++
+			}
+		}
+		if final == len(wants) && len(recs) >= len(wants) {
+			break
+		}
+		if time.Since(chaosStart) > c.timeout {
+			fmt.Printf("timeout: %d of %d refunds final\n", final, len(wants))
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	quiet := time.Since(chaosStart)
+
+	// Verdict against the ledgers.
+	type cell struct{ provider, state string }
+	table := map[cell]int{}
+	var duplicates, lost, wrong, unpaidSucceeded, paidFailed, notFinal, unexpected []string
+	reconciled := 0
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.RefundID] = true
+		w, ok := byID[r.RefundID]
+		if !ok {
+			continue
+		}
+		table[cell{r.Provider, string(r.State)}]++
+		applied := w.sim.Applied(r.OrderID)
+		if len(applied) > 1 {
+			duplicates = append(duplicates, fmt.Sprintf("%s paid %d times", r.RefundID, len(applied)))
+		}
+		switch r.State {
+		case store.Succeeded:
+			if len(applied) == 0 {
+				unpaidSucceeded = append(unpaidSucceeded, r.RefundID)
+			} else if applied[0] != w.refund.Money() {
+				wrong = append(wrong, fmt.Sprintf("%s paid %s, asked %s", r.RefundID, applied[0], w.refund.Money()))
+			}
+		case store.Failed:
+			if len(applied) > 0 {
+				paidFailed = append(paidFailed, r.RefundID)
+			}
+			if !w.over {
+				unexpected = append(unexpected, r.RefundID+": "+r.LastError)
+			}
+		case store.NeedsReview:
+		default:
+			notFinal = append(notFinal, r.RefundID+" ("+string(r.State)+")")
+		}
+		if r.Attempts > 1 {
+			reconciled++
+		}
+		if w.over && r.State == store.Succeeded {
+			wrong = append(wrong, r.RefundID+" refunded more than was paid")
+		}
+	}
+	for id := range byID {
+		if !seen[id] {
+			lost = append(lost, id)
+		}
+	}
+
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	states := []string{"succeeded", "failed", "needs_review", "pending", "processing", "queued"}
+	fmt.Fprintf(tw, "PROVIDER\t%s\tFAULTS INJECTED\n", strings.ToUpper(strings.Join(states, "\t")))
+	names := make([]string, 0, len(sims))
+	byName := map[string]*sandbox.Sim{}
+	for i := range sims {
+		names = append(names, sims[i].Name)
+		byName[sims[i].Name] = &sims[i]
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(tw, "%s", n)
+		for _, s := range states {
+			fmt.Fprintf(tw, "\t%d", table[cell{n, s}])
+		}
+		fmt.Fprintf(tw, "\t%s\n", byName[n].Faults)
+	}
+	tw.Flush()
+	fmt.Printf("\nrefunds %d, worker kills %d, Redis restarts %d, time to quiescence %s\n",
+		len(wants), kills, restarts, quiet.Round(time.Second))
+	fmt.Printf("refunds sent more than once (each resend after a look-up showed nothing applied, or after a 429): %d\n", reconciled)
+	fmt.Printf("failed for a reason other than asking more than was paid (not a violation): %d", len(unexpected))
+	if len(unexpected) > 0 {
+		sort.Strings(unexpected)
+		fmt.Printf("  %s", strings.Join(unexpected[:min(len(unexpected), 5)], "; "))
+	}
+	fmt.Println()
+	violations := 0
+	report := func(name string, items []string) {
+		fmt.Printf("%-32s %d", name, len(items))
+		if len(items) > 0 {
+			violations += len(items)
+			sort.Strings(items)
+			fmt.Printf("  %s", strings.Join(items[:min(len(items), 10)], ", "))
+		}
+		fmt.Println()
+	}
+	report("duplicates (paid twice):", duplicates)
+	report("lost (no record):", lost)
+	report("not final:", notFinal)
+	report("succeeded but never paid:", unpaidSucceeded)
+	report("failed but paid:", paidFailed)
+	report("wrong amount or currency:", wrong)
+	if violations > 0 || c.keep {
+		fmt.Printf("logs and AOF kept in %s\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	if violations > 0 {
+		fmt.Println("FAIL")
+		return false, nil
+	}
+	fmt.Println("PASS: every refund paid exactly once or reported unpaid")
+	return true, nil
+}
+
+func waitExit(cmd *exec.Cmd, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cmd.ProcessState != nil || cmd.Process.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+}
+
+// redisProc is the harness's own redis-server.
+type redisProc struct {
+	addr, dir, fsync string
+	cmd              *exec.Cmd
+}
+
+func startRedis(dir, fsync string) (*redisProc, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &redisProc{addr: addr, dir: dir, fsync: fsync}
+	return r, r.start()
+}
+
+func (r *redisProc) start() error {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return errors.New("redis-server not found (apt-get install -y redis-server)")
+	}
+	_, port, _ := net.SplitHostPort(r.addr)
+	logf, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	r.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
+		"--appendonly", "yes", "--appendfsync", r.fsync, "--save", "", "--maxmemory-policy", "noeviction")
+	r.cmd.Stdout, r.cmd.Stderr = logf, logf
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	go func() { r.cmd.Wait(); logf.Close() }()
+	c := redis.NewClient(&redis.Options{Addr: r.addr})
+	defer c.Close()
+	for range 100 {
+		if c.Ping(context.Background()).Err() == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("redis-server on %s did not answer", r.addr)
+}
+
+// restart stops Redis as an operator would (SIGTERM: it flushes the AOF)
+// and starts it again on the same port and data.
+func (r *redisProc) restart() error {
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(r.cmd, 10*time.Second)
+	return r.start()
+}
+
+func (r *redisProc) stop() {
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	waitExit(r.cmd, 10*time.Second)
+}
