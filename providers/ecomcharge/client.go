@@ -240,8 +240,9 @@ func refundOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 		return out
 	}
 	// A transaction answer is read on 2xx; on 4xx only a failed one is
-	// (anything else there contradicts the status and stays unknown).
-	if t, ok := parseTransaction(resp.Body); ok && (resp.Status < 300 || resp.Status >= 400 && t.Status == statusFailed) {
+	// (anything else there, or under a 1xx/3xx, contradicts the status and
+	// stays unknown).
+	if t, ok := parseTransaction(resp.Body); ok && (resp.Status >= 200 && resp.Status < 300 || resp.Status >= 400 && t.Status == statusFailed) {
 		if t.TrackingID != "" && t.TrackingID != r.Key || t.Type != "" && t.Type != refundType {
 			out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("answer is transaction %s of type %q with tracking_id %q, not our refund", t.UID, t.Type, t.TrackingID)
 			return out
