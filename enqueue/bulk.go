@@ -246,8 +246,8 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 					continue
 				}
 				t, err := row.Request.Refund()
-				if err == nil && c.registry != nil {
-					err = c.registry.Check(t)
+				if err == nil && opt.DryRun {
+					err = c.check(ctx, t)
 				}
 				if err != nil || opt.DryRun {
 					record(row, true, err)

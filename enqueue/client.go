@@ -42,8 +42,10 @@ func WithQueue(name string) Option { return func(o *options) { o.queue = name } 
 func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 
 // WithRegistry makes every request pass the registry's checks: the provider
-// exists, is configured, and accepts this refund (e.g. Fatora: full refunds
-// only). Without it only the payload is validated.
+// exists, is configured, and accepts this refund; where the provider is
+// configured in the registry and can tell (Fatora: the whole payment only),
+// it is asked before the refund is accepted. Without it only the payload is
+// validated.
 func WithRegistry(r *providers.Registry) Option { return func(o *options) { o.registry = r } }
 
 // WithTaskOptions adds asynq options to every refund task (after refundq's
@@ -138,10 +140,8 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 	if err := r.Validate(); err != nil {
 		return Result{}, err
 	}
-	if c.registry != nil {
-		if err := c.registry.Check(r); err != nil {
-			return Result{}, err
-		}
+	if err := c.check(ctx, r); err != nil {
+		return Result{}, err
 	}
 	rec, created, err := c.store.Create(ctx, r)
 	if err != nil {
@@ -161,6 +161,28 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 		}
 	}
 	return Result{Record: rec, Created: created}, nil
+}
+
+// check applies the registry's rules and, where the provider is configured
+// here and can tell, asks it whether it will ever take r (Fatora: the whole
+// payment only).
+func (c *Client) check(ctx context.Context, r tasks.Refund) error {
+	if c.registry == nil {
+		return nil
+	}
+	if err := c.registry.Check(r); err != nil {
+		return err
+	}
+	err := c.registry.Precheck(ctx, r)
+	if err == nil {
+		return nil
+	}
+	// A known refund id answers with its record, whatever the provider says
+	// now: the payment may well be refunded by now, by this very refund.
+	if _, gerr := c.store.Get(ctx, r.RefundID); gerr == nil {
+		return nil
+	}
+	return err
 }
 
 // Status returns a refund's record and history.

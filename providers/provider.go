@@ -56,6 +56,15 @@ type Provider interface {
 	Lookup(ctx context.Context, r Refund) Outcome
 }
 
+// Prechecker is a Provider that can tell, before a refund is accepted for
+// enqueueing, that the provider will never take it (Fatora looks the payment
+// up to refuse a partial amount). Precheck reads and never changes anything;
+// it returns nil when it cannot tell (provider unreachable, auth failure), and
+// the adapter checks the same again before sending.
+type Prechecker interface {
+	Precheck(ctx context.Context, r Refund) error
+}
+
 // Kind is what the worker should do with an outcome. The zero value is
 // Unknown, so an outcome nobody filled in is reconciled, not trusted.
 type Kind int

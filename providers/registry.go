@@ -1,10 +1,12 @@
 package providers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/refundq/refundq/tasks"
 )
@@ -78,6 +80,31 @@ func (r *Registry) Check(t tasks.Refund) error {
 		if err := e.Check(t); err != nil {
 			return &CheckError{Provider: t.Provider, Err: err}
 		}
+	}
+	return nil
+}
+
+// PrecheckTimeout bounds a Precheck: an enqueue call must not hang on a slow
+// provider, and a precheck that times out decides nothing.
+const PrecheckTimeout = 5 * time.Second
+
+// Precheck asks t's provider, when it is configured here and can tell, whether
+// it will ever accept t (see Prechecker). It returns a *CheckError on a
+// definite no and nil otherwise, including when nothing could be asked.
+func (r *Registry) Precheck(ctx context.Context, t tasks.Refund) error {
+	e, ok := r.entries[t.Provider]
+	if !ok {
+		return nil
+	}
+	pc, ok := e.Provider.(Prechecker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, PrecheckTimeout)
+	defer cancel()
+	ref := Refund{RefundID: t.RefundID, OrderID: t.OrderID, TransactionID: t.TransactionID, Amount: t.Money(), Reason: t.Reason}
+	if err := pc.Precheck(ctx, ref); err != nil {
+		return &CheckError{Provider: t.Provider, Err: err}
 	}
 	return nil
 }

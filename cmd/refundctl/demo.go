@@ -37,6 +37,12 @@ type demoRefund struct {
 	note         string
 }
 
+// refusal is a demo refund a provider refused at enqueue time.
+type refusal struct {
+	demoRefund
+	err error
+}
+
 // runDemo runs the whole pipeline in one process: Redis (embedded unless
 // REDIS_URL is set), every provider simulator on loopback, a worker, and a
 // mixed batch of refunds, then prints where each one ended and checks the
@@ -87,10 +93,6 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 			env[k] = v
 		}
 		names = append(names, sims[i].Name)
-		// Each provider answers its first refund with a 503 and loses the
-		// answer to its second after applying it.
-		sims[i].Faults.Next(1, http.MethodPost, "", sim.Status5xx)
-		sims[i].Faults.Next(1, http.MethodPost, "", sim.AppliedThenReset)
 	}
 	reg := catalog.FromEnv(func(k string) string { return env[k] })
 
@@ -104,10 +106,6 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := w.Start(); err != nil {
-		return err
-	}
-	defer w.Shutdown()
 	fmt.Fprintf(out, "refundq demo: Redis %s; simulators of %s on loopback\n", where, strings.Join(names, ", "))
 
 	var batch []demoRefund
@@ -121,6 +119,8 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 		add(s, "full", 262346, 262346, "full refund")
 		if s.Partial {
 			add(s, "partial", 10000, 4000, "partial refund")
+		} else {
+			add(s, "partial", 10000, 4000, "partial refund where only whole payments are refunded: refused")
 		}
 		if s.MakePending != nil {
 			add(s, "pending", 15000, 15000, "pending at the provider, then done (poll tasks)")
@@ -129,6 +129,7 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 	}
 	enq := enqueue.New(aopt, rdb, enqueue.WithQueue(queue), enqueue.WithPrefix(prefix), enqueue.WithRegistry(reg))
 	defer enq.Close()
+	var refused []refusal
 	for _, d := range batch {
 		txn := d.sim.Pay(d.order, d.paid)
 		if d.sim.MakePending != nil && strings.HasSuffix(d.id, "-pending") {
@@ -137,6 +138,12 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 		r := enqueue.Request{RefundID: d.id, Provider: d.sim.Name, OrderID: d.order, TransactionID: txn,
 			Amount: d.refund.Decimal(), Currency: d.refund.Currency, Reason: "requested"}
 		if _, err := enq.Enqueue(ctx, r); err != nil {
+			// A provider that can tell at enqueue time (Fatora: whole
+			// payments only) refuses the over-refund before it is queued.
+			if enqueue.IsInvalid(err) && (strings.HasSuffix(d.id, "-too-much") || !d.sim.Partial && strings.HasSuffix(d.id, "-partial")) {
+				refused = append(refused, refusal{d, err})
+				continue
+			}
 			return fmt.Errorf("enqueue %s: %w", d.id, err)
 		}
 		// The same refund again, as a double click would: still one refund.
@@ -144,10 +151,22 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 			return fmt.Errorf("duplicate enqueue of %s was not recognised: created=%v err=%v", d.id, res.Created, err)
 		}
 	}
-	fmt.Fprintf(out, "enqueued %d refunds, each twice (the second recognised as the same refund)\n", len(batch))
+	fmt.Fprintf(out, "enqueued %d refunds, each twice (the second recognised as the same refund); %d refused at enqueue\n",
+		len(batch)-len(refused), len(refused))
+
+	// Each provider answers the worker's first request with a 503 and loses
+	// the answer to its second after applying it.
+	for i := range sims {
+		sims[i].Faults.Next(1, http.MethodPost, "", sim.Status5xx)
+		sims[i].Faults.Next(1, http.MethodPost, "", sim.AppliedThenReset)
+	}
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Shutdown()
 
 	st := store.New(rdb, prefix)
-	recs, err := awaitFinal(ctx, st, len(batch), *timeout, progress)
+	recs, err := awaitFinal(ctx, st, len(batch)-len(refused), *timeout, progress)
 	if err != nil {
 		return err
 	}
@@ -173,6 +192,14 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 			problems = append(problems, fmt.Sprintf("%s is %s but was paid %d times", r.RefundID, r.State, applied))
 		}
 	}
+	for _, r := range refused {
+		byState["refused at enqueue"]++
+		applied := len(r.sim.Applied(r.order))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d×\t%s\n", r.id, r.refund, "(refused at enqueue)", 0, applied, r.note+" — "+r.err.Error())
+		if applied != 0 {
+			problems = append(problems, fmt.Sprintf("%s was refused at enqueue but was paid %d times", r.id, applied))
+		}
+	}
 	tw.Flush()
 
 	fmt.Fprintln(out, "\nBY STATE")
@@ -182,7 +209,7 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 	}
 	sort.Strings(states)
 	for _, s := range states {
-		fmt.Fprintf(out, "  %-14s %d\n", s, byState[store.State(s)])
+		fmt.Fprintf(out, "  %-20s %d\n", s, byState[store.State(s)])
 	}
 	fmt.Fprintln(out, "\nFAULTS INJECTED")
 	for i := range sims {

@@ -100,9 +100,10 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 }
 
 // client connects to REDIS_URL. Producers check provider names and each
-// provider's own rules (e.g. Fatora: full refunds only); they need the
-// provider's credentials only with --check-config, since workers, not
-// producers, hold them.
+// provider's own rules; they need the provider's credentials only with
+// --check-config, since workers, not producers, hold them. A provider whose
+// credentials are set here anyway is asked what it can tell before a refund
+// is accepted (Fatora: a partial amount is refused at once).
 func (c *commonFlags) client() (*enqueue.Client, func(), error) {
 	url := envOr("REDIS_URL", "redis://127.0.0.1:6379/0")
 	aopt, ropt, err := rediscfg.Parse(url)
@@ -112,7 +113,7 @@ func (c *commonFlags) client() (*enqueue.Client, func(), error) {
 	rdb := redis.NewClient(ropt)
 	reg := catalog.FromEnv(os.Getenv)
 	if !c.checkConfig {
-		reg = catalog.Rules()
+		reg = reg.RulesOnly()
 	}
 	cl := enqueue.New(aopt, rdb, enqueue.WithQueue(c.queue), enqueue.WithPrefix(c.prefix), enqueue.WithRegistry(reg))
 	return cl, func() { cl.Close(); rdb.Close() }, nil

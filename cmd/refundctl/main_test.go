@@ -120,7 +120,8 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s\n%s", err, b.String(), progress.String())
 	}
 	out := b.String()
-	for _, want := range []string{"(embedded)", "ledger check: every succeeded refund paid exactly once", "succeeded", "failed"} {
+	for _, want := range []string{"(embedded)", "ledger check: every succeeded refund paid exactly once", "succeeded", "failed",
+		"(refused at enqueue)", "Fatora refunds whole payments only: the payment is 100.00 QAR, the refund asks 40.00 QAR"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -82,8 +82,9 @@ func Entry(getenv func(string) string) providers.Entry {
 }
 
 // Check is Fatora's enqueue-time rule: the refund names the payment's
-// transaction. Whether the amount is the whole payment only Fatora knows; the
-// adapter verifies it before sending (see Refund).
+// transaction. Whether the amount is the whole payment only Fatora knows:
+// Precheck asks it at enqueue time where FATORA_API_KEY is set, and Refund
+// asks again before sending.
 func Check(r tasks.Refund) error {
 	if strings.TrimSpace(r.TransactionID) == "" {
 		return errors.New("transaction_id is required: Fatora refunds a payment by its transaction id")
@@ -142,9 +143,8 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 		return providers.Outcome{Kind: providers.Transient, HTTPStatus: out.HTTPStatus,
 			Reason: fmt.Sprintf("verify answer has no usable amount (%q %q); nothing sent", v.Amount, v.Currency)}
 	}
-	if paid != r.Amount {
-		return providers.Outcome{Kind: providers.Rejected, HTTPStatus: out.HTTPStatus,
-			Reason: fmt.Sprintf("Fatora refunds whole payments only: the payment is %s, the refund asks %s", paid, r.Amount)}
+	if err := wholePayment(paid, r.Amount); err != nil {
+		return providers.Outcome{Kind: providers.Rejected, HTTPStatus: out.HTTPStatus, Reason: err.Error()}
 	}
 	resp, err := c.post(ctx, refundPath, r)
 	if err != nil {
@@ -168,6 +168,28 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented refund_status %q", rr.RefundStatus)
 	}
 	return out
+}
+
+// Precheck refuses, at enqueue time, a refund that is not the whole payment,
+// as Refund would before sending. Any answer short of a readable payment
+// decides nothing.
+func (c *Client) Precheck(ctx context.Context, r providers.Refund) error {
+	v, _, ok := c.verify(ctx, r)
+	if !ok {
+		return nil
+	}
+	paid, err := tasks.ParseMoney(v.Amount.String(), v.Currency)
+	if err != nil {
+		return nil
+	}
+	return wholePayment(paid, r.Amount)
+}
+
+func wholePayment(paid, asked tasks.Money) error {
+	if paid != asked {
+		return fmt.Errorf("Fatora refunds whole payments only: the payment is %s, the refund asks %s", paid, asked)
+	}
+	return nil
 }
 
 // Lookup reads the payment through verify.

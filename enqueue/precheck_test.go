@@ -1,0 +1,104 @@
+package enqueue_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/providers/fatora"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+)
+
+// fatoraClient is an enqueue client whose registry has Fatora configured
+// against a simulator holding one 100.00 QAR payment on order ord-f.
+func fatoraClient(t *testing.T) (*enqueue.Client, *redistest.Env, *fatora.Simulator, *httptest.Server, string) {
+	t.Helper()
+	sim := fatora.NewSimulator("fatora_key")
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	txn := sim.AddPayment("ord-f", tasks.Money{Minor: 10000, Currency: "QAR"})
+	reg := providers.NewRegistry(fatora.Entry(func(k string) string {
+		return map[string]string{"FATORA_BASE_URL": srv.URL, "FATORA_API_KEY": "fatora_key"}[k]
+	}))
+	env := redistest.New(t)
+	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg.RulesOnly()))
+	t.Cleanup(func() { c.Close() })
+	return c, env, sim, srv, txn
+}
+
+func fatoraReq(id, txn, amount string) enqueue.Request {
+	return enqueue.Request{RefundID: id, Provider: providers.Fatora, OrderID: "ord-f", TransactionID: txn, Amount: amount, Currency: "QAR"}
+}
+
+func TestFatoraPartialRefundIsRefusedAtEnqueue(t *testing.T) {
+	c, env, sim, _, txn := fatoraClient(t)
+	ctx := context.Background()
+
+	_, err := c.Enqueue(ctx, fatoraReq("rf-part", txn, "40.00"))
+	var ce *providers.CheckError
+	if !errors.As(err, &ce) || !enqueue.IsInvalid(err) || !strings.Contains(err.Error(), "the payment is 100.00 QAR, the refund asks 40.00 QAR") {
+		t.Fatalf("partial Fatora refund: err = %v, want a check error naming both amounts", err)
+	}
+	if _, _, err := c.Status(ctx, "rf-part"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("refused refund was recorded: %v", err)
+	}
+	if n := len(pending(t, env)); n != 0 {
+		t.Fatalf("refused refund queued %d tasks", n)
+	}
+
+	res, err := c.Enqueue(ctx, fatoraReq("rf-full", txn, "100.00"))
+	if err != nil || !res.Created {
+		t.Fatalf("whole-payment refund = %+v, %v", res, err)
+	}
+	if n := sim.RefundRequests(); n != 0 {
+		t.Fatalf("enqueueing sent %d refund requests to Fatora, want 0", n)
+	}
+}
+
+func TestFatoraKnownRefundIDIsNotPrecheckedAgain(t *testing.T) {
+	c, _, _, _, txn := fatoraClient(t)
+	ctx := context.Background()
+	if _, err := c.Enqueue(ctx, fatoraReq("rf-1", txn, "100.00")); err != nil {
+		t.Fatal(err)
+	}
+	// The same id again answers with its record; a different amount under
+	// that id is the usual conflict, not a precheck refusal.
+	if res, err := c.Enqueue(ctx, fatoraReq("rf-1", txn, "100.00")); err != nil || res.Created {
+		t.Fatalf("re-enqueue = %+v, %v", res, err)
+	}
+	if _, err := c.Enqueue(ctx, fatoraReq("rf-1", txn, "40.00")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("same id, other amount: err = %v, want ErrConflict", err)
+	}
+}
+
+func TestFatoraUnreachableAtEnqueueDecidesNothing(t *testing.T) {
+	c, _, _, srv, txn := fatoraClient(t)
+	srv.Close()
+	// The worker checks the amount again before sending, so a producer that
+	// cannot reach Fatora still hands the refund over.
+	if res, err := c.Enqueue(context.Background(), fatoraReq("rf-2", txn, "40.00")); err != nil || !res.Created {
+		t.Fatalf("enqueue with Fatora down = %+v, %v", res, err)
+	}
+}
+
+func TestBulkDryRunReportsFatoraPartialByLine(t *testing.T) {
+	c, env, _, _, txn := fatoraClient(t)
+	file := fmt.Sprintf("refund_id,provider,order_id,transaction_id,amount,currency,reason\n"+
+		"rf-b1,fatora,ord-f,%s,100.00,QAR,\n"+
+		"rf-b2,fatora,ord-f,%s,40.00,QAR,\n", txn, txn)
+	rows, err := enqueue.ReadBulk(strings.NewReader(file), enqueue.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSummary(t, c.EnqueueBulk(context.Background(), rows, enqueue.BulkOptions{DryRun: true}), 1, map[int]string{3: "whole payments only"})
+	if n := len(pending(t, env)); n != 0 {
+		t.Fatalf("dry run queued %d tasks", n)
+	}
+}
