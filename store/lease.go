@@ -117,7 +117,7 @@ func (l *Lease) KeepAlive(ctx context.Context, lost func(error)) {
 // knows the provider may have applied it and must reconcile first. It
 // returns the attempt number.
 func (l *Lease) MarkSent(ctx context.Context, sent string) (int, error) {
-	n, err := l.s.update(ctx, l.id, l.token, Entry{Event: "send", Sent: sent, State: Processing}, true,
+	n, err := l.s.update(ctx, l.id, l.token, Entry{Event: "send", Sent: sent, State: Processing}, true, "",
 		"state", string(Processing), "sent_at", fmtTime(l.s.now()))
 	if err != nil {
 		return 0, fmt.Errorf("store: mark refund %s sent: %w", l.id, err)

@@ -122,6 +122,12 @@ func (s *Store) orderKey(provider, order string) string {
 	return s.prefix + "order:" + provider + ":" + order
 }
 
+// refOwnersKey maps each provider reference on an order to the refund that
+// holds it.
+func (s *Store) refOwnersKey(provider, order string) string {
+	return s.prefix + "refs:" + provider + ":" + order
+}
+
 //go:embed create.lua
 var createLua string
 
@@ -263,14 +269,45 @@ func (s *Store) apply(ctx context.Context, id string, token int64, c Change) err
 		fields = append(fields, "pending_since", "")
 	}
 	c.Entry.State = c.State
-	if _, err := s.update(ctx, id, token, c.Entry, false, fields...); err != nil {
+	var refOwners string
+	if c.ProviderRef != "" {
+		// provider and order_id never change after Create.
+		po, err := s.rdb.HMGet(ctx, s.recordKey(id), "provider", "order_id").Result()
+		if err != nil {
+			return fmt.Errorf("store: refund %s to %s: %w", id, c.State, err)
+		}
+		p, _ := po[0].(string)
+		o, _ := po[1].(string)
+		refOwners = s.refOwnersKey(p, o)
+	}
+	if _, err := s.update(ctx, id, token, c.Entry, false, refOwners, fields...); err != nil {
+		var taken *RefTakenError
+		if errors.As(err, &taken) {
+			taken.Ref = c.ProviderRef
+		}
 		return fmt.Errorf("store: refund %s to %s: %w", id, c.State, err)
 	}
 	return nil
 }
 
+// ErrRefTaken: the provider reference a change would record already belongs
+// to another refund on the same order.
+var ErrRefTaken = errors.New("provider reference already belongs to another refund")
+
+// RefTakenError names the refund that holds the reference.
+type RefTakenError struct {
+	Ref, Owner string
+}
+
+func (e *RefTakenError) Error() string {
+	return fmt.Sprintf("provider reference %s already belongs to refund %s on this order", e.Ref, e.Owner)
+}
+func (e *RefTakenError) Is(target error) bool { return target == ErrRefTaken }
+
 // update runs update.lua: guard, set fields, append the history entry.
-func (s *Store) update(ctx context.Context, id string, token int64, e Entry, send bool, fields ...any) (int, error) {
+// refOwners is the order's reference-owners key when fields carry a
+// provider_ref, else "".
+func (s *Store) update(ctx context.Context, id string, token int64, e Entry, send bool, refOwners string, fields ...any) (int, error) {
 	now := s.now()
 	e.At = now
 	hist, err := json.Marshal(e)
@@ -282,8 +319,15 @@ func (s *Store) update(ctx context.Context, id string, token int64, e Entry, sen
 		sendFlag = "1"
 	}
 	args := append([]any{strconv.FormatInt(token, 10), string(hist), sendFlag, "updated_at", fmtTime(now)}, fields...)
-	n, err := updateScript.Run(ctx, s.rdb, []string{s.recordKey(id), s.historyKey(id), s.queuedKey()}, args...).Int()
+	keys := []string{s.recordKey(id), s.historyKey(id), s.queuedKey()}
+	if refOwners != "" {
+		keys = append(keys, refOwners)
+	}
+	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
+		if owner, ok := strings.CutPrefix(err.Error(), "REFTAKEN "); ok {
+			return 0, &RefTakenError{Owner: owner}
+		}
 		switch {
 		case isErr(err, "NOTFOUND"):
 			return 0, ErrNotFound

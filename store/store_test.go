@@ -190,3 +190,47 @@ func TestSettleOnlyFromNeedsReview(t *testing.T) {
 		t.Fatalf("last history entry = %+v", last)
 	}
 }
+
+func TestAProviderReferenceBelongsToOneRefundPerOrder(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	// Two refunds of the same amount on ord-1, and one on another order.
+	other := refund("r-other")
+	other.OrderID = "ord-2"
+	for _, r := range []tasks.Refund{refund("r-a"), refund("r-b"), other} {
+		if _, _, err := s.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	succeed := func(id, ref string) error {
+		l, err := s.Acquire(ctx, id, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Release(ctx)
+		return l.Apply(ctx, store.Change{State: store.Succeeded, ProviderRef: ref, Settled: true, Entry: store.Entry{Event: "lookup"}})
+	}
+	if err := succeed("r-b", "rfd-1"); err != nil {
+		t.Fatal(err)
+	}
+	err := succeed("r-a", "rfd-1")
+	var taken *store.RefTakenError
+	if !errors.Is(err, store.ErrRefTaken) || !errors.As(err, &taken) || taken.Owner != "r-b" || taken.Ref != "rfd-1" {
+		t.Fatalf("second claim of rfd-1 on ord-1: err = %v, want ErrRefTaken naming r-b", err)
+	}
+	if rec, _ := s.Get(ctx, "r-a"); rec.State != store.Queued || rec.ProviderRef != "" {
+		t.Fatalf("refused claim wrote the record: %+v", rec)
+	}
+	if hist, _ := s.History(ctx, "r-a"); len(hist) != 1 {
+		t.Fatalf("refused claim wrote history: %+v", hist)
+	}
+	// The same reference on another order does not collide, and r-a can
+	// still take a reference nobody holds.
+	if err := succeed("r-other", "rfd-1"); err != nil {
+		t.Fatalf("rfd-1 on another order: %v", err)
+	}
+	if err := succeed("r-a", "rfd-2"); err != nil {
+		t.Fatalf("r-a with its own reference: %v", err)
+	}
+}

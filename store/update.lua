@@ -1,8 +1,10 @@
--- KEYS: record, history, queued set. ARGV: fencing token, history entry, send flag ("1" =
--- a new attempt goes out), then field/value pairs.
+-- KEYS: record, history, queued set, and (when a provider_ref is written) the
+-- order's reference owners. ARGV: fencing token, history entry, send flag
+-- ("1" = a new attempt goes out), then field/value pairs.
 -- A write is refused when a newer owner took the refund (its fence is higher
--- than our token), and when the refund is succeeded or failed: those never
--- change. Returns the attempt number for a send, else 0.
+-- than our token), when the refund is succeeded or failed (those never
+-- change), and when the provider_ref it writes already belongs to another
+-- refund on the order. Returns the attempt number for a send, else 0.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOTFOUND')
 end
@@ -13,6 +15,22 @@ end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'succeeded' or state == 'failed' then
   return redis.error_reply('CLOSED ' .. state)
+end
+-- One provider refund belongs to one of our refunds. Two refunds of the same
+-- amount on one order, with no key to tell them apart (Ecart Pay), could
+-- otherwise both claim the one that was applied, and the other would never
+-- be paid.
+if KEYS[4] then
+  local id = redis.call('HGET', KEYS[1], 'refund_id')
+  for i = 4, #ARGV, 2 do
+    if ARGV[i] == 'provider_ref' then
+      local owner = redis.call('HGET', KEYS[4], ARGV[i + 1])
+      if owner and owner ~= id then
+        return redis.error_reply('REFTAKEN ' .. owner)
+      end
+      redis.call('HSET', KEYS[4], ARGV[i + 1], id)
+    end
+  end
 end
 local attempt = 0
 local entry = ARGV[2]

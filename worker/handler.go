@@ -209,12 +209,26 @@ func (h *run) drive(ctx context.Context, rec store.Record) error {
 			reconcile = out.Kind == providers.Unknown
 		}
 		switch out.Kind {
-		case providers.Succeeded:
-			return h.close(ctx, log, rec, store.Succeeded, "", out, e)
+		case providers.Succeeded, providers.Pending:
+			var err error
+			if out.Kind == providers.Succeeded {
+				err = h.close(ctx, log, rec, store.Succeeded, "", out, e)
+			} else {
+				err = h.pending(ctx, log, rec, entry.Schedule, out, e)
+			}
+			if !errors.Is(err, store.ErrRefTaken) {
+				return err
+			}
+			// What the provider showed is another refund of ours on this
+			// order (two equal refunds and no key to tell them apart), so it
+			// says nothing about this one: look again without it.
+			out = h.refTaken(ctx, log, rec, e, err)
+			reconcile = true
+			if req.OtherRefs, err = h.store.OtherRefs(ctx, rec); err != nil {
+				return err
+			}
 		case providers.Rejected:
 			return h.close(ctx, log, rec, store.Failed, out.Reason, out, e)
-		case providers.Pending:
-			return h.pending(ctx, log, rec, entry.Schedule, out, e)
 		}
 		// Transient or Unknown: wait, then send again (Transient after a
 		// send: nothing was applied) or look up (anything uncertain).
@@ -266,6 +280,18 @@ func (h *run) call(ctx context.Context, log *logrus.Entry, rec *store.Record, op
 		rec.InFlight = 0
 	}
 	return out, e
+}
+
+// refTaken records that the provider's answer named a refund another of our
+// refunds holds, and turns it into an outcome still to be reconciled.
+func (h *run) refTaken(ctx context.Context, log *logrus.Entry, rec store.Record, e store.Entry, err error) providers.Outcome {
+	out := providers.Outcome{Kind: providers.Unknown, HTTPStatus: e.HTTPStatus, Reason: err.Error()}
+	log.WithError(err).Warn("provider answer names another refund's reference; reconciling again")
+	e.Outcome, e.Detail = out.Kind.String(), strings.TrimSpace(e.Detail+" → not ours: "+err.Error())
+	if aerr := h.lease.Apply(recordCtx(ctx), store.Change{State: rec.State, LastError: e.Event + ": " + out.String(), Entry: e}); aerr != nil {
+		log.WithError(aerr).Warn("could not record provider call")
+	}
+	return out
 }
 
 // close moves a refund to a final state. Failed returns asynq.SkipRetry so the
