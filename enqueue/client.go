@@ -143,7 +143,11 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 	if err := c.check(ctx, r); err != nil {
 		return Result{}, err
 	}
-	rec, created, err := c.store.Create(ctx, r)
+	create := c.store.Create
+	if c.registry != nil && c.registry.OncePerOrder(r.Provider) {
+		create = c.store.CreateSole
+	}
+	rec, created, err := create(ctx, r)
 	if err != nil {
 		return Result{Record: rec}, err
 	}
@@ -204,12 +208,14 @@ func (c *Client) Settle(ctx context.Context, refundID string, state store.State,
 }
 
 // IsInvalid reports whether err is about the request itself (bad field,
-// unknown or disabled provider, refund id reused for another refund) rather
-// than a failure to reach Redis.
+// unknown or disabled provider, refund id reused for another refund, a
+// second refund on an order its provider refunds once) rather than a failure
+// to reach Redis.
 func IsInvalid(err error) bool {
 	var verr tasks.ValidationError
 	return errors.As(err, &verr) || errors.Is(err, providers.ErrUnknownProvider) ||
-		errors.Is(err, providers.ErrDisabled) || errors.Is(err, store.ErrConflict) || isCheckErr(err)
+		errors.Is(err, providers.ErrDisabled) || errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrOrderTaken) ||
+		isCheckErr(err)
 }
 
 // isCheckErr: a provider's own Check rejected the refund.

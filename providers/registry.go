@@ -19,6 +19,10 @@ type Entry struct {
 	// Check rejects, at enqueue time, a refund this provider can never
 	// accept (e.g. a partial refund where only full refunds exist). May be nil.
 	Check func(tasks.Refund) error
+	// OncePerOrder: the provider refunds an order once (BBMSL; Fatora, whose
+	// refunds are whole payments). A second refund on an order that has one
+	// is refused at enqueue time.
+	OncePerOrder bool
 	// Missing names the environment variables that must be set to enable a
 	// provider that is not configured.
 	Missing []string
@@ -83,6 +87,10 @@ func (r *Registry) Check(t tasks.Refund) error {
 	}
 	return nil
 }
+
+// OncePerOrder reports whether the provider called name refunds an order
+// once (see Entry.OncePerOrder).
+func (r *Registry) OncePerOrder(name string) bool { return r.entries[name].OncePerOrder }
 
 // PrecheckTimeout bounds a Precheck: an enqueue call must not hang on a slow
 // provider, and a precheck that times out decides nothing.

@@ -143,6 +143,13 @@ func newScript(src string) *redis.Script { return redis.NewScript(src) }
 
 func isErr(err error, code string) bool { return err != nil && strings.HasPrefix(err.Error(), code) }
 
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // fingerprint is what must match for a second enqueue of the same refund id
 // to be the same refund.
 func fingerprint(r tasks.Refund) string {
@@ -153,6 +160,33 @@ func fingerprint(r tasks.Refund) string {
 // when the refund id is taken by the same refund (created is then false). The
 // same id for a different refund is ErrConflict, naming the fields that differ.
 func (s *Store) Create(ctx context.Context, r tasks.Refund) (rec Record, created bool, err error) {
+	return s.create(ctx, r, false)
+}
+
+// CreateSole is Create for a provider that refunds an order once: a new
+// refund is refused with an *OrderTakenError while another refund on the same
+// order is anything but failed. The check and the write are one step, so two
+// producers cannot both get in.
+func (s *Store) CreateSole(ctx context.Context, r tasks.Refund) (rec Record, created bool, err error) {
+	return s.create(ctx, r, true)
+}
+
+// ErrOrderTaken: the order already has a refund, and its provider refunds an
+// order once.
+var ErrOrderTaken = errors.New("the order already has a refund")
+
+// OrderTakenError names the refund that already covers the order.
+type OrderTakenError struct {
+	Provider, Order, Owner string
+	State                  State
+}
+
+func (e *OrderTakenError) Error() string {
+	return fmt.Sprintf("%s refunds an order once, and order %s already has refund %s (%s)", e.Provider, e.Order, e.Owner, e.State)
+}
+func (e *OrderTakenError) Is(target error) bool { return target == ErrOrderTaken }
+
+func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Record, created bool, err error) {
 	key, err := uuid.NewV7()
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: new key: %w", err)
@@ -171,8 +205,16 @@ func (s *Store) Create(ctx context.Context, r tasks.Refund) (rec Record, created
 		"attempts", 0, "in_flight", 0, "poll_step", 0, "fingerprint", fingerprint(r),
 		"created_at", fmtTime(now), "updated_at", fmtTime(now),
 	}
-	args := append([]any{string(hist), now.UnixMilli()}, fields...)
+	soleCheck := ""
+	if sole {
+		soleCheck = s.recordKey("")
+	}
+	args := append([]any{string(hist), now.UnixMilli(), soleCheck}, fields...)
 	res, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(r.RefundID), s.historyKey(r.RefundID), s.indexKey(), s.queuedKey(), s.orderKey(r.Provider, r.OrderID)}, args...).Int()
+	if rest, ok := strings.CutPrefix(errString(err), "ORDERTAKEN "); ok {
+		state, owner, _ := strings.Cut(rest, " ")
+		return Record{}, false, &OrderTakenError{Provider: r.Provider, Order: r.OrderID, Owner: owner, State: State(state)}
+	}
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: create refund %s: %w", r.RefundID, err)
 	}
@@ -325,7 +367,7 @@ func (s *Store) update(ctx context.Context, id string, token int64, e Entry, sen
 	}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		if owner, ok := strings.CutPrefix(err.Error(), "REFTAKEN "); ok {
+		if owner, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {
 			return 0, &RefTakenError{Owner: owner}
 		}
 		switch {

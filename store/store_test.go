@@ -234,3 +234,59 @@ func TestAProviderReferenceBelongsToOneRefundPerOrder(t *testing.T) {
 		t.Fatalf("r-a with its own reference: %v", err)
 	}
 }
+
+func TestCreateSoleAdmitsOneRefundPerOrder(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	sole := func(id string) tasks.Refund {
+		r := refund(id)
+		r.Provider = "bbmsl"
+		return r
+	}
+	// Eight producers race to refund ord-1 under different refund ids.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var won []string
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := "r-" + string(rune('a'+i))
+			_, created, err := s.CreateSole(ctx, sole(id))
+			switch {
+			case err == nil && created:
+				mu.Lock()
+				won = append(won, id)
+				mu.Unlock()
+			case !errors.Is(err, store.ErrOrderTaken):
+				t.Errorf("%s: %v, want ErrOrderTaken", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if len(won) != 1 {
+		t.Fatalf("%d refunds created on one once-only order: %v", len(won), won)
+	}
+	// The winner again is the same refund, not a refusal.
+	if _, created, err := s.CreateSole(ctx, sole(won[0])); err != nil || created {
+		t.Fatalf("the winner again = %v, %v", created, err)
+	}
+	_, _, err := s.CreateSole(ctx, sole("r-late"))
+	var taken *store.OrderTakenError
+	if !errors.As(err, &taken) || taken.Owner != won[0] || taken.State != store.Queued ||
+		!strings.Contains(err.Error(), "bbmsl refunds an order once, and order ord-1 already has refund "+won[0]+" (queued)") {
+		t.Fatalf("late refund: %v", err)
+	}
+	// Once the first refund failed, the order can be refunded again.
+	l, err := s.Acquire(ctx, won[0], time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Apply(ctx, store.Change{State: store.Failed, LastError: "refused", Settled: true, Entry: store.Entry{Event: "send"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, created, err := s.CreateSole(ctx, sole("r-late")); err != nil || !created {
+		t.Fatalf("after the first failed: %v, %v", created, err)
+	}
+}

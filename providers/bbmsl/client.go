@@ -107,7 +107,7 @@ func LoadKey(path string) (*rsa.PrivateKey, error) {
 // Entry returns BBMSL's registry entry from BBMSL_BASE_URL,
 // BBMSL_MERCHANT_ID and BBMSL_PRIVATE_KEY_FILE.
 func Entry(getenv func(string) string) providers.Entry {
-	e := providers.Entry{Name: providers.BBMSL, Schedule: Schedule}
+	e := providers.Entry{Name: providers.BBMSL, Schedule: Schedule, OncePerOrder: true}
 	merchant, file := strings.TrimSpace(getenv("BBMSL_MERCHANT_ID")), strings.TrimSpace(getenv("BBMSL_PRIVATE_KEY_FILE"))
 	if merchant == "" {
 		e.Missing = append(e.Missing, "BBMSL_MERCHANT_ID")

@@ -71,7 +71,7 @@ func New(cfg Config) (*Client, error) {
 // Entry returns Fatora's registry entry from FATORA_BASE_URL and
 // FATORA_API_KEY; disabled when the key is unset.
 func Entry(getenv func(string) string) providers.Entry {
-	e := providers.Entry{Name: providers.Fatora, Schedule: Schedule, Check: Check}
+	e := providers.Entry{Name: providers.Fatora, Schedule: Schedule, Check: Check, OncePerOrder: true}
 	c, err := New(Config{BaseURL: strings.TrimSpace(getenv("FATORA_BASE_URL")), APIKey: getenv("FATORA_API_KEY")})
 	if err != nil {
 		e.Missing = []string{"FATORA_API_KEY"}

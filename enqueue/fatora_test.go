@@ -102,3 +102,19 @@ func TestBulkDryRunReportsFatoraPartialByLine(t *testing.T) {
 		t.Fatalf("dry run queued %d tasks", n)
 	}
 }
+
+func TestSecondRefundOnAFatoraPaymentIsRefusedAtEnqueue(t *testing.T) {
+	c, env, _, _, txn := fatoraClient(t)
+	ctx := context.Background()
+	if _, err := c.Enqueue(ctx, fatoraReq("rf-first", txn, "100.00")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Enqueue(ctx, fatoraReq("rf-second", txn, "100.00"))
+	if !errors.Is(err, store.ErrOrderTaken) || !enqueue.IsInvalid(err) ||
+		!strings.Contains(err.Error(), "fatora refunds an order once, and order ord-f already has refund rf-first (queued)") {
+		t.Fatalf("second refund on the payment: err = %v", err)
+	}
+	if n := len(pending(t, env)); n != 1 {
+		t.Fatalf("%d tasks queued, want the first refund's only", n)
+	}
+}
