@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/refundq/refundq/store"
 )
 
 // Format is a bulk file's format.
@@ -234,39 +236,78 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 			opt.Progress(done, len(rows))
 		}
 	}
-	work := make(chan Row)
-	var wg sync.WaitGroup
-	for range opt.Concurrency {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for row := range work {
-				if row.Err != nil {
-					record(row, false, row.Err)
-					continue
-				}
-				t, err := row.Request.Refund()
-				if err == nil && opt.DryRun {
-					err = c.check(ctx, t)
-				}
-				if err != nil || opt.DryRun {
-					record(row, true, err)
-					continue
-				}
-				res, err := c.EnqueueRefund(ctx, t)
-				record(row, res.Created, err)
-			}
-		}()
-	}
+	// Rows run concurrently, except that where a provider refunds an order
+	// once, the rows refunding the same order run in line order (one pass per
+	// occurrence), so the file's first valid row for the order is the one
+	// that gets it, on every run. A dry run writes nothing, so the store
+	// cannot see those rows: the first valid one claims the order here.
+	var passes [][]Row
+	sameOrder := map[int]error{}
+	seen := map[[2]string]int{}
+	first := map[[2]string]Row{}
 	for _, row := range rows {
+		n := 0
+		if t, err := row.Request.Refund(); row.Err == nil && err == nil && c.registry != nil && c.registry.OncePerOrder(t.Provider) {
+			k := [2]string{t.Provider, t.OrderID}
+			n = seen[k]
+			seen[k]++
+			if f, ok := first[k]; !ok {
+				first[k] = row
+			} else if f.Request.RefundID != t.RefundID {
+				sameOrder[row.Line] = fmt.Errorf("%w: %s refunds an order once, and line %d (%s) already refunds order %s",
+					store.ErrOrderTaken, t.Provider, f.Line, f.Request.RefundID, t.OrderID)
+			}
+		}
+		if n == len(passes) {
+			passes = append(passes, nil)
+		}
+		passes[n] = append(passes[n], row)
+	}
+	handle := func(row Row) {
+		if row.Err != nil {
+			record(row, false, row.Err)
+			return
+		}
 		if ctx.Err() != nil {
 			record(row, false, ctx.Err())
-			continue
+			return
 		}
-		work <- row
+		t, err := row.Request.Refund()
+		if err == nil && opt.DryRun {
+			// In the order a real run finds them.
+			err = c.check(ctx, t)
+			if err == nil {
+				err = sameOrder[row.Line]
+			}
+			if err == nil {
+				err = c.soleHolder(ctx, t)
+			}
+		}
+		if err != nil || opt.DryRun {
+			record(row, true, err)
+			return
+		}
+		res, err := c.EnqueueRefund(ctx, t)
+		record(row, res.Created, err)
 	}
-	close(work)
-	wg.Wait()
+	for _, pass := range passes {
+		work := make(chan Row)
+		var wg sync.WaitGroup
+		for range opt.Concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for row := range work {
+					handle(row)
+				}
+			}()
+		}
+		for _, row := range pass {
+			work <- row
+		}
+		close(work)
+		wg.Wait()
+	}
 	sort.Slice(sum.Errors, func(i, j int) bool { return sum.Errors[i].Line < sum.Errors[j].Line })
 	return sum
 }

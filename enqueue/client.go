@@ -189,6 +189,15 @@ func (c *Client) check(ctx context.Context, r tasks.Refund) error {
 	return err
 }
 
+// soleHolder is, for a dry run, what creating r would be refused with where
+// its provider refunds an order once.
+func (c *Client) soleHolder(ctx context.Context, r tasks.Refund) error {
+	if c.registry == nil || !c.registry.OncePerOrder(r.Provider) {
+		return nil
+	}
+	return c.store.SoleHolder(ctx, r)
+}
+
 // Status returns a refund's record and history.
 func (c *Client) Status(ctx context.Context, refundID string) (store.Record, []store.Entry, error) {
 	rec, err := c.store.Get(ctx, refundID)

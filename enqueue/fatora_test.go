@@ -118,3 +118,49 @@ func TestSecondRefundOnAFatoraPaymentIsRefusedAtEnqueue(t *testing.T) {
 		t.Fatalf("%d tasks queued, want the first refund's only", n)
 	}
 }
+
+func TestBulkDryRunSeesOnceOnlyOrders(t *testing.T) {
+	c, env, sim, _, txn := fatoraClient(t)
+	ctx := context.Background()
+	txn2 := sim.AddPayment("ord-g", tasks.Money{Minor: 10000, Currency: "QAR"})
+	if _, err := c.Enqueue(ctx, fatoraReq("rf-earlier", txn, "100.00")); err != nil {
+		t.Fatal(err)
+	}
+	// Line 2: ord-f is refunded already (rf-earlier); lines 3 and 4 both
+	// refund ord-g, and the file's first one wins; line 5 repeats line 3.
+	file := fmt.Sprintf("refund_id,provider,order_id,transaction_id,amount,currency,reason\n"+
+		"rf-d1,fatora,ord-f,%[1]s,100.00,QAR,\n"+
+		"rf-d2,fatora,ord-g,%[2]s,100.00,QAR,\n"+
+		"rf-d3,fatora,ord-g,%[2]s,100.00,QAR,\n"+
+		"rf-d2,fatora,ord-g,%[2]s,100.00,QAR,\n", txn, txn2)
+	rows, err := enqueue.ReadBulk(strings.NewReader(file), enqueue.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSummary(t, c.EnqueueBulk(ctx, rows, enqueue.BulkOptions{DryRun: true}), 2, map[int]string{
+		2: "order ord-f already has refund rf-earlier (queued)",
+		4: "line 3 (rf-d2) already refunds order ord-g",
+	})
+	if n := len(pending(t, env)); n != 1 {
+		t.Fatalf("dry run queued tasks: %d pending, want rf-earlier's only", n)
+	}
+}
+
+func TestBulkFirstRowByLineGetsAOnceOnlyOrder(t *testing.T) {
+	c, _, sim, _, _ := fatoraClient(t)
+	txn := sim.AddPayment("ord-h", tasks.Money{Minor: 10000, Currency: "QAR"})
+	var b strings.Builder
+	b.WriteString("refund_id,provider,order_id,transaction_id,amount,currency,reason\n")
+	// Lines 2 and 3 refund ord-h and would race; line 2 must win every time.
+	fmt.Fprintf(&b, "rf-h1,fatora,ord-h,%s,100.00,QAR,\n", txn)
+	fmt.Fprintf(&b, "rf-h2,fatora,ord-h,%s,100.00,QAR,\n", txn)
+	for i := range 30 {
+		fmt.Fprintf(&b, "rf-fill-%d,fatora,ord-fill-%d,t-%d,1.00,QAR,\n", i, i, i)
+	}
+	rows, err := enqueue.ReadBulk(strings.NewReader(b.String()), enqueue.CSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSummary(t, c.EnqueueBulk(context.Background(), rows, enqueue.BulkOptions{}), 31,
+		map[int]string{3: "order ord-h already has refund rf-h1"})
+}

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -185,6 +186,29 @@ func (e *OrderTakenError) Error() string {
 	return fmt.Sprintf("%s refunds an order once, and order %s already has refund %s (%s)", e.Provider, e.Order, e.Owner, e.State)
 }
 func (e *OrderTakenError) Is(target error) bool { return target == ErrOrderTaken }
+
+// SoleHolder returns, without writing, what CreateSole would refuse r with:
+// an *OrderTakenError naming another refund on r's order that is anything but
+// failed, or nil. For dry runs; CreateSole decides for real.
+func (s *Store) SoleHolder(ctx context.Context, r tasks.Refund) error {
+	ids, err := s.rdb.SMembers(ctx, s.orderKey(r.Provider, r.OrderID)).Result()
+	if err != nil {
+		return fmt.Errorf("store: refunds of order %s: %w", r.OrderID, err)
+	}
+	if slices.Contains(ids, r.RefundID) {
+		return nil // a known refund id answers with its record
+	}
+	recs, err := s.getMany(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, o := range recs {
+		if o.State != Failed {
+			return &OrderTakenError{Provider: r.Provider, Order: r.OrderID, Owner: o.RefundID, State: o.State}
+		}
+	}
+	return nil
+}
 
 func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Record, created bool, err error) {
 	key, err := uuid.NewV7()
