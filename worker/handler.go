@@ -68,10 +68,15 @@ func (h *Handler) HandleRefund(ctx context.Context, t *asynq.Task) error {
 	}
 	// Producers create the record before the task; creating it here too makes
 	// a task enqueued by other means safe, and catches a task whose payload
-	// disagrees with the record of the same refund id.
-	_, _, err = h.store.Create(ctx, r)
-	if errors.Is(err, store.ErrConflict) {
-		h.log.WithField("refund_id", r.RefundID).WithError(err).Error("refund task disagrees with its record; archived")
+	// disagrees with the record of the same refund id, or that is a second
+	// refund on an order its provider refunds once.
+	create := h.store.Create
+	if h.registry.OncePerOrder(r.Provider) {
+		create = h.store.CreateSole
+	}
+	_, _, err = create(ctx, r)
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrOrderTaken) {
+		h.log.WithField("refund_id", r.RefundID).WithError(err).Error("refund task refused by its record or its order's; archived")
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {

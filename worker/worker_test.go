@@ -70,7 +70,7 @@ func start(t *testing.T) *harness {
 	reg := providers.NewRegistry(providers.Entry{
 		Name: providers.MoyasarPG, Provider: client,
 		Schedule: providers.Schedule{First: time.Second, Max: time.Second, Horizon: time.Minute},
-	}, providers.Entry{Name: providers.Fatora, Missing: []string{"FATORA_API_KEY"}})
+	}, providers.Entry{Name: providers.Fatora, Missing: []string{"FATORA_API_KEY"}, OncePerOrder: true})
 	logs := &syncBuffer{}
 	log := logrus.New()
 	log.SetOutput(logs)
@@ -263,6 +263,35 @@ func TestMalformedTaskIsArchivedWithReadableReason(t *testing.T) {
 	info := h.awaitArchived(t, "bad-amount")
 	if !strings.Contains(info.LastErr, "amount: must be greater than zero") {
 		t.Errorf("bad-amount reason %q does not name the field", info.LastErr)
+	}
+}
+
+func TestSecondRefundOnAOnceOnlyOrderIsArchivedNotSent(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	first := tasks.Refund{Version: 1, RefundID: "rf-once-1", Provider: providers.Fatora, OrderID: "ord-once", TransactionID: "t-1", AmountMinor: 500, Currency: "QAR"}
+	if _, _, err := h.store.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	// A task for a second refund on the order, enqueued around the
+	// producers' client.
+	second := first
+	second.RefundID = "rf-once-2"
+	task, err := tasks.NewRefundTask(second, asynq.Queue(h.env.Queue))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := asynq.NewClient(h.env.Asynq)
+	defer c.Close()
+	if _, err := c.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	info := h.awaitArchived(t, tasks.RefundTaskID("rf-once-2"))
+	if info.Retried != 0 || !strings.Contains(info.LastErr, "fatora refunds an order once, and order ord-once already has refund rf-once-1 (queued)") {
+		t.Fatalf("second refund's task: retried %d, last error %q", info.Retried, info.LastErr)
+	}
+	if _, err := h.store.Get(ctx, "rf-once-2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("second refund was recorded: %v", err)
 	}
 }
 
