@@ -247,7 +247,7 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 	first := map[[2]string]Row{}
 	for _, row := range rows {
 		n := 0
-		if t, err := row.Request.Refund(); row.Err == nil && err == nil && c.registry != nil && c.registry.OncePerOrder(t.Provider) {
+		if t, err := row.Request.Refund(); row.Err == nil && err == nil && c.registry.OncePerOrder(t.Provider) {
 			k := [2]string{t.Provider, t.OrderID}
 			n = seen[k]
 			seen[k]++

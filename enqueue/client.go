@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
@@ -44,8 +45,10 @@ func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 // WithRegistry makes every request pass the registry's checks: the provider
 // exists, is configured, and accepts this refund; where the provider is
 // configured in the registry and can tell (Fatora: the whole payment only),
-// it is asked before the refund is accepted. Without it only the payload is
-// validated.
+// it is asked before the refund is accepted. The default is catalog.Rules():
+// every provider's own rules, no credentials, nothing asked;
+// catalog.FromEnv(os.Getenv).RulesOnly() also asks the providers whose
+// credentials are set.
 func WithRegistry(r *providers.Registry) Option { return func(o *options) { o.registry = r } }
 
 // WithTaskOptions adds asynq options to every refund task (after refundq's
@@ -59,6 +62,9 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 	o := options{queue: "default", prefix: "refundq:"}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.registry == nil {
+		o.registry = catalog.Rules()
 	}
 	return &Client{
 		ac:       asynq.NewClient(redisOpt),
@@ -144,7 +150,7 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 		return Result{}, err
 	}
 	create := c.store.Create
-	if c.registry != nil && c.registry.OncePerOrder(r.Provider) {
+	if c.registry.OncePerOrder(r.Provider) {
 		create = c.store.CreateSole
 	}
 	rec, created, err := create(ctx, r)
@@ -171,9 +177,6 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 // here and can tell, asks it whether it will ever take r (Fatora: the whole
 // payment only).
 func (c *Client) check(ctx context.Context, r tasks.Refund) error {
-	if c.registry == nil {
-		return nil
-	}
 	if err := c.registry.Check(r); err != nil {
 		return err
 	}
@@ -192,7 +195,7 @@ func (c *Client) check(ctx context.Context, r tasks.Refund) error {
 // soleHolder is, for a dry run, what creating r would be refused with where
 // its provider refunds an order once.
 func (c *Client) soleHolder(ctx context.Context, r tasks.Refund) error {
-	if c.registry == nil || !c.registry.OncePerOrder(r.Provider) {
+	if !c.registry.OncePerOrder(r.Provider) {
 		return nil
 	}
 	return c.store.SoleHolder(ctx, r)
