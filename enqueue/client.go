@@ -6,6 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -23,6 +26,9 @@ type Client struct {
 	registry *providers.Registry
 	queue    string
 	taskOpts []asynq.Option
+
+	servedMu sync.Mutex
+	servedAt map[string]servedAnswer // by provider; see served
 }
 
 // Option configures a Client.
@@ -72,6 +78,7 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 		registry: o.registry,
 		queue:    o.queue,
 		taskOpts: o.taskOpts,
+		servedAt: map[string]servedAnswer{},
 	}
 }
 
@@ -180,6 +187,9 @@ func (c *Client) check(ctx context.Context, r tasks.Refund) error {
 	if err := c.registry.Check(r); err != nil {
 		return err
 	}
+	if err := c.served(ctx, r.Provider); err != nil {
+		return err
+	}
 	err := c.registry.Precheck(ctx, r)
 	if err == nil {
 		return nil
@@ -190,6 +200,47 @@ func (c *Client) check(ctx context.Context, r tasks.Refund) error {
 		return nil
 	}
 	return err
+}
+
+// served refuses a provider that is not configured here (producers need no
+// credentials) when workers serving this queue are running and none of them
+// has it configured. With no worker running there is nobody to ask: the
+// refund waits for one, which fails it, unsent, naming the variables to set.
+// The answer is kept for servedFor, so a bulk file asks Redis once a
+// provider rather than once a row.
+func (c *Client) served(ctx context.Context, provider string) error {
+	e, err := c.registry.Get(provider)
+	if !errors.Is(err, providers.ErrDisabled) {
+		return nil
+	}
+	c.servedMu.Lock()
+	known, ok := c.servedAt[provider]
+	c.servedMu.Unlock()
+	if ok && time.Since(known.at) < servedFor {
+		return known.err
+	}
+	enabled, anyWorker, err := c.store.Serving(ctx, c.queue, provider)
+	if err != nil {
+		return nil // a Redis failure surfaces on the write that follows
+	}
+	var refusal error
+	if anyWorker && !enabled {
+		refusal = fmt.Errorf("%s: %w: no running worker on queue %q has it; set %s on the workers",
+			provider, providers.ErrDisabled, c.queue, strings.Join(e.Missing, " and "))
+	}
+	c.servedMu.Lock()
+	c.servedAt[provider] = servedAnswer{at: time.Now(), err: refusal}
+	c.servedMu.Unlock()
+	return refusal
+}
+
+// servedFor is how long a client trusts what the workers announced; they
+// announce every worker.AnnounceEvery, for three times as long.
+const servedFor = 2 * time.Second
+
+type servedAnswer struct {
+	at  time.Time
+	err error
 }
 
 // soleHolder is, for a dry run, what creating r would be refused with where

@@ -127,3 +127,38 @@ func TestEnqueueRejectsBadInputClearly(t *testing.T) {
 		t.Fatalf("bad input left a record: %v", err)
 	}
 }
+
+// Producers hold no credentials: whether a provider is configured is what
+// the running workers of the queue announce.
+func TestProviderNoRunningWorkerHasIsRefused(t *testing.T) {
+	env := redistest.New(t)
+	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix)) // default: rules only
+	t.Cleanup(func() { c.Close() })
+	ctx := context.Background()
+	fatora := enqueue.Request{RefundID: "rf-f1", Provider: providers.Fatora, OrderID: "o-1", TransactionID: "t-1", Amount: "5.00", Currency: "QAR"}
+
+	// No worker has announced itself: nobody to ask, the refund waits.
+	if res, err := c.Enqueue(ctx, fatora); err != nil || !res.Created {
+		t.Fatalf("with no worker running: %+v, %v", res, err)
+	}
+	// A worker of this queue runs with Moyasar PG only.
+	s := store.New(env.Client, env.Prefix)
+	if err := s.AnnounceWorker(ctx, env.Queue, []string{providers.MoyasarPG}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// A client trusts what it learnt for a couple of seconds; a new one asks.
+	c = enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix))
+	t.Cleanup(func() { c.Close() })
+	fatora.RefundID, fatora.OrderID = "rf-f2", "o-2"
+	_, err := c.Enqueue(ctx, fatora)
+	if !errors.Is(err, providers.ErrDisabled) || !enqueue.IsInvalid(err) || !strings.Contains(err.Error(), "set FATORA_API_KEY on the workers") {
+		t.Fatalf("fatora with no worker configured for it: err = %v", err)
+	}
+	if res, err := c.Enqueue(ctx, req("rf-m1", "5.00")); err != nil || !res.Created {
+		t.Fatalf("moyasarpg, which a worker has: %+v, %v", res, err)
+	}
+	// A worker announced on another queue says nothing about this one.
+	if enabled, anyWorker, err := s.Serving(ctx, env.Queue+"-other", providers.MoyasarPG); err != nil || enabled || anyWorker {
+		t.Fatalf("another queue: enabled %v, any worker %v, %v", enabled, anyWorker, err)
+	}
+}

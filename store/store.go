@@ -123,6 +123,38 @@ func (s *Store) orderKey(provider, order string) string {
 	return s.prefix + "order:" + provider + ":" + order
 }
 
+func (s *Store) workersKey(queue string) string { return s.prefix + "workers:" + queue }
+func (s *Store) workerProviderKey(queue, provider string) string {
+	return s.prefix + "workers:" + queue + ":provider:" + provider
+}
+
+// AnnounceWorker records, for ttl, that a worker serving queue is running
+// with these providers configured. Workers repeat it well within ttl; a
+// stopped fleet fades out on its own.
+func (s *Store) AnnounceWorker(ctx context.Context, queue string, enabled []string, ttl time.Duration) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, s.workersKey(queue), fmtTime(s.now()), ttl)
+		for _, name := range enabled {
+			p.Set(ctx, s.workerProviderKey(queue, name), fmtTime(s.now()), ttl)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: announce worker: %w", err)
+	}
+	return nil
+}
+
+// Serving reports whether a running worker serving queue has provider
+// configured, and whether any worker serving queue is running at all.
+func (s *Store) Serving(ctx context.Context, queue, provider string) (enabled, anyWorker bool, err error) {
+	v, err := s.rdb.MGet(ctx, s.workersKey(queue), s.workerProviderKey(queue, provider)).Result()
+	if err != nil {
+		return false, false, fmt.Errorf("store: workers of queue %s: %w", queue, err)
+	}
+	return v[1] != nil, v[0] != nil, nil
+}
+
 // refOwnersKey maps each provider reference on an order to the refund that
 // holds it.
 func (s *Store) refOwnersKey(provider, order string) string {

@@ -138,6 +138,7 @@ func (w *Worker) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	w.stopSweep = cancel
 	go w.h.sweepEvery(ctx, w.sweepEvery)
+	go w.h.announce(ctx)
 	return nil
 }
 

@@ -493,3 +493,26 @@ func TestSweeperEnqueuesARefundLeftWithoutATask(t *testing.T) {
 		t.Fatalf("ledger has %d refunds, want 1", len(got))
 	}
 }
+
+func TestWorkerAnnouncesItsProviders(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		enabled, anyWorker, err := h.store.Serving(ctx, h.env.Queue, providers.MoyasarPG)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if enabled && anyWorker {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker never announced moyasarpg: enabled %v, any worker %v", enabled, anyWorker)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Fatora is in its registry without credentials: not announced.
+	if enabled, _, err := h.store.Serving(ctx, h.env.Queue, providers.Fatora); err != nil || enabled {
+		t.Fatalf("fatora announced by a worker without its credentials: %v, %v", enabled, err)
+	}
+}
