@@ -180,22 +180,23 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 	return Result{Record: rec, Created: created}, nil
 }
 
-// check applies the registry's rules and, where the provider is configured
-// here and can tell, asks it whether it will ever take r (Fatora: the whole
-// payment only).
+// check applies the registry's rules, asks whether a running worker has the
+// provider (see served) and, where the provider is configured here and can
+// tell, asks it whether it will ever take r (Fatora: the whole payment only).
 func (c *Client) check(ctx context.Context, r tasks.Refund) error {
 	if err := c.registry.Check(r); err != nil {
 		return err
 	}
-	if err := c.served(ctx, r.Provider); err != nil {
-		return err
+	err := c.served(ctx, r.Provider)
+	if err == nil {
+		err = c.registry.Precheck(ctx, r)
 	}
-	err := c.registry.Precheck(ctx, r)
 	if err == nil {
 		return nil
 	}
-	// A known refund id answers with its record, whatever the provider says
-	// now: the payment may well be refunded by now, by this very refund.
+	// A known refund id answers with its record, whatever the workers or the
+	// provider say now: the payment may well be refunded by now, by this very
+	// refund.
 	if _, gerr := c.store.Get(ctx, r.RefundID); gerr == nil {
 		return nil
 	}

@@ -154,6 +154,11 @@ func TestProviderNoRunningWorkerHasIsRefused(t *testing.T) {
 	if !errors.Is(err, providers.ErrDisabled) || !enqueue.IsInvalid(err) || !strings.Contains(err.Error(), "set FATORA_API_KEY on the workers") {
 		t.Fatalf("fatora with no worker configured for it: err = %v", err)
 	}
+	// The refund accepted before the announcement is still the same refund.
+	fatora.RefundID, fatora.OrderID = "rf-f1", "o-1"
+	if res, err := c.Enqueue(ctx, fatora); err != nil || res.Created {
+		t.Fatalf("known refund id again: %+v, %v; want its record", res, err)
+	}
 	if res, err := c.Enqueue(ctx, req("rf-m1", "5.00")); err != nil || !res.Created {
 		t.Fatalf("moyasarpg, which a worker has: %+v, %v", res, err)
 	}
