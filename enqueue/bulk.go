@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
 )
 
 // Format is a bulk file's format.
@@ -238,30 +239,49 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 	}
 	// Rows run concurrently, except that where a provider refunds an order
 	// once, the rows refunding the same order run in line order (one pass per
-	// occurrence), so the file's first valid row for the order is the one
-	// that gets it, on every run. A dry run writes nothing, so the store
-	// cannot see those rows: the first valid one claims the order here.
+	// occurrence), so the file's first row that passes for the order is the
+	// one that gets it, on every run.
 	var passes [][]Row
-	sameOrder := map[int]error{}
 	seen := map[[2]string]int{}
-	first := map[[2]string]Row{}
 	for _, row := range rows {
 		n := 0
 		if t, err := row.Request.Refund(); row.Err == nil && err == nil && c.registry.OncePerOrder(t.Provider) {
 			k := [2]string{t.Provider, t.OrderID}
 			n = seen[k]
 			seen[k]++
-			if f, ok := first[k]; !ok {
-				first[k] = row
-			} else if f.Request.RefundID != t.RefundID {
-				sameOrder[row.Line] = fmt.Errorf("%w: %s refunds an order once, and line %d (%s) already refunds order %s",
-					store.ErrOrderTaken, t.Provider, f.Line, f.Request.RefundID, t.OrderID)
-			}
 		}
 		if n == len(passes) {
 			passes = append(passes, nil)
 		}
 		passes[n] = append(passes[n], row)
+	}
+	// A dry run writes nothing, so the store cannot see a once-only order
+	// taken by an earlier row of the file: this map does (under mu).
+	taken := map[[2]string]Row{}
+	dryRun := func(row Row, t tasks.Refund) error {
+		if err := c.check(ctx, t); err != nil {
+			return err
+		}
+		if !c.registry.OncePerOrder(t.Provider) {
+			return nil
+		}
+		k := [2]string{t.Provider, t.OrderID}
+		mu.Lock()
+		f, ok := taken[k]
+		mu.Unlock()
+		if ok && f.Request.RefundID != t.RefundID {
+			return fmt.Errorf("%w: %s refunds an order once, and line %d (%s) already refunds order %s",
+				store.ErrOrderTaken, t.Provider, f.Line, f.Request.RefundID, t.OrderID)
+		}
+		if err := c.soleHolder(ctx, t); err != nil {
+			return err
+		}
+		mu.Lock()
+		if !ok {
+			taken[k] = row
+		}
+		mu.Unlock()
+		return nil
 	}
 	handle := func(row Row) {
 		if row.Err != nil {
@@ -274,14 +294,7 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 		}
 		t, err := row.Request.Refund()
 		if err == nil && opt.DryRun {
-			// In the order a real run finds them.
-			err = c.check(ctx, t)
-			if err == nil {
-				err = sameOrder[row.Line]
-			}
-			if err == nil {
-				err = c.soleHolder(ctx, t)
-			}
+			err = dryRun(row, t)
 		}
 		if err != nil || opt.DryRun {
 			record(row, true, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -123,26 +124,40 @@ func TestBulkDryRunSeesOnceOnlyOrders(t *testing.T) {
 	c, env, sim, _, txn := fatoraClient(t)
 	ctx := context.Background()
 	txn2 := sim.AddPayment("ord-g", tasks.Money{Minor: 10000, Currency: "QAR"})
+	txn3 := sim.AddPayment("ord-k", tasks.Money{Minor: 10000, Currency: "QAR"})
 	if _, err := c.Enqueue(ctx, fatoraReq("rf-earlier", txn, "100.00")); err != nil {
 		t.Fatal(err)
 	}
 	// Line 2: ord-f is refunded already (rf-earlier); lines 3 and 4 both
 	// refund ord-g, and the file's first one wins; line 5 repeats line 3.
+	// Line 6 is refused (partial), so line 7 gets ord-k.
 	file := fmt.Sprintf("refund_id,provider,order_id,transaction_id,amount,currency,reason\n"+
 		"rf-d1,fatora,ord-f,%[1]s,100.00,QAR,\n"+
 		"rf-d2,fatora,ord-g,%[2]s,100.00,QAR,\n"+
 		"rf-d3,fatora,ord-g,%[2]s,100.00,QAR,\n"+
-		"rf-d2,fatora,ord-g,%[2]s,100.00,QAR,\n", txn, txn2)
+		"rf-d2,fatora,ord-g,%[2]s,100.00,QAR,\n"+
+		"rf-d4,fatora,ord-k,%[3]s,40.00,QAR,\n"+
+		"rf-d5,fatora,ord-k,%[3]s,100.00,QAR,\n", txn, txn2, txn3)
 	rows, err := enqueue.ReadBulk(strings.NewReader(file), enqueue.CSV)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSummary(t, c.EnqueueBulk(ctx, rows, enqueue.BulkOptions{DryRun: true}), 2, map[int]string{
+	bad := map[int]string{
 		2: "order ord-f already has refund rf-earlier (queued)",
 		4: "line 3 (rf-d2) already refunds order ord-g",
-	})
-	if n := len(pending(t, env)); n != 1 {
-		t.Fatalf("dry run queued tasks: %d pending, want rf-earlier's only", n)
+		6: "whole payments only",
+	}
+	checkSummary(t, c.EnqueueBulk(ctx, rows, enqueue.BulkOptions{DryRun: true}), 3, maps.Clone(bad))
+	// The real run agrees with the dry run, line for line.
+	bad[4] = "order ord-g already has refund rf-d2 (queued)"
+	sum := c.EnqueueBulk(ctx, rows, enqueue.BulkOptions{})
+	if sum.Existing != 1 { // line 5, the same refund as line 3
+		t.Errorf("existing = %d, want 1", sum.Existing)
+	}
+	sum.Enqueued += sum.Existing
+	checkSummary(t, sum, 3, bad)
+	if n := len(pending(t, env)); n != 3 {
+		t.Fatalf("%d tasks pending, want rf-earlier's, rf-d2's and rf-d5's", n)
 	}
 }
 
