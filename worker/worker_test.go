@@ -277,15 +277,7 @@ func TestSecondRefundOnAOnceOnlyOrderIsArchivedNotSent(t *testing.T) {
 	// producers' client.
 	second := first
 	second.RefundID = "rf-once-2"
-	task, err := tasks.NewRefundTask(second, asynq.Queue(h.env.Queue))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := asynq.NewClient(h.env.Asynq)
-	defer c.Close()
-	if _, err := c.Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
+	h.enqueueTask(t, second)
 	info := h.awaitArchived(t, tasks.RefundTaskID("rf-once-2"))
 	if info.Retried != 0 || !strings.Contains(info.LastErr, "fatora refunds an order once, and order ord-once already has refund rf-once-1 (queued)") {
 		t.Fatalf("second refund's task: retried %d, last error %q", info.Retried, info.LastErr)
@@ -421,7 +413,13 @@ func (h *harness) enqueueWithRetries(t *testing.T, r tasks.Refund, maxRetry int)
 	if _, _, err := h.store.Create(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
-	task, err := tasks.NewRefundTask(r, asynq.Queue(h.env.Queue), asynq.MaxRetry(maxRetry))
+	h.enqueueTask(t, r, asynq.MaxRetry(maxRetry))
+}
+
+// enqueueTask enqueues r's task directly, around the producers' client.
+func (h *harness) enqueueTask(t *testing.T, r tasks.Refund, opts ...asynq.Option) {
+	t.Helper()
+	task, err := tasks.NewRefundTask(r, append([]asynq.Option{asynq.Queue(h.env.Queue)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
