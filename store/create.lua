@@ -2,7 +2,8 @@
 -- the record-key prefix when the provider refunds an order once ("" otherwise), then field/value pairs.
 -- Returns 1 when created, 0 when the refund id already exists (nothing changed). Where the
 -- provider refunds an order once, a new refund is refused while another refund on the order
--- is anything but failed.
+-- is anything but failed. The other refunds' records are read by name, not passed as KEYS: the
+-- store's scripts span several keys and assume one Redis server (not Redis Cluster).
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
