@@ -78,7 +78,7 @@ func TestDuplicateCheckAfterAppliedThenResetIsReconciled(t *testing.T) {
 		t.Fatalf("reconciled = %v, want succeeded", out)
 	}
 	got := s.RefundsFor(r.TransactionID)
-	if len(got) != 1 || got[0].Amount != eur(2500) || got[0].TrackingID != r.Key || got[0].UID != out.Reference {
+	if len(got) != 1 || got[0].Amount != eur(2500) || got[0].Key != r.Key || got[0].Ref != out.Reference {
 		t.Fatalf("ledger = %+v, want one refund of 2500 with our tracking id", got)
 	}
 }
@@ -143,7 +143,7 @@ func TestSimulatorAPI(t *testing.T) {
 	if out.Kind != providers.Pending || out.Status != "pending" {
 		t.Fatalf("refund = %v, want pending", out)
 	}
-	if len(s.Ledger()) != 0 {
+	if len(s.Entries()) != 0 {
 		t.Fatal("a pending refund moved money")
 	}
 	if st, v := get("/transactions/"+out.Reference, true); st != 200 || v["transaction"].(map[string]any)["status"] != "pending" || v["transaction"].(map[string]any)["code"] == nil {
@@ -161,7 +161,7 @@ func TestSimulatorAPI(t *testing.T) {
 	if st, _ := get("/transactions/nope", true); st != 404 {
 		t.Fatalf("GET unknown uid = %d", st)
 	}
-	if got := s.Ledger(); len(got) != 1 || got[0].OrderID != r.TransactionID {
+	if got := s.Entries(); len(got) != 1 || got[0].OrderID != r.TransactionID {
 		t.Fatalf("ledger = %+v", got)
 	}
 

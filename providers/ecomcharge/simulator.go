@@ -32,6 +32,7 @@ const maxTrackingResults = 10
 // number of look-ups, serves GET /transactions/{uid} and
 // GET /v2/transactions/tracking_id/{tracking_id}, and injects faults.
 type Simulator struct {
+	sim.Ledger   // the refunds that moved money; OrderID is the parent payment's uid
 	shop, secret string
 	faults       *sim.Faults
 	handler      http.Handler
@@ -41,17 +42,7 @@ type Simulator struct {
 	payments map[string]*payment // by uid
 	refunds  []*refundTxn        // every refund transaction, oldest first
 	pending  map[string]int      // payment uid → look-ups its next refund stays pending
-	ledger   []LedgerEntry
 	auto     *tasks.Money
-}
-
-// LedgerEntry is a refund that moved money.
-type LedgerEntry struct {
-	OrderID    string // the parent payment's uid (ecomCharge has no order apart from the payment)
-	UID        string // the refund transaction's uid
-	TrackingID string
-	Amount     tasks.Money
-	At         time.Time
 }
 
 type payment struct {
@@ -126,34 +117,6 @@ func (s *Simulator) SetDuplicateWindow(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.window = d
-}
-
-// Ledger returns every refund that moved money, in the order it did.
-func (s *Simulator) Ledger() []LedgerEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]LedgerEntry(nil), s.ledger...)
-}
-
-// RefundsFor returns the refunds that moved money on the payment uid.
-func (s *Simulator) RefundsFor(uid string) []LedgerEntry {
-	var out []LedgerEntry
-	for _, e := range s.Ledger() {
-		if e.OrderID == uid {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// Refunded lists the amounts of the refunds that moved money on the
-// payment: the one ledger question every simulator answers the same way.
-func (s *Simulator) Refunded(uid string) []tasks.Money {
-	var out []tasks.Money
-	for _, e := range s.RefundsFor(uid) {
-		out = append(out, e.Amount)
-	}
-	return out
 }
 
 func (s *Simulator) auth(next http.Handler) http.Handler {
@@ -252,7 +215,7 @@ func (s *Simulator) payment(uid string) *payment {
 func (s *Simulator) succeed(p *payment, t *refundTxn) {
 	t.status, t.message, t.code = statusSuccessful, "Successfully processed", "S.0000"
 	p.refunded += t.amount.Minor
-	s.ledger = append(s.ledger, LedgerEntry{OrderID: p.uid, UID: t.uid, TrackingID: t.tracking, Amount: t.amount, At: time.Now()})
+	s.Record(sim.Entry{OrderID: p.uid, Ref: t.uid, Key: t.tracking, Amount: t.amount})
 }
 
 // lookedUp counts one look-up against a pending refund; s.mu held.

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
-	"time"
 
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
@@ -16,23 +16,16 @@ import (
 // refund per payment, "under_proccession" that completes after some
 // look-ups, both error forms, and injected faults.
 type Simulator struct {
-	key     string
-	faults  *sim.Faults
-	handler http.Handler
+	sim.Ledger // the refunds Fatora accepted: the money is on its way back
+	key        string
+	faults     *sim.Faults
+	handler    http.Handler
 
 	mu       sync.Mutex
 	payments map[string]*payment // by order id
 	pending  map[string]int      // order id → verify calls the next refund stays under_proccession
-	ledger   []LedgerEntry
 	auto     *tasks.Money
 	posts    int
-}
-
-// LedgerEntry is a refund Fatora accepted: the money is on its way back.
-type LedgerEntry struct {
-	OrderID, TransactionID string
-	Amount                 tasks.Money
-	At                     time.Time
 }
 
 type payment struct {
@@ -88,19 +81,6 @@ func (s *Simulator) MakePending(orderID string, n int) {
 	s.pending[orderID] = n
 }
 
-// RefundsFor returns the refunds accepted for the order.
-func (s *Simulator) RefundsFor(orderID string) []LedgerEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []LedgerEntry
-	for _, e := range s.ledger {
-		if e.OrderID == orderID {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 // RefundRequests counts the refund requests that reached the ledger logic.
 func (s *Simulator) RefundRequests() int {
 	s.mu.Lock()
@@ -154,12 +134,12 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusConflict, "payment already refunded")
 		return
 	}
-	p.refund, p.refundID = refundCompleted, len(s.ledger)+1000
+	p.refund, p.refundID = refundCompleted, len(s.Entries())+1000
 	if n := s.pending[p.orderID]; n > 0 {
 		p.refund, p.left = refundProcessing, n
 		delete(s.pending, p.orderID)
 	}
-	s.ledger = append(s.ledger, LedgerEntry{OrderID: p.orderID, TransactionID: p.txnID, Amount: p.amount, At: time.Now()})
+	s.Record(sim.Entry{OrderID: p.orderID, Ref: strconv.Itoa(p.refundID), Amount: p.amount})
 	sim.WriteJSON(w, http.StatusOK, map[string]any{"status": "SUCCESS", "result": map[string]any{
 		"refund_status": p.refund, "mode": "test", "refund_transaction_id": p.refundID,
 	}})
@@ -183,14 +163,4 @@ func (s *Simulator) verify(w http.ResponseWriter, r *http.Request) {
 		res["refund_status"] = p.refund
 	}
 	sim.WriteJSON(w, http.StatusOK, map[string]any{"status": "SUCCESS", "result": res})
-}
-
-// Refunded lists the amounts of the refunds that moved money on the order:
-// the one ledger question every simulator answers the same way.
-func (s *Simulator) Refunded(orderID string) []tasks.Money {
-	var out []tasks.Money
-	for _, e := range s.RefundsFor(orderID) {
-		out = append(out, e.Amount)
-	}
-	return out
 }

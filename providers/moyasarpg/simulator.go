@@ -19,23 +19,15 @@ import (
 // in flight answers "still processing"; a finished one is replayed) and can
 // inject faults.
 type Simulator struct {
-	key     string
-	faults  *sim.Faults
-	handler http.Handler
+	sim.Ledger // the refunds that moved money
+	key        string
+	faults     *sim.Faults
+	handler    http.Handler
 
 	mu         sync.Mutex
 	orders     map[string]*simOrder
 	processing map[string]int // order id → requests the next refund stays in flight
-	ledger     []LedgerEntry
 	auto       *tasks.Money
-}
-
-// LedgerEntry is a refund that moved money.
-type LedgerEntry struct {
-	OrderID       string
-	TransactionID string
-	Amount        tasks.Money
-	At            time.Time
 }
 
 type simOrder struct {
@@ -102,24 +94,6 @@ func (s *Simulator) SetProcessing(orderID string, requests int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.processing[orderID] = requests
-}
-
-// Ledger returns every refund that moved money, in order.
-func (s *Simulator) Ledger() []LedgerEntry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]LedgerEntry(nil), s.ledger...)
-}
-
-// RefundsFor returns the refunds that moved money on one order.
-func (s *Simulator) RefundsFor(orderID string) []LedgerEntry {
-	var out []LedgerEntry
-	for _, e := range s.Ledger() {
-		if e.OrderID == orderID {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 func (s *Simulator) auth(next http.Handler) http.Handler {
@@ -205,8 +179,8 @@ func (s *Simulator) advance(o *simOrder, t *simTxn) bool {
 	t.Status = "approved"
 	o.reserved -= t.Amount
 	o.refunded += t.Amount
-	s.ledger = append(s.ledger, LedgerEntry{OrderID: o.id, TransactionID: t.ID,
-		Amount: tasks.Money{Minor: t.Amount, Currency: t.Currency}, At: time.Now()})
+	// The refund transaction's id is the transaction_id refundq sent.
+	s.Record(sim.Entry{OrderID: o.id, Ref: t.ID, Key: t.ID, Amount: tasks.Money{Minor: t.Amount, Currency: t.Currency}})
 	return true
 }
 
@@ -253,14 +227,4 @@ func validation(w http.ResponseWriter, field, msg string) {
 	sim.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{
 		"message": "Data validation failed", "errors": map[string][]string{field: {msg}},
 	})
-}
-
-// Refunded lists the amounts of the refunds that moved money on the order:
-// the one ledger question every simulator answers the same way.
-func (s *Simulator) Refunded(orderID string) []tasks.Money {
-	var out []tasks.Money
-	for _, e := range s.RefundsFor(orderID) {
-		out = append(out, e.Amount)
-	}
-	return out
 }
