@@ -54,12 +54,12 @@ func Run(t *testing.T, newHarness func(t *testing.T) *Harness) {
 		{"already refunded is rejected", alreadyRefunded},
 		{"pending then terminal", pendingThenTerminal},
 		{"auth failure", authFailure},
-		{"5xx then success, reconciled first", serverErrorThenSuccess},
+		{"5xx then success, reconciled first", func(t *testing.T, h *Harness) { notAppliedThenSettled(t, h, sim.Status5xx) }},
 		{"429 honoured", rateLimited},
 		{"applied then reset is reconciled", func(t *testing.T, h *Harness) { appliedThenLost(t, h, sim.AppliedThenReset) }},
 		{"applied then timeout is reconciled", func(t *testing.T, h *Harness) { appliedThenLost(t, h, sim.AppliedThenTimeout) }},
 		{"look-up of a refund never sent", neverSent},
-		{"reset before apply is resent safely", resetBeforeApply},
+		{"reset before apply is resent safely", func(t *testing.T, h *Harness) { notAppliedThenSettled(t, h, sim.ResetBeforeApply) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -205,13 +205,16 @@ func authFailure(t *testing.T, h *Harness) {
 	}
 }
 
-func serverErrorThenSuccess(t *testing.T, h *Harness) {
+// notAppliedThenSettled: the refund call fails without the provider applying
+// it (a 5xx page, a connection reset before the request was read); the
+// outcome is unknown or transient, and settling it pays exactly once.
+func notAppliedThenSettled(t *testing.T, h *Harness, kind sim.Kind) {
 	r, order := newRefund(h, t, 1000, 1000)
 	m, p := h.RefundCall(order)
-	h.Faults.Next(1, m, p, sim.Status5xx)
+	h.Faults.Next(1, m, p, kind)
 	out := h.Provider.Refund(ctx(t), r)
 	if out.Kind != providers.Unknown && out.Kind != providers.Transient {
-		t.Fatalf("refund answered by a 5xx page = %v, want unknown or transient", out)
+		t.Fatalf("refund met by %s = %v, want unknown or transient", kind, out)
 	}
 	wantApplied(t, h, order)
 	wantKind(t, "settled", settle(t, h.Provider, r, out), providers.Succeeded)
@@ -249,17 +252,4 @@ func neverSent(t *testing.T, h *Harness) {
 	r, order := newRefund(h, t, 1000, 1000)
 	wantKind(t, "look-up before any send", h.Provider.Lookup(ctx(t), r), providers.NotFound)
 	wantApplied(t, h, order)
-}
-
-func resetBeforeApply(t *testing.T, h *Harness) {
-	r, order := newRefund(h, t, 1000, 1000)
-	m, p := h.RefundCall(order)
-	h.Faults.Next(1, m, p, sim.ResetBeforeApply)
-	out := h.Provider.Refund(ctx(t), r)
-	if out.Kind != providers.Unknown && out.Kind != providers.Transient {
-		t.Fatalf("refund with the connection reset = %v, want unknown or transient", out)
-	}
-	wantApplied(t, h, order)
-	wantKind(t, "settled", settle(t, h.Provider, r, out), providers.Succeeded)
-	wantApplied(t, h, order, 1000)
 }
