@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/redistest"
@@ -35,23 +34,12 @@ func TestEqualRefundsOnOneOrderNeverShareOneProviderRefund(t *testing.T) {
 
 	// A's worker died after sending; its request was applied (ref1). B's
 	// lost attempt was not applied.
-	newRefund := func(id string) {
+	newRefund := func(id string) tasks.Refund {
 		r := tasks.Refund{Version: 1, RefundID: id, Provider: providers.EcartPay, OrderID: "ord-eq", AmountMinor: amount.Minor, Currency: amount.Currency, Reason: "requested"}
-		if _, _, err := st.Create(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		l, err := st.Acquire(ctx, id, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.MarkSent(ctx, "test"); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
+		diedAfterSending(t, st, r)
+		return r
 	}
-	newRefund("rf-a")
+	a := newRefund("rf-a")
 	newRefund("rf-b")
 	directSrv := httptest.NewServer(sim)
 	t.Cleanup(directSrv.Close)
@@ -107,18 +95,12 @@ func TestEqualRefundsOnOneOrderNeverShareOneProviderRefund(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Shutdown)
-	task, _ := tasks.NewRefundTask(tasks.Refund{Version: 1, RefundID: "rf-a", Provider: providers.EcartPay, OrderID: "ord-eq",
-		AmountMinor: amount.Minor, Currency: amount.Currency, Reason: "requested"}, asynq.Queue(env.Queue))
-	ac := asynq.NewClient(env.Asynq)
-	defer ac.Close()
-	if _, err := ac.Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
+	h := &harness{env: env, store: st, logs: logs}
+	h.enqueueTask(t, a)
 
-	h := &harness{store: st, logs: logs}
-	a := h.await(t, "rf-a")
-	if a.State != store.Succeeded || a.ProviderRef == ref1 || a.ProviderRef == "" {
-		t.Fatalf("rf-a = %s with ref %q; want succeeded with a refund of its own, not B's %s", a.State, a.ProviderRef, ref1)
+	rec := h.await(t, "rf-a")
+	if rec.State != store.Succeeded || rec.ProviderRef == ref1 || rec.ProviderRef == "" {
+		t.Fatalf("rf-a = %s with ref %q; want succeeded with a refund of its own, not B's %s", rec.State, rec.ProviderRef, ref1)
 	}
 	if got := sim.Refunded("ord-eq"); len(got) != 2 {
 		t.Fatalf("ledger has %d refunds for two succeeded refunds, want 2: %v", len(got), got)

@@ -310,30 +310,13 @@ func TestRerunAfterCrashReconcilesFirst(t *testing.T) {
 	ctx := context.Background()
 	h.sim.AddOrder("ord-crash", mustMoney(t, "20.00", "SAR"))
 	r := tasks.Refund{Version: 1, RefundID: "rf-crash", Provider: providers.MoyasarPG, OrderID: "ord-crash", AmountMinor: 2000, Currency: "SAR"}
-	rec, _, err := h.store.Create(ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lease, err := h.store.Acquire(ctx, "rf-crash", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lease.MarkSent(ctx, "test"); err != nil {
-		t.Fatal(err)
-	}
-	// The dead worker's lease is gone with it (expired; here: released).
-	if err := lease.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
+	rec := diedAfterSending(t, h.store, r)
 	// The dead worker's request, which reached the provider.
 	client, _ := moyasarpg.New(moyasarpg.Config{BaseURL: h.simURL, APIKey: apiKey})
 	if out := client.Refund(ctx, providers.Refund{OrderID: "ord-crash", Amount: r.Money(), Key: rec.Key}); out.Kind != providers.Succeeded {
 		t.Fatalf("setup refund: %v", out)
 	}
-	task, _ := tasks.NewRefundTask(r, asynq.Queue(h.env.Queue))
-	if _, err := asynq.NewClient(h.env.Asynq).Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
+	h.enqueueTask(t, r)
 	rec = h.await(t, "rf-crash")
 	if rec.State != store.Succeeded || rec.Attempts != 1 {
 		t.Fatalf("record = %+v, want succeeded without a second send", rec)
@@ -414,6 +397,32 @@ func (h *harness) enqueueWithRetries(t *testing.T, r tasks.Refund, maxRetry int)
 		t.Fatal(err)
 	}
 	h.enqueueTask(t, r, asynq.MaxRetry(maxRetry))
+}
+
+// diedAfterSending records refund r as a worker leaves it when it is killed
+// right after marking an attempt sent: in flight, no outcome, lease gone
+// (expired; here released).
+func diedAfterSending(t *testing.T, st *store.Store, r tasks.Refund) store.Record {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := st.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := st.Acquire(ctx, r.RefundID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.MarkSent(ctx, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Get(ctx, r.RefundID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }
 
 // enqueueTask enqueues r's task directly, around the producers' client.
