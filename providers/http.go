@@ -2,11 +2,13 @@ package providers
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +25,10 @@ type Response struct {
 }
 
 // TransportError is a failed HTTP exchange. Sent says whether the request may
-// have reached the provider: false only when the request was never written
+// have reached the provider: false only when no connection was ever made
 // (dial refused, DNS, TLS handshake), which is the one case where retrying
-// cannot pay twice.
+// cannot pay twice. A request cut while being written, a reset, a timeout
+// waiting for the answer: all Sent.
 type TransportError struct {
 	Sent bool
 	Err  error
@@ -41,14 +44,11 @@ func (e *TransportError) Error() string {
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // Do sends req and reads the answer. A failure is a *TransportError that
-// knows whether the request left the process.
+// knows whether the request can have left the process.
 func Do(ctx context.Context, hc *http.Client, req *http.Request) (*Response, error) {
-	var wrote bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
-	req = req.WithContext(httptrace.WithClientTrace(ctx, trace))
-	resp, err := hc.Do(req)
+	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
-		return nil, &TransportError{Sent: wrote, Err: err}
+		return nil, &TransportError{Sent: !neverConnected(err), Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -59,14 +59,53 @@ func Do(ctx context.Context, hc *http.Client, req *http.Request) (*Response, err
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
+// neverConnected reports whether err shows that no connection to the provider
+// was made, judged from the error's kind alone: a failed dial or name look-up,
+// or a TLS handshake that did not complete. Nothing of the request can have
+// been written then. Anything else may have reached the provider.
+func neverConnected(err error) bool {
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return true
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var (
+		verify *tls.CertificateVerificationError
+		header tls.RecordHeaderError
+		alert  tls.AlertError
+		ua     x509.UnknownAuthorityError
+		host   x509.HostnameError
+		inv    x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &header) || errors.As(err, &alert) ||
+		errors.As(err, &ua) || errors.As(err, &host) || errors.As(err, &inv)
+}
+
 // TransportOutcome classifies a failed exchange: Transient when the request
 // never left, Unknown when it may have been applied.
 func TransportOutcome(err error) Outcome {
 	var te *TransportError
-	if errors.As(err, &te) && !te.Sent && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &te) && !te.Sent {
 		return Outcome{Kind: Transient, Reason: err.Error()}
 	}
 	return Outcome{Kind: Unknown, Reason: err.Error()}
+}
+
+// RequestID returns the provider's id of the request from the usual response
+// headers, for the refund's history; "" if there is none.
+func (r *Response) RequestID() string {
+	for _, h := range []string{"X-Request-Id", "Request-Id", "X-Correlation-Id", "X-Trace-Id"} {
+		if v := strings.TrimSpace(r.Header.Get(h)); v != "" {
+			if len(v) > 100 {
+				v = v[:100]
+			}
+			return v
+		}
+	}
+	return ""
 }
 
 // RetryAfter parses a Retry-After header (seconds or HTTP date); 0 if absent

@@ -25,8 +25,8 @@ const (
 // Refund is one refund as an adapter sees it.
 type Refund struct {
 	RefundID      string      // the merchant's refund id
-	OrderID       string      // the provider's order or payment id
-	TransactionID string      // the provider's payment transaction id, where it needs one
+	OrderID       string      // the merchant's or provider's order id
+	TransactionID string      // the provider's payment transaction (or order) id, where it needs one
 	Amount        tasks.Money // what to refund
 	Reason        string
 	// Key is refundq's own id for this refund at the provider (Moyasar PG's
@@ -38,22 +38,51 @@ type Refund struct {
 	// knows on this order. An adapter that matches a lost answer by amount
 	// (no key) must not take one of them for this refund.
 	OtherRefs []string
+	// Attempt is the number of the attempt being sent (1 for the first) or,
+	// for Lookup, the attempt being reconciled. An adapter reads a refusal
+	// that could be the echo of an earlier attempt (ecomCharge's
+	// duplicate_check) differently on a resend.
+	Attempt int
+	// Before is what Prepare returned just before the attempt being looked up
+	// was sent (nil when the adapter has no Prepare, or none was taken).
+	Before []byte
+	// Known is what refundq has learned at run time about the provider's
+	// undocumented behaviour (see Guess).
+	Known Knowledge
 }
 
 // Provider is a payment provider's refund API. Every call returns an Outcome;
 // a failure the adapter cannot classify must come back as Unknown, never as
-// Succeeded or Rejected.
+// Succeeded, Rejected or NotFound.
 type Provider interface {
 	// Refund asks the provider to refund r.
 	Refund(ctx context.Context, r Refund) Outcome
 	// Lookup asks the provider what became of r without changing anything.
-	// It returns NotFound only when the provider positively shows that r was
-	// never applied, which is what makes a resend safe, and Rejected only when
-	// the provider shows the refund failed or cannot exist (e.g. no such
-	// order). A look-up that proves nothing (auth failure, 5xx, odd body) is
-	// Unknown: the worker may have an attempt in flight and must not close
-	// the refund as failed on it.
+	//
+	// The one rule every adapter holds: Lookup answers NotFound only on
+	// positive proof. The part of the provider's answer that would show our
+	// refund must be present, parsed, and show none; and where that part
+	// rests on a guess about an undocumented field, the guess must be
+	// confirmed (r.Known). A missing field, an unparseable amount, an
+	// unexpected status, an odd body, an auth failure, a 5xx or a 404 of the
+	// look-up itself: all Unknown. NotFound is what makes a resend safe; a
+	// wrong NotFound pays a customer twice.
+	//
+	// Rejected means the provider shows the refund failed or cannot exist
+	// (e.g. no such order); Review means the answer contradicts what we
+	// asked (another amount or currency) and a human must decide.
 	Lookup(ctx context.Context, r Refund) Outcome
+}
+
+// Preparer is a Provider that must read the provider's state just before each
+// send, because a lost answer can only be judged by comparing the state after
+// it with the state before (Ecart Pay: no refund key, one refund_id on the
+// order). The worker stores what Prepare returns with the attempt, before the
+// request leaves, and hands it back in Refund.Before to Lookup.
+type Preparer interface {
+	// Prepare reads without changing anything. ok false comes with an outcome
+	// saying why nothing can be sent now (Transient, Blocked, Rejected).
+	Prepare(ctx context.Context, r Refund) (before []byte, out Outcome, ok bool)
 }
 
 // Prechecker is a Provider that can tell, before a refund is accepted for
@@ -71,24 +100,35 @@ type Kind int
 
 const (
 	// Unknown: the call may or may not have been applied (timeout after the
-	// request was sent, connection reset, 5xx, unparseable answer). Reconcile
-	// with Lookup before anything is sent again.
+	// request was sent, connection reset, 5xx, unparseable answer), or a
+	// look-up could not prove anything. Reconcile with Lookup before
+	// anything is sent again.
 	Unknown Kind = iota
-	// Succeeded: the refund is applied; Reference names it at the provider.
+	// Succeeded: the refund is applied, for the amount (and currency, where
+	// the answer has one) we asked; Reference names it at the provider.
 	Succeeded
 	// Pending: the provider has the refund but has not finished it; ask again
 	// after RetryAfter (or the provider's poll schedule).
 	Pending
-	// Rejected: the provider refused for good; Reason says why in words a
-	// human can act on. Nothing was applied.
+	// Rejected: the provider refused the refund itself, for good; Reason says
+	// why in words a human can act on. Nothing was applied by this request.
 	Rejected
 	// Transient: nothing was applied and trying again later may work (429,
 	// connection refused, 503 before processing). RetryAfter is the
 	// provider's hint, if any.
 	Transient
-	// NotFound (Lookup only): the provider positively has no such refund, so
-	// sending it is safe.
+	// NotFound (Lookup only): the provider positively has no such refund (see
+	// Provider.Lookup for what counts as proof).
 	NotFound
+	// Blocked: our side is misconfigured (credentials refused, 401/403, a
+	// key the provider does not accept). Nothing was applied; the refund
+	// keeps its state and is tried again on a long schedule, so fixing the
+	// configuration resumes it. Never a reason to fail a refund.
+	Blocked
+	// Review: the provider's answer contradicts the request (a success for
+	// another amount or currency, a change the evidence cannot attribute).
+	// Automation stops; a human decides.
+	Review
 )
 
 func (k Kind) String() string {
@@ -105,6 +145,10 @@ func (k Kind) String() string {
 		return "transient"
 	case NotFound:
 		return "not_found"
+	case Blocked:
+		return "blocked"
+	case Review:
+		return "review"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }
@@ -117,6 +161,9 @@ type Outcome struct {
 	Reason     string        // human-readable detail; never contains a secret
 	RetryAfter time.Duration // provider's hint for Pending and Transient, 0 if none
 	HTTPStatus int           // 0 when no HTTP response was read
+	RequestID  string        // the provider's id of the request (a response header), if any
+	// Observed is what this answer showed about the adapter's guesses.
+	Observed []Observation
 }
 
 func (o Outcome) String() string {
@@ -131,6 +178,11 @@ func (o Outcome) String() string {
 		s += ": " + o.Reason
 	}
 	return s
+}
+
+// Observe adds what an answer showed about a guess.
+func (o *Outcome) Observe(g Guess, holds bool, detail string) {
+	o.Observed = append(o.Observed, Observation{Guess: g, Holds: holds, Detail: detail})
 }
 
 // Schedule says how often to poll a provider about a pending refund and for

@@ -30,6 +30,30 @@ type Entry struct {
 	// unreadable key file): a worker should refuse to start rather than
 	// quietly run without the provider.
 	Err error
+	// Keyless: the provider keeps nothing of ours with a refund (no key to
+	// find it by), so a lost answer can only be judged from the order or
+	// payment as a whole. The worker then keeps one refund of ours in flight
+	// per order, and trusts "not applied" only from two look-ups SettleDelay
+	// apart.
+	Keyless bool
+	// SettleDelay is how long after a send a look-up's "not applied" is
+	// believed: a provider may still apply a request after our client gave
+	// up on it. Default DefaultSettleDelay.
+	SettleDelay time.Duration
+	// Guesses lists the undocumented facts the adapter relies on (see Guess).
+	Guesses []GuessInfo
+}
+
+// DefaultSettleDelay is longer than a provider call may run (CallTimeout),
+// with a margin for a provider that finishes a request after we hung up.
+const DefaultSettleDelay = CallTimeout + 10*time.Second
+
+// Settle returns the entry's settle delay, or the default.
+func (e Entry) Settle() time.Duration {
+	if e.SettleDelay > 0 {
+		return e.SettleDelay
+	}
+	return DefaultSettleDelay
 }
 
 // Enabled reports whether the provider is configured.

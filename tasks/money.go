@@ -125,3 +125,34 @@ func (m Money) Validate() error {
 	}
 	return nil
 }
+
+// ParseProviderAmount reads a decimal amount in major units as a provider
+// wrote it in an answer: like ParseMoney, but zeros beyond the currency's
+// exponent are accepted ("10.000" MXN, "123.100" QAR are 10.00 and 123.10),
+// and so is zero (a refunded total before any refund). A non-zero digit beyond
+// the exponent is an error: it would not be an amount of that currency.
+func ParseProviderAmount(amount, currency string) (Money, error) {
+	s := strings.TrimSpace(amount)
+	cur := strings.ToUpper(strings.TrimSpace(currency))
+	exp, ok := exponents[cur]
+	if !ok {
+		return Money{}, fmt.Errorf("currency %q: %w", currency, ErrUnknownCurrency)
+	}
+	if whole, frac, hasDot := strings.Cut(s, "."); hasDot {
+		trimmed := frac
+		for len(trimmed) > exp && trimmed[len(trimmed)-1] == '0' {
+			trimmed = trimmed[:len(trimmed)-1]
+		}
+		s = whole
+		if trimmed != "" {
+			s += "." + trimmed
+		} else if frac == "" {
+			return Money{}, fmt.Errorf("amount %q: want digits like 12.50", amount)
+		}
+	}
+	m, err := ParseMoney(s, cur)
+	if whole, frac, _ := strings.Cut(s, "."); err != nil && whole != "" && strings.Trim(whole, "0") == "" && strings.Trim(frac, "0") == "" {
+		return Money{Currency: cur}, nil // "0": zero is an amount a provider may show
+	}
+	return m, err
+}

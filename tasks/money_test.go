@@ -86,3 +86,42 @@ func FuzzParseMoney(f *testing.F) {
 		}
 	})
 }
+
+func TestParseProviderAmount(t *testing.T) {
+	cases := []struct {
+		in, cur string
+		want    int64
+		bad     bool
+	}{
+		{"10.000", "MXN", 1000, false},
+		{"123.100", "QAR", 12310, false},
+		{"403.33", "MXN", 40333, false},
+		{"160", "MXN", 16000, false},
+		{"15.00", "USD", 1500, false},
+		{"10", "USD", 1000, false},
+		{"0", "USD", 0, false},
+		{"0.00", "USD", 0, false},
+		{"1000.0", "JPY", 1000, false},
+		{"1.2345", "KWD", 0, true}, // a digit beyond fils
+		{"10.001", "MXN", 0, true},
+		{"-1", "USD", 0, true},
+		{"1e3", "USD", 0, true},
+		{"", "USD", 0, true},
+		{".", "USD", 0, true},
+		{"1.", "USD", 0, true},
+		{"abc", "USD", 0, true},
+		{"10.00", "XXX", 0, true},
+	}
+	for _, c := range cases {
+		m, err := ParseProviderAmount(c.in, c.cur)
+		if c.bad {
+			if err == nil {
+				t.Errorf("ParseProviderAmount(%q, %s) = %v, want an error", c.in, c.cur, m)
+			}
+			continue
+		}
+		if err != nil || m.Minor != c.want || m.Currency != c.cur {
+			t.Errorf("ParseProviderAmount(%q, %s) = %v, %v; want %d", c.in, c.cur, m, err, c.want)
+		}
+	}
+}

@@ -47,6 +47,9 @@ type Sim struct {
 	// Partial and Multiple say whether partial refunds, and several refunds
 	// per payment, exist.
 	Partial, Multiple bool
+	// Guessed switches the fields refundq only guesses at on (true) or off
+	// (false: the answers have exactly the documented shape, the default).
+	Guessed func(on bool)
 }
 
 // New returns a fresh simulator of every provider. BBMSL's merchant key is

@@ -4,8 +4,11 @@
 package sim
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -28,6 +31,11 @@ const (
 	AppliedThenTimeout Kind = "applied_then_timeout" // applied; the answer never comes
 	AppliedThenReset   Kind = "applied_then_reset"   // applied; the connection is reset
 	ResetBeforeApply   Kind = "reset_before_apply"   // connection reset; nothing applied
+	// AppliedLate: the provider keeps working on the request after the
+	// client gave up: no answer comes (the client times out, or is reset
+	// after HangFor), and the refund is applied LateBy after that. A client
+	// that looks up at once and resends on "not found" pays twice.
+	AppliedLate Kind = "applied_late"
 )
 
 // Faults decides, per request, whether to inject a fault. Queue faults for
@@ -41,7 +49,10 @@ type Faults struct {
 	counts  map[Kind]int
 	SlowFor time.Duration // how long Slow waits; default 2s
 	RetryIn int           // Retry-After seconds of RateLimited; default 1
-	HangFor time.Duration // how long AppliedThenTimeout holds the answer at most; default 2m
+	HangFor time.Duration // how long AppliedThenTimeout and AppliedLate hold the answer at most; default 2m
+	LateBy  time.Duration // how long after the client left AppliedLate applies; default 1s
+
+	late sync.WaitGroup
 }
 
 type queued struct {
@@ -162,9 +173,38 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 			reset(w)
 		case ResetBeforeApply:
 			reset(w)
+		case AppliedLate:
+			f.applyLate(w, r, next)
 		}
 	})
 }
+
+func (f *Faults) applyLate(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	body, _ := io.ReadAll(r.Body)
+	hang, by := f.HangFor, f.LateBy
+	if hang <= 0 {
+		hang = 2 * time.Minute
+	}
+	if by <= 0 {
+		by = time.Second
+	}
+	select {
+	case <-time.After(hang):
+	case <-r.Context().Done():
+	}
+	late := r.Clone(context.Background())
+	late.Body = io.NopCloser(bytes.NewReader(body))
+	f.late.Add(1)
+	go func() {
+		defer f.late.Done()
+		time.Sleep(by)
+		next.ServeHTTP(discard{}, late)
+	}()
+	reset(w)
+}
+
+// WaitLate waits until every AppliedLate refund injected so far is applied.
+func (f *Faults) WaitLate() { f.late.Wait() }
 
 // reset closes the client's connection abruptly (RST), without an answer.
 func reset(w http.ResponseWriter) {
