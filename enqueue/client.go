@@ -25,7 +25,7 @@ type Client struct {
 	store    *store.Store
 	registry *providers.Registry
 	queue    string
-	taskOpts []asynq.Option
+	insp     *asynq.Inspector
 
 	servedMu sync.Mutex
 	servedAt map[string]servedAnswer // by provider; see served
@@ -38,7 +38,6 @@ type options struct {
 	queue    string
 	prefix   string
 	registry *providers.Registry
-	taskOpts []asynq.Option
 }
 
 // WithQueue sets the asynq queue refund tasks go to (default "default").
@@ -57,12 +56,6 @@ func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
 // credentials are set.
 func WithRegistry(r *providers.Registry) Option { return func(o *options) { o.registry = r } }
 
-// WithTaskOptions adds asynq options to every refund task (after refundq's
-// defaults).
-func WithTaskOptions(opts ...asynq.Option) Option {
-	return func(o *options) { o.taskOpts = append(o.taskOpts, opts...) }
-}
-
 // New returns a Client using the given Redis for both asynq and the records.
 func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option) *Client {
 	o := options{queue: "default", prefix: "refundq:"}
@@ -77,13 +70,16 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 		store:    store.New(rdb, o.prefix),
 		registry: o.registry,
 		queue:    o.queue,
-		taskOpts: o.taskOpts,
+		insp:     asynq.NewInspector(redisOpt),
 		servedAt: map[string]servedAnswer{},
 	}
 }
 
 // Close releases the asynq client (not the go-redis client passed to New).
-func (c *Client) Close() error { return c.ac.Close() }
+func (c *Client) Close() error {
+	c.insp.Close()
+	return c.ac.Close()
+}
 
 // Request is a refund as a producer states it: the amount is a decimal string
 // in major units ("403.33"), converted once to minor units.
@@ -168,16 +164,47 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 	// whose task is already there is refused by asynq's task id. This also
 	// repairs a producer that died between the two writes: its retry
 	// enqueues the missing task.
-	if rec.State == store.Queued {
-		task, err := tasks.NewRefundTask(r, append([]asynq.Option{asynq.Queue(c.queue)}, c.taskOpts...)...)
-		if err != nil {
+	if rec.State == store.Queued && rec.Task == tasks.RefundTaskID(r.RefundID) {
+		if err := c.enqueueTask(ctx, r); err != nil {
 			return Result{Record: rec, Created: created}, err
-		}
-		if _, err := c.ac.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return Result{Record: rec, Created: created}, fmt.Errorf("enqueue refund %s: %w", r.RefundID, err)
 		}
 	}
 	return Result{Record: rec, Created: created}, nil
+}
+
+// enqueueTask enqueues r's task. asynq keeps a task id while the task is
+// archived or retained as completed, so "the id exists" does not mean "it
+// will run": such a task of a refund still queued is replaced.
+func (c *Client) enqueueTask(ctx context.Context, r tasks.Refund) error {
+	task, err := tasks.NewRefundTask(r, c.queue)
+	if err != nil {
+		return err
+	}
+	_, err = c.ac.EnqueueContext(ctx, task)
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if err != nil {
+			return fmt.Errorf("enqueue refund %s: %w", r.RefundID, err)
+		}
+		return nil
+	}
+	id := tasks.RefundTaskID(r.RefundID)
+	info, err := c.insp.GetTaskInfo(c.queue, id)
+	if err != nil {
+		if errors.Is(err, asynq.ErrTaskNotFound) {
+			return c.enqueueTask(ctx, r) // gone between the two calls
+		}
+		return fmt.Errorf("enqueue refund %s: task id taken, and its task cannot be read: %w", r.RefundID, err)
+	}
+	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
+		return nil // it will run
+	}
+	if err := c.insp.DeleteTask(c.queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return fmt.Errorf("enqueue refund %s: replace its %s task: %w", r.RefundID, info.State, err)
+	}
+	if _, err := c.ac.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue refund %s: %w", r.RefundID, err)
+	}
+	return nil
 }
 
 // check applies the registry's rules, asks whether a running worker has the

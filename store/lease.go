@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // One owner at a time: asynq may hand a task to a second worker while the
@@ -47,34 +49,55 @@ func (e *BusyError) Is(target error) bool { return target == ErrBusy }
 // Lease is one worker's hold on one refund. Its writes go through the Store
 // methods that take it.
 type Lease struct {
-	s     *Store
-	id    string
-	token int64
-	ttl   time.Duration
+	s        *Store
+	id       string
+	token    int64
+	owner    string // random per lease: see update.lua
+	provider string
+	order    string
+	ttl      time.Duration
 }
 
 // Token is the fencing token of the lease.
 func (l *Lease) Token() int64 { return l.token }
 
-// Acquire takes refund id for this worker for ttl. It returns a *BusyError
-// (errors.Is ErrBusy) while another worker holds it.
-func (s *Store) Acquire(ctx context.Context, id string, ttl time.Duration) (*Lease, error) {
-	res, err := leaseScript.Run(ctx, s.rdb, []string{s.recordKey(id), s.leaseKey(id)}, ttl.Milliseconds()).Int64Slice()
+func (l *Lease) value() string { return strconv.FormatInt(l.token, 10) + ":" + l.owner }
+
+// Acquire takes refund id for this worker for ttl and returns the record as
+// it stands under the lease. It returns a *BusyError (errors.Is ErrBusy)
+// while another worker holds it.
+func (s *Store) Acquire(ctx context.Context, id string, ttl time.Duration) (*Lease, Record, error) {
+	owner := uuid.NewString()
+	res, err := leaseScript.Run(ctx, s.rdb, []string{s.recordKey(id), s.leaseKey(id)}, ttl.Milliseconds(), owner).Slice()
 	if err != nil {
 		if isErr(err, "NOTFOUND") {
-			return nil, fmt.Errorf("refund %s: %w", id, ErrNotFound)
+			return nil, Record{}, fmt.Errorf("refund %s: %w", id, ErrNotFound)
 		}
-		return nil, fmt.Errorf("store: lease refund %s: %w", id, err)
+		return nil, Record{}, fmt.Errorf("store: lease refund %s: %w", id, err)
 	}
-	if res[0] == 0 {
-		return nil, &BusyError{Remaining: time.Duration(res[1]) * time.Millisecond}
+	token, _ := res[0].(int64)
+	if token == 0 {
+		pttl, _ := res[1].(int64)
+		return nil, Record{}, &BusyError{Remaining: time.Duration(pttl) * time.Millisecond}
 	}
-	return &Lease{s: s, id: id, token: res[0], ttl: ttl}, nil
+	flat, _ := res[1].([]any)
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		h[k] = v
+	}
+	rec, err := parseRecord(h)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	l := &Lease{s: s, id: id, token: token, owner: owner, provider: rec.Provider, order: rec.OrderID, ttl: ttl}
+	return l, rec, nil
 }
 
 // Renew extends the lease by its ttl; ErrFenced if it was lost.
 func (l *Lease) Renew(ctx context.Context) error {
-	ok, err := renewScript.Run(ctx, l.s.rdb, []string{l.s.leaseKey(l.id)}, strconv.FormatInt(l.token, 10), l.ttl.Milliseconds()).Int()
+	ok, err := renewScript.Run(ctx, l.s.rdb, []string{l.s.leaseKey(l.id)}, l.value(), l.ttl.Milliseconds()).Int()
 	if err != nil {
 		return fmt.Errorf("store: renew lease on %s: %w", l.id, err)
 	}
@@ -86,7 +109,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 
 // Release gives the refund up, if this lease still holds it.
 func (l *Lease) Release(ctx context.Context) error {
-	return releaseScript.Run(ctx, l.s.rdb, []string{l.s.leaseKey(l.id)}, strconv.FormatInt(l.token, 10)).Err()
+	return releaseScript.Run(ctx, l.s.rdb, []string{l.s.leaseKey(l.id)}, l.value()).Err()
 }
 
 // KeepAlive renews the lease every ttl/3 until ctx ends. It calls lost once
@@ -111,14 +134,35 @@ func (l *Lease) KeepAlive(ctx context.Context, lost func(error)) {
 	}
 }
 
+// Send describes an attempt about to leave the process.
+type Send struct {
+	Sent string // what is sent, for the history (amount, key); never a secret
+	// Before is the adapter's read of the provider's state just before the
+	// send (providers.Preparer), kept for the look-up of this attempt.
+	Before string
+	// OnePerOrder: the send needs the order's in-flight slot, so no other
+	// refund of ours is in flight on the order meanwhile (keyless providers).
+	// A slot held by another refund is an *OrderBusyError.
+	OnePerOrder bool
+	Due         time.Time // see Change.Due
+	Task        string    // see Change.Task
+}
+
 // MarkSent records, before the request leaves the process, that a new
 // attempt is in flight: state processing, attempts+1, in_flight=attempt,
-// sent_at=now. A worker that later finds in_flight set without an outcome
-// knows the provider may have applied it and must reconcile first. It
-// returns the attempt number.
-func (l *Lease) MarkSent(ctx context.Context, sent string) (int, error) {
-	n, err := l.s.update(ctx, l.id, l.token, Entry{Event: "send", Sent: sent, State: Processing}, true, "",
-		"state", string(Processing), "sent_at", fmtTime(l.s.now()))
+// sent_at=now, and what was read before it. A worker that later finds
+// in_flight set without an outcome knows the provider may have applied it
+// and must reconcile first. It returns the attempt number.
+func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
+	flag := "1"
+	if snd.OnePerOrder {
+		flag = "2"
+	}
+	fields := []any{"state", string(Processing), "sent_at", fmtTime(l.s.now()), "before", snd.Before, "blocked", "", "last_error", ""}
+	if snd.Task != "" {
+		fields = append(fields, "task", snd.Task)
+	}
+	n, err := l.update(ctx, write{entry: Entry{Event: "send", Sent: snd.Sent, State: Processing}, send: flag, due: snd.Due}, fields...)
 	if err != nil {
 		return 0, fmt.Errorf("store: mark refund %s sent: %w", l.id, err)
 	}
@@ -129,7 +173,16 @@ func (l *Lease) MarkSent(ctx context.Context, sent string) (int, error) {
 // succeeded or failed never changes again (ErrClosed), and a lost lease
 // writes nothing (ErrFenced).
 func (l *Lease) Apply(ctx context.Context, c Change) error {
-	return l.s.apply(ctx, l.id, l.token, c)
+	c.Entry.State = c.State
+	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due}, c.fields(l.s.now())...)
+	if err != nil {
+		var taken *RefTakenError
+		if errors.As(err, &taken) {
+			taken.Ref = c.ProviderRef
+		}
+		return fmt.Errorf("store: refund %s to %s: %w", l.id, c.State, err)
+	}
+	return nil
 }
 
 // ErrNotReview: only a refund in needs_review can be settled by hand.
@@ -142,15 +195,11 @@ func (s *Store) Settle(ctx context.Context, id string, state State, providerRef,
 	if state != Succeeded && state != Failed {
 		return fmt.Errorf("settle refund %s: state must be succeeded or failed, not %q", id, state)
 	}
-	l, err := s.Acquire(ctx, id, 30*time.Second)
+	l, rec, err := s.Acquire(ctx, id, 30*time.Second)
 	if err != nil {
 		return err
 	}
 	defer l.Release(ctx)
-	rec, err := s.Get(ctx, id)
-	if err != nil {
-		return err
-	}
 	if rec.State != NeedsReview {
 		return fmt.Errorf("refund %s is %s: %w", id, rec.State, ErrNotReview)
 	}
@@ -160,4 +209,24 @@ func (s *Store) Settle(ctx context.Context, id string, state State, providerRef,
 	}
 	return l.Apply(ctx, Change{State: state, ProviderRef: providerRef, LastError: lastError, Settled: true,
 		Entry: Entry{Event: "settled", Detail: note}})
+}
+
+// Escalate moves an open refund to needs_review with the reason, when
+// automation gives up on it outside a handler run (asynq archived its task).
+// A refund that is final, held by a worker, or driven by another task than
+// taskID ("" for any) is left alone (false).
+func (s *Store) Escalate(ctx context.Context, id, taskID, reason string) (bool, error) {
+	l, rec, err := s.Acquire(ctx, id, 30*time.Second)
+	if errors.Is(err, ErrBusy) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer l.Release(ctx)
+	if rec.State.Final() || taskID != "" && rec.Task != taskID {
+		return false, nil
+	}
+	err = l.Apply(ctx, Change{State: NeedsReview, LastError: reason, Entry: Entry{Event: "decision", Detail: reason}})
+	return err == nil, err
 }

@@ -1,7 +1,8 @@
--- KEYS: record, lease. ARGV: ttl ms.
+-- KEYS: record, lease. ARGV: ttl ms, owner id.
 -- Takes the refund for one worker: refused while another holds the lease;
--- otherwise bumps the record's fence and returns it as the new owner's token.
--- Returns {token} or {0, pttl of the current lease}.
+-- otherwise bumps the record's fence, names the owner, and returns the token
+-- with the record as it is now (one round trip for both).
+-- Returns {token, {field, value, ...}} or {0, pttl of the current lease}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOTFOUND')
 end
@@ -9,5 +10,6 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   return {0, redis.call('PTTL', KEYS[2])}
 end
 local token = redis.call('HINCRBY', KEYS[1], 'fence', 1)
-redis.call('SET', KEYS[2], token, 'PX', ARGV[1])
-return {token}
+redis.call('HSET', KEYS[1], 'owner', ARGV[2])
+redis.call('SET', KEYS[2], token .. ':' .. ARGV[2], 'PX', ARGV[1])
+return {token, redis.call('HGETALL', KEYS[1])}

@@ -1,4 +1,4 @@
--- KEYS: lease. ARGV: token. Drops our lease, never someone else's.
+-- KEYS: lease. ARGV: token:owner. Drops our lease, never someone else's.
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end

@@ -61,11 +61,26 @@ type Record struct {
 	Attempts       int       // requests sent to the provider
 	InFlight       int       // the attempt sent without a recorded outcome, 0 if none
 	SentAt         time.Time // when the last attempt was sent
-	LastError      string
-	PollStep       int       // polls done while pending
-	PendingSince   time.Time // zero unless pending
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Before is what the adapter read of the provider's state just before
+	// the attempt in flight was sent (providers.Preparer), for its look-up.
+	Before string
+	// NotFoundAt is when a look-up first showed nothing of the attempt in
+	// flight; a keyless provider's "not applied" needs a second look-up a
+	// settle delay later.
+	NotFoundAt time.Time
+	// Refused is a refusal the provider gave after an earlier attempt of this
+	// refund had been sent: it is believed only once a look-up shows nothing
+	// of ours applied.
+	Refused string
+	// Blocked says why the refund cannot go on until our configuration is
+	// fixed (credentials refused, provider not configured); "" if it can.
+	Blocked      string
+	Task         string // the asynq task id that drives the refund now
+	LastError    string
+	PollStep     int       // polls done while pending
+	PendingSince time.Time // zero unless pending
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Refund returns the task payload the record was created from.
@@ -80,12 +95,13 @@ func (r Record) Refund() tasks.Refund {
 // Entry is one line of a refund's history.
 type Entry struct {
 	At         time.Time `json:"at"`
-	Event      string    `json:"event"` // created, send, outcome, lookup, poll, state
+	Event      string    `json:"event"` // created, send, lookup, prepare, decision, settled, …
 	Attempt    int       `json:"attempt,omitempty"`
 	Sent       string    `json:"sent,omitempty"`    // what was sent (amount, key); never a secret
 	Outcome    string    `json:"outcome,omitempty"` // outcome kind
 	Status     string    `json:"status,omitempty"`  // provider's status word
 	HTTPStatus int       `json:"http_status,omitempty"`
+	RequestID  string    `json:"request_id,omitempty"` // the provider's id of the request
 	Detail     string    `json:"detail,omitempty"`
 	DurationMS int64     `json:"duration_ms,omitempty"`
 	State      State     `json:"state,omitempty"` // state after this entry
@@ -118,9 +134,22 @@ func (s *Store) recordKey(id string) string  { return s.prefix + "refund:" + id 
 func (s *Store) historyKey(id string) string { return s.prefix + "refund:" + id + ":history" }
 func (s *Store) leaseKey(id string) string   { return s.prefix + "refund:" + id + ":lease" }
 func (s *Store) indexKey() string            { return s.prefix + "refunds" }
-func (s *Store) queuedKey() string           { return s.prefix + "queued" }
+
+// dueKey orders every open refund by when the recoverer should next make sure
+// a task drives it.
+func (s *Store) dueKey() string { return s.prefix + "due" }
+
+// stateKey indexes the refunds in one state by when they entered it (kept
+// by the scripts, which build the same name from the prefix).
+func (s *Store) stateKey(st State) string { return s.prefix + "state:" + string(st) }
 func (s *Store) orderKey(provider, order string) string {
 	return s.prefix + "order:" + provider + ":" + order
+}
+
+// slotKey names the refund of ours in flight on an order, for providers
+// where only the order as a whole shows what a lost answer did.
+func (s *Store) slotKey(provider, order string) string {
+	return s.prefix + "inflight:" + provider + ":" + order
 }
 
 func (s *Store) workersKey(queue string) string { return s.prefix + "workers:" + queue }
@@ -242,6 +271,12 @@ func (s *Store) SoleHolder(ctx context.Context, r tasks.Refund) error {
 	return nil
 }
 
+// DueQueued is how long a new refund may wait for its first run before the
+// recoverer makes sure its task exists. Producers write the record, then the
+// task; one that dies in between would otherwise leave the refund queued
+// forever.
+const DueQueued = 2 * time.Minute
+
 func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Record, created bool, err error) {
 	key, err := uuid.NewV7()
 	if err != nil {
@@ -259,14 +294,16 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 		"transaction_id", r.TransactionID, "amount_minor", r.AmountMinor, "currency", r.Currency,
 		"reason", r.Reason, "metadata", string(meta), "key", key.String(), "state", string(Queued),
 		"attempts", 0, "in_flight", 0, "poll_step", 0, "fingerprint", fingerprint(r),
+		"task", tasks.RefundTaskID(r.RefundID),
 		"created_at", fmtTime(now), "updated_at", fmtTime(now),
 	}
-	soleCheck := ""
+	soleFlag := "0"
 	if sole {
-		soleCheck = s.recordKey("")
+		soleFlag = "1"
 	}
-	args := append([]any{string(hist), now.UnixMilli(), soleCheck}, fields...)
-	res, err := createScript.Run(ctx, s.rdb, []string{s.recordKey(r.RefundID), s.historyKey(r.RefundID), s.indexKey(), s.queuedKey(), s.orderKey(r.Provider, r.OrderID)}, args...).Int()
+	args := append([]any{s.prefix, string(hist), now.UnixMilli(), now.Add(DueQueued).UnixMilli(), soleFlag}, fields...)
+	keys := []string{s.recordKey(r.RefundID), s.historyKey(r.RefundID), s.indexKey(), s.dueKey(), s.orderKey(r.Provider, r.OrderID)}
+	res, err := createScript.Run(ctx, s.rdb, keys, args...).Int()
 	if rest, ok := strings.CutPrefix(errString(err), "ORDERTAKEN "); ok {
 		state, owner, _ := strings.Cut(rest, " ")
 		return Record{}, false, &OrderTakenError{Provider: r.Provider, Order: r.OrderID, Owner: owner, State: State(state)}
@@ -274,16 +311,20 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: create refund %s: %w", r.RefundID, err)
 	}
+	if res == 1 {
+		// What was just written, without reading it back.
+		return Record{RefundID: r.RefundID, Provider: r.Provider, OrderID: r.OrderID, TransactionID: r.TransactionID,
+			Amount: r.Money(), Reason: r.Reason, Metadata: r.Metadata, Key: key.String(), State: Queued,
+			Task: tasks.RefundTaskID(r.RefundID), CreatedAt: now, UpdatedAt: now}, true, nil
+	}
 	rec, err = s.Get(ctx, r.RefundID)
 	if err != nil {
 		return Record{}, false, err
 	}
-	if res == 0 {
-		if diff := differences(rec.Refund(), r); diff != "" {
-			return rec, false, fmt.Errorf("refund %s: %w: %s", r.RefundID, ErrConflict, diff)
-		}
+	if diff := differences(rec.Refund(), r); diff != "" {
+		return rec, false, fmt.Errorf("refund %s: %w: %s", r.RefundID, ErrConflict, diff)
 	}
-	return rec, res == 1, nil
+	return rec, false, nil
 }
 
 func differences(have, want tasks.Refund) string {
@@ -323,8 +364,13 @@ func parseRecord(h map[string]string) (Record, error) {
 		Reason: h["reason"], Key: h["key"], State: State(h["state"]),
 		ProviderRef: h["provider_ref"], ProviderStatus: h["provider_status"],
 		Attempts: atoi(h["attempts"]), InFlight: atoi(h["in_flight"]), LastError: h["last_error"],
+		Before: h["before"], NotFoundAt: parseTime(h["nf_at"]), Refused: h["refused"], Blocked: h["blocked"],
+		Task:     h["task"],
 		PollStep: atoi(h["poll_step"]), PendingSince: parseTime(h["pending_since"]), SentAt: parseTime(h["sent_at"]),
 		CreatedAt: parseTime(h["created_at"]), UpdatedAt: parseTime(h["updated_at"]),
+	}
+	if r.Task == "" {
+		r.Task = tasks.RefundTaskID(r.RefundID)
 	}
 	if m := h["metadata"]; m != "" && m != "null" {
 		if err := json.Unmarshal([]byte(m), &r.Metadata); err != nil {
@@ -341,14 +387,29 @@ type Change struct {
 	ProviderStatus string // kept unless set
 	LastError      string // replaces the last error ("" clears it)
 	// Settled clears in_flight: the outcome of the attempt in flight is known
-	// (or the provider showed it was never applied).
+	// (or the provider showed it was never applied). It frees the order's
+	// in-flight slot.
 	Settled  bool
 	PollStep *int // set the poll step, when not nil
-	Entry    Entry
+	// Due is when the recoverer should next make sure a task drives the
+	// refund; zero keeps it. Final states leave the due index.
+	Due time.Time
+	// Task is the asynq task id that drives the refund from now on; "" keeps it.
+	Task string
+	// Blocked replaces the blocked reason ("" clears it: any change that is
+	// not a block shows the configuration works again).
+	Blocked string
+	// Refused, when set, records a refusal to be believed only after a
+	// look-up (cleared by the next send).
+	Refused string
+	// NotFoundAt, when set, records the first look-up that showed nothing of
+	// the attempt in flight (cleared by the next send).
+	NotFoundAt time.Time
+	Entry      Entry
 }
 
-func (s *Store) apply(ctx context.Context, id string, token int64, c Change) error {
-	fields := []any{"state", string(c.State), "last_error", c.LastError}
+func (c Change) fields(now time.Time) []any {
+	fields := []any{"state", string(c.State), "last_error", c.LastError, "blocked", c.Blocked}
 	if c.ProviderRef != "" {
 		fields = append(fields, "provider_ref", c.ProviderRef)
 	}
@@ -361,31 +422,21 @@ func (s *Store) apply(ctx context.Context, id string, token int64, c Change) err
 	if c.PollStep != nil {
 		fields = append(fields, "poll_step", *c.PollStep)
 	}
+	if c.Task != "" {
+		fields = append(fields, "task", c.Task)
+	}
+	if c.Refused != "" {
+		fields = append(fields, "refused", c.Refused)
+	}
+	if !c.NotFoundAt.IsZero() {
+		fields = append(fields, "nf_at", fmtTime(c.NotFoundAt))
+	}
 	if c.State == Pending {
-		fields = append(fields, "pending_since_if_unset", fmtTime(s.now()))
+		fields = append(fields, "pending_since_if_unset", fmtTime(now))
 	} else {
 		fields = append(fields, "pending_since", "")
 	}
-	c.Entry.State = c.State
-	var refOwners string
-	if c.ProviderRef != "" {
-		// provider and order_id never change after Create.
-		po, err := s.rdb.HMGet(ctx, s.recordKey(id), "provider", "order_id").Result()
-		if err != nil {
-			return fmt.Errorf("store: refund %s to %s: %w", id, c.State, err)
-		}
-		p, _ := po[0].(string)
-		o, _ := po[1].(string)
-		refOwners = s.refOwnersKey(p, o)
-	}
-	if _, err := s.update(ctx, id, token, c.Entry, false, refOwners, fields...); err != nil {
-		var taken *RefTakenError
-		if errors.As(err, &taken) {
-			taken.Ref = c.ProviderRef
-		}
-		return fmt.Errorf("store: refund %s to %s: %w", id, c.State, err)
-	}
-	return nil
+	return fields
 }
 
 // ErrRefTaken: the provider reference a change would record already belongs
@@ -402,29 +453,38 @@ func (e *RefTakenError) Error() string {
 }
 func (e *RefTakenError) Is(target error) bool { return target == ErrRefTaken }
 
-// update runs update.lua: guard, set fields, append the history entry.
-// refOwners is the order's reference-owners key when fields carry a
-// provider_ref, else "".
-func (s *Store) update(ctx context.Context, id string, token int64, e Entry, send bool, refOwners string, fields ...any) (int, error) {
+// write is one run of update.lua for the refund a lease holds.
+type write struct {
+	entry Entry
+	send  string // "0", "1", "2": see update.lua
+	due   time.Time
+}
+
+// update runs update.lua: guard, set fields, move the state and due
+// indexes, append the history entry.
+func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error) {
+	s := l.s
 	now := s.now()
-	e.At = now
-	hist, err := json.Marshal(e)
+	w.entry.At = now
+	hist, err := json.Marshal(w.entry)
 	if err != nil {
 		return 0, err
 	}
-	sendFlag := "0"
-	if send {
-		sendFlag = "1"
+	due := ""
+	if !w.due.IsZero() {
+		due = strconv.FormatInt(w.due.UnixMilli(), 10)
 	}
-	args := append([]any{strconv.FormatInt(token, 10), string(hist), sendFlag, "updated_at", fmtTime(now)}, fields...)
-	keys := []string{s.recordKey(id), s.historyKey(id), s.queuedKey()}
-	if refOwners != "" {
-		keys = append(keys, refOwners)
-	}
+	args := append([]any{s.prefix, strconv.FormatInt(l.token, 10), l.owner, string(hist), w.send,
+		now.UnixMilli(), due, "updated_at", fmtTime(now)}, fields...)
+	keys := []string{s.recordKey(l.id), s.historyKey(l.id), s.dueKey(),
+		s.refOwnersKey(l.provider, l.order), s.slotKey(l.provider, l.order)}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
-		if owner, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {
-			return 0, &RefTakenError{Owner: owner}
+		if holder, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {
+			return 0, &RefTakenError{Owner: holder}
+		}
+		if holder, ok := strings.CutPrefix(errString(err), "ORDERBUSY "); ok {
+			return 0, &OrderBusyError{Order: l.order, Holder: holder}
 		}
 		switch {
 		case isErr(err, "NOTFOUND"):
@@ -438,6 +498,18 @@ func (s *Store) update(ctx context.Context, id string, token int64, e Entry, sen
 	}
 	return n, nil
 }
+
+// ErrOrderBusy: another refund of ours is in flight on the same order, at a
+// provider where only the order as a whole shows what a lost answer did.
+var ErrOrderBusy = errors.New("another refund is in flight on the order")
+
+// OrderBusyError names the refund in flight on the order.
+type OrderBusyError struct{ Order, Holder string }
+
+func (e *OrderBusyError) Error() string {
+	return fmt.Sprintf("refund %s is in flight on order %s; one at a time where the provider keeps no refund key", e.Holder, e.Order)
+}
+func (e *OrderBusyError) Is(target error) bool { return target == ErrOrderBusy }
 
 // History returns every entry of refund id's history, oldest first.
 func (s *Store) History(ctx context.Context, id string) ([]Entry, error) {
@@ -483,17 +555,80 @@ func (s *Store) OtherRefs(ctx context.Context, rec Record) ([]string, error) {
 	return refs, nil
 }
 
-// Queued returns refunds still queued that were created before cutoff: a
-// producer that died between recording a refund and enqueueing its task
-// leaves one behind, and the worker's sweeper enqueues it.
-func (s *Store) Queued(ctx context.Context, cutoff time.Time, limit int) ([]Record, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.queuedKey(), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(cutoff.UnixMilli(), 10), Count: int64(limit),
+// Overdue returns up to limit open refunds whose due time has passed: the
+// recoverer makes sure each has a task, then pushes it back with Postpone.
+func (s *Store) Overdue(ctx context.Context, now time.Time, limit int) ([]Record, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, s.dueKey(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("store: queued refunds: %w", err)
+		return nil, fmt.Errorf("store: overdue refunds: %w", err)
 	}
-	return s.getMany(ctx, ids)
+	recs, err := s.getMany(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	// A record gone (expired, deleted by hand) has nothing left to recover.
+	if len(recs) < len(ids) {
+		have := make(map[string]bool, len(recs))
+		for _, r := range recs {
+			have[r.RefundID] = true
+		}
+		for _, id := range ids {
+			if !have[id] {
+				s.rdb.ZRem(ctx, s.dueKey(), id)
+			}
+		}
+	}
+	return recs, nil
+}
+
+// Postpone sets when the recoverer next looks at an open refund, if it is
+// still in the due index.
+func (s *Store) Postpone(ctx context.Context, id string, due time.Time) error {
+	return s.rdb.ZAddXX(ctx, s.dueKey(), redis.Z{Score: float64(due.UnixMilli()), Member: id}).Err()
+}
+
+// Due returns when the recoverer next looks at refund id (zero when it is
+// not open).
+func (s *Store) Due(ctx context.Context, id string) (time.Time, error) {
+	ms, err := s.rdb.ZScore(ctx, s.dueKey(), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: due time of %s: %w", id, err)
+	}
+	return time.UnixMilli(int64(ms)), nil
+}
+
+// ListState returns up to limit refunds in state st, oldest in that state
+// first, after skipping offset, and how many there are in all.
+func (s *Store) ListState(ctx context.Context, st State, offset, limit int) ([]Record, int, error) {
+	ids, err := s.rdb.ZRange(ctx, s.stateKey(st), int64(offset), int64(offset+limit)-1).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list %s: %w", st, err)
+	}
+	total, err := s.rdb.ZCard(ctx, s.stateKey(st)).Result()
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: count %s: %w", st, err)
+	}
+	recs, err := s.getMany(ctx, ids)
+	return recs, int(total), err
+}
+
+// OldestIn returns when the refund longest in state st entered it (zero when
+// none is), and how many refunds are in it.
+func (s *Store) OldestIn(ctx context.Context, st State) (time.Time, int, error) {
+	z, err := s.rdb.ZRangeWithScores(ctx, s.stateKey(st), 0, 0).Result()
+	if err != nil {
+		return time.Time{}, 0, fmt.Errorf("store: oldest %s: %w", st, err)
+	}
+	n, err := s.rdb.ZCard(ctx, s.stateKey(st)).Result()
+	if err != nil || len(z) == 0 {
+		return time.Time{}, int(n), err
+	}
+	return time.UnixMilli(int64(z[0].Score)), int(n), nil
 }
 
 // List returns up to limit records, oldest first (limit <= 0: all).

@@ -64,11 +64,11 @@ func TestSendAndOutcome(t *testing.T) {
 	if _, _, err := s.Create(ctx, refund("r-2")); err != nil {
 		t.Fatal(err)
 	}
-	l, err := s.Acquire(ctx, "r-2", time.Minute)
+	l, _, err := s.Acquire(ctx, "r-2", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := l.MarkSent(ctx, "15.00 SAR")
+	n, err := l.MarkSent(ctx, store.Send{Sent: "15.00 SAR"})
 	if err != nil || n != 1 {
 		t.Fatalf("MarkSent = %d, %v; want attempt 1", n, err)
 	}
@@ -87,7 +87,7 @@ func TestSendAndOutcome(t *testing.T) {
 	if err := l.Apply(ctx, store.Change{State: store.Failed}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("changing a succeeded refund: err = %v, want ErrClosed", err)
 	}
-	if _, err := l.MarkSent(ctx, "again"); !errors.Is(err, store.ErrClosed) {
+	if _, err := l.MarkSent(ctx, store.Send{Sent: "again"}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("sending a succeeded refund again: err = %v, want ErrClosed", err)
 	}
 	h, err := s.History(ctx, "r-2")
@@ -116,17 +116,17 @@ func TestLeaseFencesOutAnOlderOwner(t *testing.T) {
 	if _, _, err := s.Create(ctx, refund("r-3")); err != nil {
 		t.Fatal(err)
 	}
-	old, err := s.Acquire(ctx, "r-3", 50*time.Millisecond)
+	old, _, err := s.Acquire(ctx, "r-3", 50*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Acquire(ctx, "r-3", time.Minute); !errors.Is(err, store.ErrBusy) {
+	if _, _, err := s.Acquire(ctx, "r-3", time.Minute); !errors.Is(err, store.ErrBusy) {
 		t.Fatalf("second owner while the lease runs: err = %v, want ErrBusy", err)
 	}
 	// The old owner stalls past its lease; a new owner takes over.
 	var newer *store.Lease
 	for newer == nil {
-		newer, err = s.Acquire(ctx, "r-3", time.Minute)
+		newer, _, err = s.Acquire(ctx, "r-3", time.Minute)
 		if err != nil && !errors.Is(err, store.ErrBusy) {
 			t.Fatal(err)
 		}
@@ -140,7 +140,7 @@ func TestLeaseFencesOutAnOlderOwner(t *testing.T) {
 	if err := newer.Apply(ctx, store.Change{State: store.Succeeded, Settled: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := old.MarkSent(ctx, "late send"); !errors.Is(err, store.ErrFenced) {
+	if _, err := old.MarkSent(ctx, store.Send{Sent: "late send"}); !errors.Is(err, store.ErrFenced) {
 		t.Fatalf("old owner's send after losing the lease: err = %v, want ErrFenced", err)
 	}
 	if err := old.Apply(ctx, store.Change{State: store.Failed}); !errors.Is(err, store.ErrFenced) {
@@ -155,7 +155,7 @@ func TestLeaseFencesOutAnOlderOwner(t *testing.T) {
 	if err := old.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Acquire(ctx, "r-3", time.Minute); !errors.Is(err, store.ErrBusy) {
+	if _, _, err := s.Acquire(ctx, "r-3", time.Minute); !errors.Is(err, store.ErrBusy) {
 		t.Fatalf("old owner's release dropped the newer lease: err = %v", err)
 	}
 }
@@ -170,7 +170,7 @@ func TestSettleOnlyFromNeedsReview(t *testing.T) {
 	if err := s.Settle(ctx, "r-4", store.Succeeded, "ref", "asked"); !errors.Is(err, store.ErrNotReview) {
 		t.Fatalf("settling a queued refund: %v, want ErrNotReview", err)
 	}
-	l, _ := s.Acquire(ctx, "r-4", time.Minute)
+	l, _, _ := s.Acquire(ctx, "r-4", time.Minute)
 	if err := l.Apply(ctx, store.Change{State: store.NeedsReview}); err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestAProviderReferenceBelongsToOneRefundPerOrder(t *testing.T) {
 		}
 	}
 	succeed := func(id, ref string) error {
-		l, err := s.Acquire(ctx, id, time.Minute)
+		l, _, err := s.Acquire(ctx, id, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +279,7 @@ func TestCreateSoleAdmitsOneRefundPerOrder(t *testing.T) {
 		t.Fatalf("late refund: %v", err)
 	}
 	// Once the first refund failed, the order can be refunded again.
-	l, err := s.Acquire(ctx, won[0], time.Minute)
+	l, _, err := s.Acquire(ctx, won[0], time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,5 +288,154 @@ func TestCreateSoleAdmitsOneRefundPerOrder(t *testing.T) {
 	}
 	if _, created, err := s.CreateSole(ctx, sole("r-late")); err != nil || !created {
 		t.Fatalf("after the first failed: %v, %v", created, err)
+	}
+}
+
+// Where the provider keeps no key of ours, one refund of ours is in flight
+// per order: a second refund's send is refused until the first's attempt is
+// settled, and a refund in needs_review with its attempt unknown keeps the
+// order until a human settles it.
+func TestOneRefundInFlightPerOrder(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for _, id := range []string{"r-a", "r-b"} {
+		if _, _, err := s.Create(ctx, refund(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
+	b, _, _ := s.Acquire(ctx, "r-b", time.Minute)
+	if _, err := a.MarkSent(ctx, store.Send{Sent: "a", OnePerOrder: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true})
+	var busy *store.OrderBusyError
+	if !errors.As(err, &busy) || busy.Holder != "r-a" {
+		t.Fatalf("second refund's send while the first is in flight: %v, want OrderBusyError naming r-a", err)
+	}
+	if rec, _ := s.Get(ctx, "r-b"); rec.Attempts != 0 || rec.InFlight != 0 {
+		t.Fatalf("refused send wrote the record: %+v", rec)
+	}
+	// Unknown through every retry: needs_review, attempt still in flight.
+	if err := a.Apply(ctx, store.Change{State: store.NeedsReview, LastError: "unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true}); !errors.Is(err, store.ErrOrderBusy) {
+		t.Fatalf("send while the order's other refund awaits review: %v, want ErrOrderBusy", err)
+	}
+	a.Release(ctx)
+	if err := s.Settle(ctx, "r-a", store.Succeeded, "ref-1", "provider shows it"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true}); err != nil || n != 1 {
+		t.Fatalf("send once the order is free: %d, %v", n, err)
+	}
+	// A keyed provider's send never waits for the order.
+	if _, _, err := s.Create(ctx, refund("r-c")); err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := s.Acquire(ctx, "r-c", time.Minute)
+	if _, err := c.MarkSent(ctx, store.Send{Sent: "c"}); err != nil {
+		t.Fatalf("keyed send: %v", err)
+	}
+}
+
+// Every open refund is in the due index; a final one leaves it, and the
+// state index follows the refund.
+func TestDueAndStateIndexes(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-1")); err != nil {
+		t.Fatal(err)
+	}
+	due, _ := s.Due(ctx, "r-1")
+	if d := time.Until(due); d < store.DueQueued-time.Minute || d > store.DueQueued {
+		t.Fatalf("new refund due in %s, want about %s", d, store.DueQueued)
+	}
+	if over, _ := s.Overdue(ctx, time.Now(), 10); len(over) != 0 {
+		t.Fatalf("new refund already overdue: %v", over)
+	}
+	if over, _ := s.Overdue(ctx, time.Now().Add(store.DueQueued+time.Second), 10); len(over) != 1 || over[0].RefundID != "r-1" {
+		t.Fatalf("overdue later = %v", over)
+	}
+	l, _, _ := s.Acquire(ctx, "r-1", time.Minute)
+	next := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	if err := l.Apply(ctx, store.Change{State: store.Pending, Due: next, Task: "poll:r-1:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.Due(ctx, "r-1"); !due.Equal(next) {
+		t.Fatalf("due %v, want %v", due, next)
+	}
+	if recs, n, _ := s.ListState(ctx, store.Pending, 0, 10); n != 1 || len(recs) != 1 || recs[0].Task != "poll:r-1:1" {
+		t.Fatalf("pending list = %v (%d)", recs, n)
+	}
+	if _, n, _ := s.ListState(ctx, store.Queued, 0, 10); n != 0 {
+		t.Fatalf("still %d queued", n)
+	}
+	if err := l.Apply(ctx, store.Change{State: store.Succeeded, Settled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := s.Due(ctx, "r-1"); !due.IsZero() {
+		t.Fatalf("final refund still due at %v", due)
+	}
+	if _, n, _ := s.ListState(ctx, store.Succeeded, 0, 10); n != 1 {
+		t.Fatalf("succeeded count %d", n)
+	}
+}
+
+// Two owners that drew the same token (a lost counter write) are still told
+// apart by their owner ids: only the newer one writes.
+func TestOwnerIDFencesEvenWhenTokensCollide(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-1")); err != nil {
+		t.Fatal(err)
+	}
+	old, _, _ := s.Acquire(ctx, "r-1", time.Minute)
+	// Redis forgets the lease and the fence bump, as a crash before fsync would.
+	env.Client.Del(ctx, env.Prefix+"refund:r-1:lease")
+	env.Client.HIncrBy(ctx, env.Prefix+"refund:r-1", "fence", -1)
+	newer, _, err := s.Acquire(ctx, "r-1", time.Minute)
+	if err != nil || newer.Token() != old.Token() {
+		t.Fatalf("setup: second lease %v token %d vs %d", err, newer.Token(), old.Token())
+	}
+	if _, err := old.MarkSent(ctx, store.Send{Sent: "old"}); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("old owner with the same token: %v, want ErrFenced", err)
+	}
+	if _, err := newer.MarkSent(ctx, store.Send{Sent: "new"}); err != nil {
+		t.Fatalf("newer owner: %v", err)
+	}
+}
+
+func TestGuessesKeepFirstConfirmationAndRefutation(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	first, err := s.Observe(ctx, "ecomcharge", "ecomcharge.tracking_id", true, "echoed by refund 1")
+	if err != nil || !first {
+		t.Fatalf("first confirmation: %v %v", first, err)
+	}
+	if again, _ := s.Observe(ctx, "ecomcharge", "ecomcharge.tracking_id", true, "echoed by refund 2"); again {
+		t.Fatal("second confirmation reported as first")
+	}
+	g, _ := s.Guesses(ctx, "ecomcharge")
+	if len(g) != 1 || g[0].Verdict() != "confirmed" || g[0].Confirmed != "echoed by refund 1" {
+		t.Fatalf("guesses = %+v", g)
+	}
+	if first, _ := s.Observe(ctx, "ecomcharge", "ecomcharge.tracking_id", false, "look-up empty for a paid refund"); !first {
+		t.Fatal("first refutation not reported")
+	}
+	g, _ = s.Guesses(ctx, "ecomcharge")
+	if g[0].Verdict() != "refuted" {
+		t.Fatalf("a refutation must outweigh confirmations: %+v", g)
+	}
+	if err := s.ClearGuess(ctx, "ecomcharge", "ecomcharge.tracking_id"); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := s.Guesses(ctx, "ecomcharge"); len(g) != 0 {
+		t.Fatalf("after clear: %+v", g)
 	}
 }

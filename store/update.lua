@@ -1,57 +1,83 @@
--- KEYS: record, history, queued set, and (when a provider_ref is written) the
--- order's reference owners. ARGV: fencing token, history entry, send flag
--- ("1" = a new attempt goes out), then field/value pairs.
--- A write is refused when a newer owner took the refund (its fence is higher
--- than our token), when the refund is succeeded or failed (those never
--- change), and when the provider_ref it writes already belongs to another
--- refund on the order. Returns the attempt number for a send, else 0.
+-- KEYS: record, history, due index, the order's reference owners, the order's
+-- in-flight slot.
+-- ARGV: key prefix, fencing token, owner id, history entry, send flag ("0": no
+-- send; "1": a new attempt goes out; "2": the same, holding the order's slot),
+-- now ms, due ms ("" keeps it), then field/value pairs.
+--
+-- A write is refused when a newer owner took the refund (its fence or owner is
+-- not ours: the owner id keeps two owners apart even if a lost write let them
+-- draw the same token), when the refund is succeeded or failed (those never
+-- change), when the provider_ref it writes already belongs to another refund on
+-- the order, and when a send needs the order's slot and another refund holds it.
+-- Returns the attempt number for a send, else 0.
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOTFOUND')
 end
-local fence = redis.call('HGET', KEYS[1], 'fence') or '0'
-if ARGV[1] ~= fence then
-  return redis.error_reply('FENCED token ' .. ARGV[1] .. ' but fence is ' .. fence)
+local cur = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'state', 'refund_id')
+local fence, owner, state, id = cur[1] or '0', cur[2] or '', cur[3], cur[4]
+if ARGV[2] ~= fence or ARGV[3] ~= owner then
+  return redis.error_reply('FENCED token ' .. ARGV[2] .. ' but fence is ' .. fence)
 end
-local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'succeeded' or state == 'failed' then
   return redis.error_reply('CLOSED ' .. state)
 end
 -- One provider refund belongs to one of our refunds. Two refunds of the same
--- amount on one order, with no key to tell them apart (Ecart Pay), could
--- otherwise both claim the one that was applied, and the other would never
--- be paid.
-if KEYS[4] then
-  local id = redis.call('HGET', KEYS[1], 'refund_id')
-  for i = 4, #ARGV, 2 do
-    if ARGV[i] == 'provider_ref' then
-      local owner = redis.call('HGET', KEYS[4], ARGV[i + 1])
-      if owner and owner ~= id then
-        return redis.error_reply('REFTAKEN ' .. owner)
-      end
-      redis.call('HSET', KEYS[4], ARGV[i + 1], id)
+-- amount on one order, with no key to tell them apart, could otherwise both
+-- claim the one that was applied, and the other would never be paid.
+for i = 8, #ARGV, 2 do
+  if ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' then
+    local holder = redis.call('HGET', KEYS[4], ARGV[i + 1])
+    if holder and holder ~= id then
+      return redis.error_reply('REFTAKEN ' .. holder)
     end
+    redis.call('HSET', KEYS[4], ARGV[i + 1], id)
   end
 end
 local attempt = 0
-local entry = ARGV[2]
-if ARGV[3] == '1' then
+local entry = ARGV[4]
+if ARGV[5] ~= '0' then
+  if ARGV[5] == '2' then
+    -- One refund of ours in flight per order, where only the order as a
+    -- whole can show what a lost answer did.
+    local holder = redis.call('GET', KEYS[5])
+    if holder and holder ~= id then
+      return redis.error_reply('ORDERBUSY ' .. holder)
+    end
+    redis.call('SET', KEYS[5], id)
+  end
   attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'in_flight', attempt)
+  redis.call('HSET', KEYS[1], 'in_flight', attempt, 'nf_at', '', 'refused', '')
   entry = string.sub(entry, 1, -2) .. ',"attempt":' .. attempt .. '}'
 end
-for i = 4, #ARGV, 2 do
+local fields = {}
+for i = 8, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'pending_since_if_unset' then
-    local cur = redis.call('HGET', KEYS[1], 'pending_since')
-    if not cur or cur == '' then
-      redis.call('HSET', KEYS[1], 'pending_since', v)
+    local since = redis.call('HGET', KEYS[1], 'pending_since')
+    if not since or since == '' then
+      fields[#fields + 1] = 'pending_since'
+      fields[#fields + 1] = v
     end
   else
-    redis.call('HSET', KEYS[1], f, v)
+    fields[#fields + 1] = f
+    fields[#fields + 1] = v
   end
 end
-redis.call('RPUSH', KEYS[2], entry)
-if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then
-  redis.call('ZREM', KEYS[3], redis.call('HGET', KEYS[1], 'refund_id'))
+if #fields > 0 then
+  redis.call('HSET', KEYS[1], unpack(fields))
 end
+if redis.call('HGET', KEYS[1], 'in_flight') == '0' and redis.call('GET', KEYS[5]) == id then
+  redis.call('DEL', KEYS[5])
+end
+local now = redis.call('HGET', KEYS[1], 'state')
+if now ~= state then
+  redis.call('ZREM', ARGV[1] .. 'state:' .. state, id)
+  redis.call('ZADD', ARGV[1] .. 'state:' .. now, ARGV[6], id)
+end
+if now == 'succeeded' or now == 'failed' or now == 'needs_review' then
+  redis.call('ZREM', KEYS[3], id)
+elseif ARGV[7] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[7], id)
+end
+redis.call('RPUSH', KEYS[2], entry)
 return attempt

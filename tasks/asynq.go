@@ -1,7 +1,8 @@
 package tasks
 
 import (
-	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -29,30 +30,41 @@ func RefundTaskID(refundID string) string { return "refund:" + refundID }
 
 // PollTaskID is the asynq task id of poll number step of a refund. Each step
 // needs its own id: asynq refuses an id that still exists, and the poll being
-// handled still exists while it schedules the next one.
+// handled still exists while it schedules the next one. "poll:" cannot begin
+// a refund task id, and the step (digits) follows the last ':', so no refund
+// id, whatever colons it holds, shares a task id with another refund's poll.
 func PollTaskID(refundID string, step int) string {
-	return fmt.Sprintf("refund:%s:poll:%d", refundID, step)
+	return "poll:" + refundID + ":" + strconv.Itoa(step)
 }
 
-// NewRefundTask returns the asynq task that refunds r; opts (e.g. a queue)
-// are applied after the defaults.
-func NewRefundTask(r Refund, opts ...asynq.Option) (*asynq.Task, error) {
+// PollStep returns the step of refundID's poll task id, if taskID is one.
+func PollStep(taskID, refundID string) (int, bool) {
+	rest, ok := strings.CutPrefix(taskID, "poll:"+refundID+":")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil && n > 0 && strconv.Itoa(n) == rest
+}
+
+// NewRefundTask returns the asynq task that refunds r on queue. Its id,
+// retries, timeout and retention are what refundq's guarantees rest on, so a
+// caller cannot change them.
+func NewRefundTask(r Refund, queue string) (*asynq.Task, error) {
 	payload, err := EncodeRefund(r)
 	if err != nil {
 		return nil, err
 	}
-	base := []asynq.Option{asynq.TaskID(RefundTaskID(r.RefundID)), asynq.MaxRetry(MaxRetry),
-		asynq.Timeout(Timeout), asynq.Retention(Retention)}
-	return asynq.NewTask(TypeRefund, payload, append(base, opts...)...), nil
+	return asynq.NewTask(TypeRefund, payload, asynq.TaskID(RefundTaskID(r.RefundID)), asynq.MaxRetry(MaxRetry),
+		asynq.Timeout(Timeout), asynq.Retention(Retention), asynq.Queue(queue)), nil
 }
 
-// NewPollTask returns the asynq task for poll p, to run after delay.
-func NewPollTask(p Poll, delay time.Duration, opts ...asynq.Option) (*asynq.Task, error) {
+// NewPollTask returns the asynq task for poll p on queue, to run after delay.
+func NewPollTask(p Poll, delay time.Duration, queue string) (*asynq.Task, error) {
 	payload, err := EncodePoll(p)
 	if err != nil {
 		return nil, err
 	}
-	base := []asynq.Option{asynq.TaskID(PollTaskID(p.RefundID, p.Step)), asynq.MaxRetry(MaxRetry),
-		asynq.Timeout(Timeout), asynq.Retention(Retention), asynq.ProcessIn(delay)}
-	return asynq.NewTask(TypePoll, payload, append(base, opts...)...), nil
+	return asynq.NewTask(TypePoll, payload, asynq.TaskID(PollTaskID(p.RefundID, p.Step)), asynq.MaxRetry(MaxRetry),
+		asynq.Timeout(Timeout), asynq.Retention(Retention), asynq.ProcessIn(delay), asynq.Queue(queue)), nil
 }

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,10 +28,13 @@ type Handler struct {
 	queue    string
 	log      *logrus.Logger
 	attempt  AttemptPolicy
-	// inFlightGrace is how long after an attempt was sent its call can
-	// still be running somewhere.
-	inFlightGrace time.Duration
-	sweepAfter    time.Duration
+	// blockedRetry is how long a blocked refund waits before it is tried
+	// again (without counting against its retries).
+	blockedRetry time.Duration
+	// inRunWait is the longest wait a run sleeps through; a longer one
+	// hands the task back to asynq for later, freeing the slot.
+	inRunWait time.Duration
+	knowledge *knowledge
 
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -57,14 +61,13 @@ func (h *Handler) stopping() bool {
 
 // errShutdown hands the task back to asynq when the worker is stopping
 // between two provider calls; the next run reconciles.
-var errShutdown = errors.New("worker shutting down; the task will run again")
+var errShutdown = &snoozeError{err: errors.New("worker shutting down; the task will run again"), after: time.Second}
 
 // HandleRefund handles a TypeRefund task.
 func (h *Handler) HandleRefund(ctx context.Context, t *asynq.Task) error {
 	r, err := tasks.DecodeRefund(t.Payload())
 	if err != nil {
-		h.log.WithField("task_type", t.Type()).WithError(err).Error("malformed refund task archived")
-		return fmt.Errorf("malformed refund task, archived without retry: %v: %w", err, asynq.SkipRetry)
+		return h.undecodable(ctx, t, err)
 	}
 	// Producers create the record before the task; creating it here too makes
 	// a task enqueued by other means safe, and catches a task whose payload
@@ -89,8 +92,7 @@ func (h *Handler) HandleRefund(ctx context.Context, t *asynq.Task) error {
 func (h *Handler) HandlePoll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodePoll(t.Payload())
 	if err != nil {
-		h.log.WithField("task_type", t.Type()).WithError(err).Error("malformed poll task archived")
-		return fmt.Errorf("malformed poll task, archived without retry: %v: %w", err, asynq.SkipRetry)
+		return h.undecodable(ctx, t, err)
 	}
 	err = h.drive(ctx, p.RefundID, func(rec store.Record) bool {
 		if p.Step == rec.PollStep {
@@ -107,16 +109,52 @@ func (h *Handler) HandlePoll(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
+// undecodable handles a task whose payload this build cannot read. A newer
+// payload version is a rolling deploy in progress: the task is handed back
+// (not counted as a failure) for a newer worker. Anything else is archived
+// with the reason, and a refund it names is moved to needs_review so it is not
+// left open without a task.
+func (h *Handler) undecodable(ctx context.Context, t *asynq.Task, err error) error {
+	var head struct {
+		Version  int    `json:"v"`
+		RefundID string `json:"refund_id"`
+	}
+	_ = json.Unmarshal(t.Payload(), &head) // best effort: the payload may be the malformed part
+	log := h.log.WithFields(logrus.Fields{"task_type": t.Type(), "refund_id": head.RefundID})
+	if head.Version > tasks.PayloadVersion {
+		log.WithError(err).Warn("task payload is newer than this worker; handed back for a newer worker")
+		return &snoozeError{err: fmt.Errorf("payload version %d is newer than this worker's %d: %w", head.Version, tasks.PayloadVersion, err), after: time.Minute}
+	}
+	log.WithError(err).Error("malformed task archived")
+	if head.RefundID != "" {
+		id, _ := asynq.GetTaskID(ctx)
+		h.escalate(ctx, head.RefundID, id, fmt.Sprintf("its %s task could not be read and was archived: %v", t.Type(), err))
+	}
+	return fmt.Errorf("malformed %s task, archived without retry: %v: %w", t.Type(), err, asynq.SkipRetry)
+}
+
+// escalate moves an open refund to needs_review when its task is given up,
+// so it does not stay open with nothing to drive it.
+func (h *Handler) escalate(ctx context.Context, id, taskID, reason string) {
+	moved, err := h.store.Escalate(recordCtx(ctx), id, taskID, reason)
+	switch {
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		h.log.WithField("refund_id", id).WithError(err).Error("could not move the refund to needs_review; the recoverer will find it")
+	case moved:
+		h.log.WithFields(logrus.Fields{"refund_id": id, "state": store.NeedsReview, "reason": reason}).Error("refund needs review")
+	}
+}
+
 // drive moves a refund towards a final state: reconcile first if an earlier
 // attempt may have been applied, send only when the provider shows nothing
-// was, and map the outcome to one action.
+// was, and act on what decide makes of each answer.
 // skip, when not nil, lets the caller drop a run that is no longer wanted,
 // judged on the record as read under the lease.
 func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) bool) error {
-	lease, err := h.store.Acquire(ctx, id, LeaseTTL)
+	lease, rec, err := h.store.Acquire(ctx, id, LeaseTTL)
 	var busy *store.BusyError
 	if errors.As(err, &busy) {
-		return &retryAfterError{err: fmt.Errorf("refund %s: %w", id, err), after: busy.Remaining + time.Second}
+		return &snoozeError{err: fmt.Errorf("refund %s: %w", id, err), after: busy.Remaining + time.Second}
 	}
 	if err != nil {
 		return err
@@ -126,10 +164,6 @@ func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) 
 	defer cancel(nil)
 	go lease.KeepAlive(ctx, cancel)
 
-	rec, err := h.store.Get(ctx, id)
-	if err != nil {
-		return err
-	}
 	log := h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider})
 	if rec.State.Final() {
 		log.WithField("state", rec.State).Debug("refund already final; nothing to do")
@@ -138,8 +172,15 @@ func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) 
 	if skip != nil && skip(rec) {
 		return nil
 	}
-	r := run{Handler: h, lease: lease, log: log}
-	return r.drive(ctx, rec)
+	taskID, _ := asynq.GetTaskID(ctx)
+	r := &run{Handler: h, lease: lease, log: log, rec: rec, task: taskID, b: h.newBackoff(ctx)}
+	err = r.drive(ctx)
+	if err != nil && !isSnooze(err) && !isSkipRetry(err) && !errors.Is(err, errShutdown) && lastRun(ctx) {
+		// asynq gives up on the task after this: never leave the refund open
+		// without one.
+		return r.finalize(ctx, err)
+	}
+	return err
 }
 
 // LeaseTTL is how long a worker holds a refund without renewing; it renews
@@ -152,165 +193,288 @@ type run struct {
 	*Handler
 	lease *store.Lease
 	log   *logrus.Entry
+	rec   store.Record
+	task  string
+	entry providers.Entry
+	b     backoff.BackOff
+	// last is the most recent outcome, for a run that ends without a
+	// final answer.
+	last providers.Outcome
 }
 
-func (h *run) drive(ctx context.Context, rec store.Record) error {
-	log := h.log
-	// Anything sent before and not settled, and anything the provider said
-	// it is working on, must be looked up before a resend.
-	reconcile := rec.InFlight > 0 || rec.State == store.Pending
+func (h *run) drive(ctx context.Context) error {
+	rec := &h.rec
 	entry, err := h.registry.Get(rec.Provider)
-	if err == nil && !reconcile && entry.Check != nil {
-		err = entry.Check(rec.Refund())
-	}
 	if err != nil {
-		if reconcile {
-			return fmt.Errorf("refund %s was sent before and cannot be reconciled: %w", rec.RefundID, err)
-		}
-		return h.close(ctx, log, rec, store.Failed, err.Error(), providers.Outcome{}, store.Entry{})
+		// Not configured on this worker (or a provider this build does not
+		// know): our configuration, not the refund, is wrong.
+		return h.block(ctx, err.Error(), false)
 	}
-	if reconcile && rec.InFlight > 0 {
-		// The attempt in flight was sent by an earlier run that may still be
-		// in its call (a run asynq gave up on is not stopped). Let that call
-		// time out before asking, so the look-up sees what it did.
-		if wait := time.Until(rec.SentAt.Add(h.inFlightGrace)); wait > 0 {
-			log.WithField("wait", wait.Round(time.Millisecond).String()).Info("previous attempt may still be in flight; waiting before the look-up")
-			if !h.sleep(ctx, wait) {
-				return h.giveBack(ctx, log, rec, providers.Outcome{Reason: "stopped while waiting for the previous attempt"}, true)
-			}
+	h.entry = entry
+	inFlight := rec.InFlight > 0 || rec.State == store.Pending
+	if !inFlight && rec.Attempts == 0 && entry.Check != nil {
+		if err := entry.Check(rec.Refund()); err != nil {
+			return h.close(ctx, store.Failed, err.Error(), providers.Outcome{}, store.Entry{})
 		}
 	}
-	others, err := h.store.OtherRefs(ctx, rec)
-	if err != nil {
-		return err
+	next := sendNow
+	if inFlight {
+		next = lookUp
 	}
-	req := providers.Refund{
-		RefundID: rec.RefundID, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
-		Amount: rec.Amount, Reason: rec.Reason, Key: rec.Key, OtherRefs: others,
-	}
-	b := h.newBackoff(ctx)
 	for {
+		var c call
 		var out providers.Outcome
 		var e store.Entry
-		if reconcile {
-			out, e = h.call(ctx, log, &rec, "lookup", entry.Provider.Lookup, req)
-			if out.Kind == providers.NotFound {
-				reconcile = false
-				continue // the provider shows nothing applied: sending is safe
-			}
-		} else {
+		switch next {
+		case sendNow:
 			if h.stopping() {
 				return errShutdown
 			}
-			attempt, err := h.lease.MarkSent(ctx, fmt.Sprintf("refund %s key=%s", rec.Amount, rec.Key))
-			if errors.Is(err, store.ErrClosed) {
-				return nil // another run finished it meanwhile
-			}
-			if err != nil {
+			var handled bool
+			c, out, e, handled, err = h.send(ctx)
+			if handled || err != nil {
 				return err
 			}
-			rec.InFlight, rec.State = attempt, store.Processing
-			out, e = h.call(ctx, log, &rec, "send", entry.Provider.Refund, req)
-			reconcile = out.Kind == providers.Unknown
+		case lookUp:
+			c = callLookup
+			out, e = h.call(ctx, c, entry.Provider.Lookup, h.request(ctx))
 		}
-		switch out.Kind {
-		case providers.Succeeded, providers.Pending:
-			var err error
-			if out.Kind == providers.Succeeded {
-				err = h.close(ctx, log, rec, store.Succeeded, "", out, e)
-			} else {
-				err = h.pending(ctx, log, rec, entry.Schedule, out, e)
+		h.last = out
+		d := decide(h.facts(c, out))
+		if c == callSend && d.step == lookUp {
+			// A refusal after an earlier attempt: keep the attempt in flight
+			// and the refusal, and let a look-up decide.
+			if err := h.apply(ctx, store.Change{State: rec.State, Refused: d.reason, LastError: "send: " + out.String(), Entry: e}); err != nil {
+				return err
 			}
+			rec.Refused = d.reason
+			next = lookUp
+			continue
+		}
+		if d.step == retryLookup || d.step == retrySend {
+			if err := h.apply(ctx, store.Change{State: rec.State, Settled: c == callSend && d.step == retrySend,
+				LastError: string(c) + ": " + out.String(), Entry: e}); err != nil {
+				return err
+			}
+			if c == callSend && d.step == retrySend {
+				rec.InFlight = 0
+			}
+		}
+		switch d.step {
+		case succeed, pend:
+			err := h.settle(ctx, d, out, e)
 			if !errors.Is(err, store.ErrRefTaken) {
 				return err
 			}
 			// What the provider showed is another refund of ours on this
 			// order (two equal refunds and no key to tell them apart), so it
 			// says nothing about this one: look again without it.
-			out = h.refTaken(ctx, log, rec, e, err)
-			reconcile = true
-			if req.OtherRefs, err = h.store.OtherRefs(ctx, rec); err != nil {
+			h.refTaken(ctx, e, err)
+			next = lookUp
+			if err := h.wait(ctx, decision{reason: "reconciling again"}); err != nil {
 				return err
 			}
-		case providers.Rejected:
-			return h.close(ctx, log, rec, store.Failed, out.Reason, out, e)
-		}
-		// Transient or Unknown: wait, then send again (Transient after a
-		// send: nothing was applied) or look up (anything uncertain).
-		wait := b.NextBackOff()
-		if wait == backoff.Stop || h.stopping() || !h.sleep(ctx, max(wait, out.RetryAfter)) {
-			return h.giveBack(ctx, log, rec, out, reconcile)
+		case fail:
+			return h.close(ctx, store.Failed, d.reason, out, e)
+		case review:
+			return h.close(ctx, store.NeedsReview, d.reason, out, e)
+		case block:
+			return h.block(ctx, d.reason, c == callSend)
+		case notApplied:
+			e.Detail = strings.TrimSpace(e.Detail + " → " + d.reason)
+			if err := h.apply(ctx, store.Change{State: rec.State, Settled: true, Entry: e}); err != nil {
+				return err
+			}
+			rec.InFlight, rec.State = 0, store.Processing
+			next = sendNow
+		case firstNotFound:
+			e.Detail = strings.TrimSpace(e.Detail + " → " + d.reason)
+			now := time.Now()
+			if err := h.apply(ctx, store.Change{State: rec.State, NotFoundAt: now, Entry: e}); err != nil {
+				return err
+			}
+			rec.NotFoundAt = now
+			next = lookUp
+			if err := h.wait(ctx, d); err != nil {
+				return err
+			}
+		case retryLookup, retrySend:
+			next = lookUp
+			if d.step == retrySend {
+				next = sendNow
+			}
+			if err := h.wait(ctx, d); err != nil {
+				return err
+			}
+		case lookUp:
+			next = lookUp
+		default:
+			return fmt.Errorf("refund %s: no action for step %s", rec.RefundID, d.step)
 		}
 	}
 }
 
-// call makes one provider call and returns its history entry. An outcome
-// that settles nothing is recorded here; a final or pending one is recorded
-// by close or pending, with the state change, in one write.
-func (h *run) call(ctx context.Context, log *logrus.Entry, rec *store.Record, op string,
-	fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund) (providers.Outcome, store.Entry) {
+// send prepares (where the adapter reads the provider first), marks the
+// attempt in flight and sends it. handled is true when the run is over (the
+// order is busy with another refund of ours).
+func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.Entry, handled bool, err error) {
+	rec := &h.rec
+	req := h.request(ctx)
+	var before []byte
+	if p, ok := h.entry.Provider.(providers.Preparer); ok {
+		var ok bool
+		start := time.Now()
+		before, out, ok = p.Prepare(ctx, req)
+		if !ok {
+			h.learn(ctx, out)
+			e = h.entryFor(callPrepare, rec.Attempts+1, out, time.Since(start))
+			return callPrepare, out, e, false, nil
+		}
+	}
+	attempt, err := h.lease.MarkSent(ctx, store.Send{
+		Sent:   fmt.Sprintf("refund %s key=%s", rec.Amount, rec.Key),
+		Before: string(before), OnePerOrder: h.entry.Keyless,
+		Due: time.Now().Add(dueProcessing), Task: h.task,
+	})
+	var busy *store.OrderBusyError
+	switch {
+	case errors.As(err, &busy):
+		h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
+		_ = h.apply(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
+			Due: time.Now().Add(orderBusyWait + dueMargin), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
+		return "", out, e, true, &snoozeError{err: err, after: orderBusyWait}
+	case errors.Is(err, store.ErrClosed):
+		return "", out, e, true, nil // another run finished it meanwhile
+	case err != nil:
+		return "", out, e, true, err
+	}
+	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
+	rec.Before, rec.NotFoundAt, rec.Refused = string(before), time.Time{}, ""
+	req.Attempt = attempt
+	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req)
+	return callSend, out, e, false, nil
+}
+
+// orderBusyWait is how long a refund waits for another refund of ours on
+// the same order (keyless providers) before it tries again.
+const orderBusyWait = 15 * time.Second
+
+// request builds what the adapter sees of the refund.
+func (h *run) request(ctx context.Context) providers.Refund {
+	rec := h.rec
+	req := providers.Refund{
+		RefundID: rec.RefundID, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
+		Amount: rec.Amount, Reason: rec.Reason, Key: rec.Key,
+		Attempt: max(rec.InFlight, rec.Attempts), Known: h.knowledge.of(rec.Provider),
+	}
+	if rec.Before != "" {
+		req.Before = []byte(rec.Before)
+	}
+	if h.entry.Keyless {
+		// Only a provider without a key of ours matches by what it shows;
+		// the others never need to know the other refunds on the order.
+		others, err := h.store.OtherRefs(ctx, rec)
+		if err == nil {
+			req.OtherRefs = others
+		}
+	}
+	return req
+}
+
+// facts gathers what decide needs from the record.
+func (h *run) facts(c call, out providers.Outcome) facts {
+	rec := h.rec
+	f := facts{
+		call: c, out: out, attempt: max(rec.Attempts, 1), pending: rec.State == store.Pending,
+		refused: rec.Refused, sinceSent: time.Since(rec.SentAt), sinceNotFound: -1,
+		settle: h.entry.Settle(), keyless: h.entry.Keyless,
+	}
+	if c == callPrepare {
+		f.attempt = rec.Attempts + 1
+	}
+	if rec.SentAt.IsZero() {
+		f.sinceSent = f.settle // never sent: nothing can still be applied
+	}
+	if !rec.NotFoundAt.IsZero() {
+		f.sinceNotFound = time.Since(rec.NotFoundAt)
+	}
+	return f
+}
+
+// call makes one provider call, logs it, learns from it, and returns its
+// history entry (recorded with whatever the decision writes).
+func (h *run) call(ctx context.Context, c call, fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund) (providers.Outcome, store.Entry) {
 	start := time.Now()
 	out := fn(ctx, req)
 	dur := time.Since(start)
-	attempt := rec.InFlight
-	if op == "lookup" {
-		attempt = rec.Attempts // the attempt the look-up is about
-	}
-	log.WithFields(logrus.Fields{
-		"op": op, "attempt": attempt, "outcome": out.Kind.String(), "http_status": out.HTTPStatus,
-		"provider_status": out.Status, "duration_ms": dur.Milliseconds(),
-	}).Info(op + " " + out.Kind.String())
-	e := store.Entry{Event: op, Attempt: attempt, Outcome: out.Kind.String(), Status: out.Status,
-		HTTPStatus: out.HTTPStatus, Detail: out.Reason, DurationMS: dur.Milliseconds()}
+	h.learn(ctx, out)
+	return out, h.entryFor(c, req.Attempt, out, dur)
+}
 
-	// A send that came back Transient was not applied; a lookup that found
-	// nothing proves the same. Either way nothing is in flight any more.
-	settled := (op == "send" && out.Kind == providers.Transient) || out.Kind == providers.NotFound
-	c := store.Change{
-		State:          rec.State,
-		ProviderStatus: out.Status,
-		Settled:        settled,
-		Entry:          e,
+func (h *run) entryFor(c call, attempt int, out providers.Outcome, dur time.Duration) store.Entry {
+	h.log.WithFields(logrus.Fields{
+		"op": string(c), "attempt": attempt, "outcome": out.Kind.String(), "http_status": out.HTTPStatus,
+		"provider_status": out.Status, "duration_ms": dur.Milliseconds(),
+	}).Info(string(c) + " " + out.Kind.String())
+	return store.Entry{Event: string(c), Attempt: attempt, Outcome: out.Kind.String(), Status: out.Status,
+		HTTPStatus: out.HTTPStatus, RequestID: out.RequestID, Detail: out.Reason, DurationMS: dur.Milliseconds()}
+}
+
+// learn passes what an answer showed about the adapter's guesses on to the
+// provider's knowledge.
+func (h *run) learn(ctx context.Context, out providers.Outcome) {
+	for _, o := range out.Observed {
+		h.knowledge.observe(ctx, h.rec.Provider, o)
 	}
-	switch out.Kind {
-	case providers.Transient, providers.Unknown:
-		c.LastError = op + ": " + out.String()
-	case providers.Succeeded, providers.Rejected, providers.Pending:
-		return out, e // recorded with the state change that follows
+}
+
+func (h *run) apply(ctx context.Context, c store.Change) error {
+	if c.Task == "" {
+		c.Task = h.task
 	}
-	if err := h.lease.Apply(recordCtx(ctx), c); err != nil {
-		log.WithError(err).Warn("could not record provider call")
+	if c.Due.IsZero() && !c.State.Final() {
+		c.Due = time.Now().Add(dueProcessing)
 	}
-	if settled {
-		rec.InFlight = 0
+	err := h.lease.Apply(recordCtx(ctx), c)
+	if err != nil && !errors.Is(err, store.ErrRefTaken) {
+		h.log.WithError(err).Warn("could not record the refund's progress")
 	}
-	return out, e
+	return err
+}
+
+// settle records a success or a pending refund.
+func (h *run) settle(ctx context.Context, d decision, out providers.Outcome, e store.Entry) error {
+	if d.step == succeed {
+		return h.close(ctx, store.Succeeded, "", out, e)
+	}
+	return h.pending(ctx, out, e)
 }
 
 // refTaken records that the provider's answer named a refund another of our
-// refunds holds, and turns it into an outcome still to be reconciled.
-func (h *run) refTaken(ctx context.Context, log *logrus.Entry, rec store.Record, e store.Entry, err error) providers.Outcome {
+// refunds holds.
+func (h *run) refTaken(ctx context.Context, e store.Entry, err error) {
 	out := providers.Outcome{Kind: providers.Unknown, HTTPStatus: e.HTTPStatus, Reason: err.Error()}
-	log.WithError(err).Warn("provider answer names another refund's reference; reconciling again")
+	h.log.WithError(err).Warn("provider answer names another refund's reference; reconciling again")
 	e.Outcome, e.Detail = out.Kind.String(), strings.TrimSpace(e.Detail+" → not ours: "+err.Error())
-	if aerr := h.lease.Apply(recordCtx(ctx), store.Change{State: rec.State, LastError: e.Event + ": " + out.String(), Entry: e}); aerr != nil {
-		log.WithError(aerr).Warn("could not record provider call")
-	}
-	return out
+	_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: e.Event + ": " + out.String(), Entry: e})
 }
 
-// close moves a refund to a final state. Failed returns asynq.SkipRetry so the
-// task is archived with the reason as its last error.
+// close moves a refund to a final state (or needs_review). Failed returns
+// asynq.SkipRetry so the task is archived with the reason as its last error.
 // e is the history entry of the call that decided it (zero when no call did).
-func (h *run) close(ctx context.Context, log *logrus.Entry, rec store.Record, state store.State, reason string, out providers.Outcome, e store.Entry) error {
+func (h *run) close(ctx context.Context, state store.State, reason string, out providers.Outcome, e store.Entry) error {
+	rec := h.rec
 	if e.Event == "" {
 		e = store.Entry{Event: "decision", Attempt: rec.Attempts}
 	}
 	if reason != "" && reason != e.Detail {
 		e.Detail = strings.TrimSpace(e.Detail + " → " + reason)
 	}
-	err := h.lease.Apply(recordCtx(ctx), store.Change{
-		State: state, ProviderRef: out.Reference, ProviderStatus: out.Status, LastError: reason, Settled: true,
+	// needs_review keeps an attempt in flight as it is (and so the order's
+	// slot): nothing is known of it until a human settles it.
+	settled := state != store.NeedsReview || out.Kind == providers.Review
+	err := h.apply(ctx, store.Change{
+		State: state, ProviderRef: out.Reference, ProviderStatus: out.Status, LastError: reason, Settled: settled,
 		Entry: e,
 	})
 	if errors.Is(err, store.ErrClosed) {
@@ -319,7 +483,13 @@ func (h *run) close(ctx context.Context, log *logrus.Entry, rec store.Record, st
 	if err != nil {
 		return err // not recorded: the re-run reconciles and records it
 	}
-	log.WithFields(logrus.Fields{"state": state, "provider_ref": out.Reference, "reason": reason}).Info("refund " + string(state))
+	f := logrus.Fields{"state": state, "provider_ref": out.Reference, "reason": reason}
+	switch state {
+	case store.NeedsReview:
+		h.log.WithFields(f).Error("refund needs review")
+	default:
+		h.log.WithFields(f).Info("refund " + string(state))
+	}
 	if state == store.Failed {
 		return fmt.Errorf("refund %s failed: %s: %w", rec.RefundID, reason, asynq.SkipRetry)
 	}
@@ -328,18 +498,21 @@ func (h *run) close(ctx context.Context, log *logrus.Entry, rec store.Record, st
 
 // pending records that the provider is still working on the refund and
 // schedules the next poll, or hands it to a human past the horizon.
-func (h *run) pending(ctx context.Context, log *logrus.Entry, rec store.Record, sched providers.Schedule, out providers.Outcome, e store.Entry) error {
+func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry) error {
+	rec := h.rec
+	sched := h.entry.Schedule
 	if !rec.PendingSince.IsZero() && time.Since(rec.PendingSince) > sched.Horizon {
 		reason := fmt.Sprintf("still pending at the provider after %s (status %q); ask the provider, then settle by hand",
 			time.Since(rec.PendingSince).Round(time.Second), out.Status)
-		return h.close(ctx, log, rec, store.NeedsReview, reason, out, e)
+		return h.close(ctx, store.NeedsReview, reason, out, e)
 	}
 	next := rec.PollStep + 1
 	delay := sched.Delay(next-1, out.RetryAfter)
 	e.Detail = strings.TrimSpace(fmt.Sprintf("%s → poll %d in %s", e.Detail, next, delay))
-	err := h.lease.Apply(recordCtx(ctx), store.Change{
+	pollID := tasks.PollTaskID(rec.RefundID, next)
+	err := h.apply(ctx, store.Change{
 		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
-		Entry: e,
+		Task: pollID, Due: time.Now().Add(delay + dueMargin), Entry: e,
 	})
 	if errors.Is(err, store.ErrClosed) {
 		return nil
@@ -347,41 +520,101 @@ func (h *run) pending(ctx context.Context, log *logrus.Entry, rec store.Record, 
 	if err != nil {
 		return err
 	}
-	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next}, delay, asynq.Queue(h.queue))
+	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next}, delay, h.queue)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	if _, err := h.client.EnqueueContext(recordCtx(ctx), task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		// The re-run of this task looks the refund up and schedules again.
-		return fmt.Errorf("schedule poll %d of refund %s: %w", next, rec.RefundID, err)
+		// The record names the poll task; the recoverer creates it when it
+		// is overdue and missing.
+		h.log.WithError(err).Warn("could not schedule the poll; the recoverer will")
 	}
-	log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Info("refund pending; poll scheduled")
+	h.log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Info("refund pending; poll scheduled")
 	return nil
 }
 
-// giveBack ends this run without a final answer. The task goes back to asynq
-// for a later retry; on its last retry the refund is closed instead, as
-// failed if nothing can have been applied, else as needs_review with the
-// evidence, never guessed.
-func (h *run) giveBack(ctx context.Context, log *logrus.Entry, rec store.Record, out providers.Outcome, inFlight bool) error {
-	retry, _ := asynq.GetRetryCount(ctx)
-	maxRetry, hasMax := asynq.GetMaxRetry(ctx)
-	if hasMax && retry >= maxRetry && !h.stopping() {
-		if inFlight || rec.State == store.Pending {
-			return h.close(ctx, log, rec, store.NeedsReview,
-				fmt.Sprintf("outcome still unknown after %d runs (last: %s); check the provider before any resend", retry+1, out), out, store.Entry{})
-		}
-		return h.close(ctx, log, rec, store.Failed,
-			fmt.Sprintf("provider unavailable after %d runs, nothing was applied (last: %s)", retry+1, out), out, store.Entry{})
+// block keeps the refund where it is, with the reason, and hands the task
+// back to be tried again after blockedRetry without spending a retry: a
+// wrong key or a missing variable must not end refunds, and fixing it
+// resumes them.
+// settled says the attempt in flight was refused unapplied (a send that met
+// an auth failure).
+func (h *run) block(ctx context.Context, reason string, settled bool) error {
+	rec := h.rec
+	reason = "blocked: " + reason
+	err := h.apply(ctx, store.Change{State: rec.State, Blocked: reason, LastError: reason, Settled: settled,
+		Due: time.Now().Add(h.blockedRetry + dueMargin), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: reason}})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		return err
 	}
+	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": h.blockedRetry.String()}).Error("refund blocked by configuration")
+	return &snoozeError{err: errors.New(reason), after: h.blockedRetry}
+}
+
+// wait sleeps before the next call. A delay the rule itself requires (a
+// settle delay) is waited out as it is, and when it is too long to sleep
+// through the task is handed back to asynq for later without counting a
+// failure. Otherwise the run's backoff chooses, at least the provider's
+// hint; a backoff that is spent, or a hint too long to sleep through, gives
+// the task back (counted, so a provider that never answers ends in review).
+func (h *run) wait(ctx context.Context, d decision) error {
 	if h.stopping() {
 		return errShutdown
 	}
-	err := fmt.Errorf("refund %s: %s", rec.RefundID, out)
-	if out.RetryAfter > 0 {
-		return &retryAfterError{err: err, after: out.RetryAfter}
+	wait := d.wait
+	if wait <= 0 {
+		next := h.b.NextBackOff()
+		if next == backoff.Stop || d.hint > h.inRunWait {
+			return h.giveBack(ctx)
+		}
+		wait = max(next, d.hint)
+	} else if wait > h.inRunWait {
+		_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: h.rec.LastError, Due: time.Now().Add(wait + dueMargin),
+			Entry: store.Entry{Event: "decision", Attempt: h.rec.Attempts, Detail: fmt.Sprintf("%s; next call in %s", d.reason, wait.Round(time.Second))}})
+		return &snoozeError{err: fmt.Errorf("refund %s: %s", h.rec.RefundID, d.reason), after: wait}
+	}
+	if !h.sleep(ctx, wait) {
+		if h.stopping() {
+			return errShutdown
+		}
+		return h.giveBack(ctx)
+	}
+	return nil
+}
+
+// giveBack ends this run without a final answer; asynq runs the task again
+// later, and on its last run finalize decides.
+func (h *run) giveBack(ctx context.Context) error {
+	if h.stopping() {
+		return errShutdown
+	}
+	err := fmt.Errorf("refund %s: %s", h.rec.RefundID, h.last)
+	if h.last.RetryAfter > 0 {
+		return &retryAfterError{err: err, after: h.last.RetryAfter}
 	}
 	return err
+}
+
+// finalize runs when asynq will not run the task again: the refund moves to
+// needs_review with what is known, never to failed on a guess.
+func (h *run) finalize(ctx context.Context, cause error) error {
+	retry, _ := asynq.GetRetryCount(ctx)
+	rec := h.rec
+	reason := fmt.Sprintf("outcome still unknown after %d runs (last: %v); check the provider before any resend", retry+1, cause)
+	if rec.InFlight == 0 && rec.State != store.Pending {
+		reason = fmt.Sprintf("not sent after %d runs (last: %v); nothing was applied; `refundctl retry %s` sends it again", retry+1, cause, rec.RefundID)
+	}
+	if err := h.close(ctx, store.NeedsReview, reason, providers.Outcome{}, store.Entry{}); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
+}
+
+// lastRun reports whether asynq archives the task if this run fails.
+func lastRun(ctx context.Context) bool {
+	retry, _ := asynq.GetRetryCount(ctx)
+	maxRetry, ok := asynq.GetMaxRetry(ctx)
+	return ok && retry >= maxRetry
 }
 
 func (h *Handler) newBackoff(ctx context.Context) backoff.BackOff {
@@ -410,6 +643,15 @@ func (h *Handler) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 }
+
+// Due times: when the recoverer should check that a task drives a refund.
+// A check that comes early finds the task and costs one look at asynq.
+const (
+	dueMargin = 2 * time.Minute
+	// dueProcessing covers a run (tasks.Timeout) and asynq's longest retry
+	// delay (retryDelay).
+	dueProcessing = tasks.Timeout + 10*time.Minute + dueMargin
+)
 
 // recordCtx lets an outcome be written even when the handler's context has
 // just ended (task timeout, shutdown deadline): losing the record of a call

@@ -36,6 +36,12 @@ func errorHandler(l logrus.FieldLogger) asynq.ErrorHandlerFunc {
 		_ = json.Unmarshal(t.Payload(), &ids) // best effort: the payload may be the malformed part
 		retry, _ := asynq.GetRetryCount(ctx)
 		maxRetry, _ := asynq.GetMaxRetry(ctx)
+		if isSnooze(err) {
+			// Not a failure: the record says what the refund waits for.
+			l.WithFields(logrus.Fields{"task_type": t.Type(), "refund_id": ids.RefundID, "provider": ids.Provider}).
+				WithError(err).Debug("task handed back for later")
+			return
+		}
 		l.WithFields(logrus.Fields{
 			"task_type": t.Type(),
 			"refund_id": ids.RefundID,

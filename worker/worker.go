@@ -31,14 +31,17 @@ type Config struct {
 	// Attempt bounds the retries inside one handler run before the task is
 	// handed back to asynq; default DefaultAttemptPolicy.
 	Attempt AttemptPolicy
-	// InFlightGrace is how long a call sent by an earlier run may still be
-	// running; a run that finds such an attempt waits until then before
-	// looking it up. Default: providers.CallTimeout plus a second.
-	InFlightGrace time.Duration
-	// SweepEvery is how often the worker looks for refunds queued for longer
-	// than SweepAfter and enqueues their task if it is missing; defaults one
-	// minute and DefaultSweepAfter.
-	SweepEvery, SweepAfter time.Duration
+	// BlockedRetry is how long a refund blocked by configuration (credentials
+	// refused, provider not configured here) waits before it is tried again;
+	// default 5 minutes. It spends none of the task's retries.
+	BlockedRetry time.Duration
+	// InRunWait is the longest wait a handler sleeps through between two
+	// provider calls; longer ones (a settle delay, a Retry-After) hand the
+	// task back to asynq for later. Default 5 s.
+	InRunWait time.Duration
+	// RecoverEvery is how often the worker looks for open refunds whose task
+	// is missing or was archived or deleted by hand; default one minute.
+	RecoverEvery time.Duration
 	// PollInterval is how often asynq looks for due poll and retry tasks;
 	// default 1s (asynq's own default is 5s).
 	PollInterval time.Duration
@@ -64,10 +67,11 @@ const ShutdownTimeout = providers.CallTimeout + 10*time.Second
 
 // Worker is a running refund worker.
 type Worker struct {
-	srv        *asynq.Server
-	h          *Handler
-	stopSweep  context.CancelFunc
-	sweepEvery time.Duration
+	srv       *asynq.Server
+	h         *Handler
+	recoverer *recoverer
+	announcer *announcer
+	insp      *asynq.Inspector
 }
 
 // New builds a worker; Start or Run starts it.
@@ -90,21 +94,30 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Attempt == (AttemptPolicy{}) {
 		cfg.Attempt = DefaultAttemptPolicy
 	}
-	if cfg.InFlightGrace <= 0 {
-		cfg.InFlightGrace = providers.CallTimeout + time.Second
-	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
 	}
+	if cfg.BlockedRetry <= 0 {
+		cfg.BlockedRetry = 5 * time.Minute
+	}
+	if cfg.InRunWait <= 0 {
+		cfg.InRunWait = 5 * time.Second
+	}
+	if cfg.RecoverEvery <= 0 {
+		cfg.RecoverEvery = time.Minute
+	}
+	st := store.New(cfg.RDB, cfg.Prefix)
 	h := &Handler{
-		store:         store.New(cfg.RDB, cfg.Prefix),
-		registry:      cfg.Registry,
-		client:        asynq.NewClient(cfg.Redis),
-		queue:         cfg.Queue,
-		log:           cfg.Logger,
-		attempt:       cfg.Attempt,
-		inFlightGrace: cfg.InFlightGrace,
-		quit:          make(chan struct{}),
+		store:        st,
+		registry:     cfg.Registry,
+		client:       asynq.NewClient(cfg.Redis),
+		queue:        cfg.Queue,
+		log:          cfg.Logger,
+		attempt:      cfg.Attempt,
+		blockedRetry: cfg.BlockedRetry,
+		inRunWait:    cfg.InRunWait,
+		knowledge:    newKnowledge(st, cfg.Logger),
+		quit:         make(chan struct{}),
 	}
 	srv := asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -113,18 +126,17 @@ func New(cfg Config) (*Worker, error) {
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler:             errorHandler(cfg.Logger),
 		RetryDelayFunc:           retryDelay,
+		IsFailure:                func(err error) bool { return !isSnooze(err) },
 		ShutdownTimeout:          ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.PollInterval,
 		TaskCheckInterval:        cfg.PollInterval,
 	})
-	if cfg.SweepEvery <= 0 {
-		cfg.SweepEvery = time.Minute
-	}
-	if cfg.SweepAfter <= 0 {
-		cfg.SweepAfter = DefaultSweepAfter
-	}
-	h.sweepAfter = cfg.SweepAfter
-	return &Worker{srv: srv, h: h, sweepEvery: cfg.SweepEvery}, nil
+	insp := asynq.NewInspector(cfg.Redis)
+	return &Worker{
+		srv: srv, h: h, insp: insp,
+		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery},
+		announcer: &announcer{h: h},
+	}, nil
 }
 
 // Handler returns the worker's task handler, e.g. to mount next to others.
@@ -135,23 +147,25 @@ func (w *Worker) Start() error {
 	if err := w.srv.Start(w.h.Mux()); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.stopSweep = cancel
-	go w.h.sweepEvery(ctx, w.sweepEvery)
-	go w.h.announce(ctx)
+	w.recoverer.start()
+	w.announcer.start()
 	return nil
 }
+
+// Recover runs one pass of the recoverer now and returns how many tasks it
+// re-created (tests, and an operator's "repair now").
+func (w *Worker) Recover(ctx context.Context) int { return w.recoverer.recover(ctx) }
 
 // Shutdown stops taking tasks, tells running handlers to start no new
 // provider call, and waits up to ShutdownTimeout for them to record their
 // outcome.
 func (w *Worker) Shutdown() {
-	if w.stopSweep != nil {
-		w.stopSweep()
-	}
+	w.recoverer.shutdown()
+	w.announcer.shutdown()
 	w.h.stop()
 	w.srv.Shutdown()
 	w.h.client.Close()
+	w.insp.Close()
 }
 
 // Run starts the worker and blocks until ctx ends, then shuts down.
@@ -168,6 +182,10 @@ func (w *Worker) Run(ctx context.Context) error {
 // back, else grows exponentially to ten minutes, with jitter so a provider
 // outage does not end in a thundering herd.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
+	var sn *snoozeError
+	if errors.As(err, &sn) {
+		return sn.after
+	}
 	var ra *retryAfterError
 	if errors.As(err, &ra) && ra.after > 0 {
 		return ra.after
@@ -187,3 +205,20 @@ func (e *retryAfterError) Error() string { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error { return e.err }
 
 func isSkipRetry(err error) bool { return errors.Is(err, asynq.SkipRetry) }
+
+// snoozeError hands a task back to asynq to run again after a delay without
+// counting a failure (river's JobSnooze): a settle delay to wait out, a
+// blocked refund, another run holding the refund. The refund's record says
+// why; its due time makes the recoverer look if the task went missing.
+type snoozeError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *snoozeError) Error() string { return e.err.Error() }
+func (e *snoozeError) Unwrap() error { return e.err }
+
+func isSnooze(err error) bool {
+	var sn *snoozeError
+	return errors.As(err, &sn)
+}

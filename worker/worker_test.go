@@ -55,45 +55,73 @@ type harness struct {
 	worker *worker.Worker
 }
 
+// setup says how start builds its worker.
+type setup struct {
+	key     string // the worker's Moyasar PG API key; default apiKey
+	noStart bool   // build, but let the test start the worker
+}
+
 // start runs a real worker against a real Redis and the Moyasar PG simulator
 // over real HTTP.
-func start(t *testing.T) *harness {
+func start(t *testing.T, opts ...func(*setup)) *harness {
 	t.Helper()
 	env := redistest.New(t)
 	sim := moyasarpg.NewSimulator(apiKey)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	client, err := moyasarpg.New(moyasarpg.Config{BaseURL: srv.URL, APIKey: apiKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := providers.NewRegistry(providers.Entry{
-		Name: providers.MoyasarPG, Provider: client,
-		Schedule: providers.Schedule{First: time.Second, Max: time.Second, Horizon: time.Minute},
-	}, providers.Entry{Name: providers.Fatora, Missing: []string{"FATORA_API_KEY"}, OncePerOrder: true})
-	logs := &syncBuffer{}
-	log := logrus.New()
-	log.SetOutput(logs)
-	log.SetFormatter(&logrus.JSONFormatter{})
-	log.SetLevel(logrus.DebugLevel)
-	w, err := worker.New(worker.Config{
-		Redis: env.Asynq, RDB: env.Client, Registry: reg, Prefix: env.Prefix, Queue: env.Queue, Logger: log,
-		Attempt:       worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
-		InFlightGrace: 500 * time.Millisecond,
-		SweepEvery:    200 * time.Millisecond, SweepAfter: 300 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Shutdown)
+	h := &harness{env: env, sim: sim, store: store.New(env.Client, env.Prefix), logs: &syncBuffer{}, simURL: srv.URL}
+	h.worker = h.newWorker(t, opts...)
+	reg := h.registry(t, apiKey)
 	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg))
 	t.Cleanup(func() { enq.Close() })
 	insp := asynq.NewInspector(env.Asynq)
 	t.Cleanup(func() { insp.Close() })
-	return &harness{env: env, sim: sim, store: store.New(env.Client, env.Prefix), enq: enq, logs: logs, insp: insp, simURL: srv.URL, worker: w}
+	h.enq, h.insp = enq, insp
+	return h
+}
+
+// settleDelay is the test registry's settle delay: short, but longer than
+// the simulator's late applies.
+const settleDelay = 300 * time.Millisecond
+
+func (h *harness) registry(t *testing.T, key string) *providers.Registry {
+	client, err := moyasarpg.New(moyasarpg.Config{BaseURL: h.simURL, APIKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return providers.NewRegistry(providers.Entry{
+		Name: providers.MoyasarPG, Provider: client, SettleDelay: settleDelay,
+		Schedule: providers.Schedule{First: time.Second, Max: time.Second, Horizon: time.Minute},
+	}, providers.Entry{Name: providers.Fatora, Missing: []string{"FATORA_API_KEY"}, OncePerOrder: true})
+}
+
+// newWorker builds (and, unless told otherwise, starts) a worker on the
+// harness's Redis and simulator.
+func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
+	t.Helper()
+	cfg := setup{key: apiKey}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	log := logrus.New()
+	log.SetOutput(h.logs)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetLevel(logrus.DebugLevel)
+	w, err := worker.New(worker.Config{
+		Redis: h.env.Asynq, RDB: h.env.Client, Registry: h.registry(t, cfg.key), Prefix: h.env.Prefix, Queue: h.env.Queue, Logger: log,
+		Attempt:      worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
+		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.noStart {
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Shutdown)
+	}
+	return w
 }
 
 // await polls the record until it reaches a final state; it fails the test
@@ -399,6 +427,22 @@ func (h *harness) enqueueWithRetries(t *testing.T, r tasks.Refund, maxRetry int)
 	h.enqueueTask(t, r, asynq.MaxRetry(maxRetry))
 }
 
+// enqueueTask enqueues r's task directly, around the producers' client;
+// opts come after refundq's own (a test may shorten the retries).
+func (h *harness) enqueueTask(t *testing.T, r tasks.Refund, opts ...asynq.Option) {
+	t.Helper()
+	payload, err := tasks.EncodeRefund(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := asynq.NewClient(h.env.Asynq)
+	defer c.Close()
+	base := []asynq.Option{asynq.TaskID(tasks.RefundTaskID(r.RefundID)), asynq.MaxRetry(tasks.MaxRetry), asynq.Queue(h.env.Queue)}
+	if _, err := c.Enqueue(asynq.NewTask(tasks.TypeRefund, payload, append(base, opts...)...)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // diedAfterSending records refund r as a worker leaves it when it is killed
 // right after marking an attempt sent: in flight, no outcome, lease gone
 // (expired; here released).
@@ -408,11 +452,11 @@ func diedAfterSending(t *testing.T, st *store.Store, r tasks.Refund) store.Recor
 	if _, _, err := st.Create(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	lease, err := st.Acquire(ctx, r.RefundID, time.Minute)
+	lease, _, err := st.Acquire(ctx, r.RefundID, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := lease.MarkSent(ctx, "test"); err != nil {
+	if _, err := lease.MarkSent(ctx, store.Send{Sent: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := lease.Release(ctx); err != nil {
@@ -425,20 +469,6 @@ func diedAfterSending(t *testing.T, st *store.Store, r tasks.Refund) store.Recor
 	return rec
 }
 
-// enqueueTask enqueues r's task directly, around the producers' client.
-func (h *harness) enqueueTask(t *testing.T, r tasks.Refund, opts ...asynq.Option) {
-	t.Helper()
-	task, err := tasks.NewRefundTask(r, append([]asynq.Option{asynq.Queue(h.env.Queue)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := asynq.NewClient(h.env.Asynq)
-	defer c.Close()
-	if _, err := c.Enqueue(task); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // An outcome that stays unknown through every retry is handed to a human,
 // never guessed as failed (it may have been paid) and never resent blindly.
 func TestUnknownThroughEveryRetryNeedsReview(t *testing.T) {
@@ -448,7 +478,7 @@ func TestUnknownThroughEveryRetryNeedsReview(t *testing.T) {
 	h.sim.Faults().Next(1000, "GET", "/v1/orders/ord-dark", sim.Status5xx)
 	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-dark", Provider: providers.MoyasarPG, OrderID: "ord-dark", AmountMinor: 900, Currency: "SAR"}, 1)
 	rec := h.await(t, "rf-dark")
-	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "unknown") || rec.Attempts != 1 {
+	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "unknown") || rec.Attempts != 1 || rec.InFlight != 1 {
 		t.Fatalf("record = %+v; want needs_review after one attempt, naming the unknown outcome", rec)
 	}
 	if got := h.sim.RefundsFor("ord-dark"); len(got) != 1 {
@@ -457,44 +487,122 @@ func TestUnknownThroughEveryRetryNeedsReview(t *testing.T) {
 }
 
 // A provider that refuses every send with 429 provably applied nothing:
-// after the last retry the refund is failed, not left hanging.
-func TestUnreachableProviderFailsWithoutPaying(t *testing.T) {
+// after the last retry the refund goes to a human, saying nothing was
+// applied and how to send it again; never silently open.
+func TestUnreachableProviderNeedsReviewSayingNothingWasApplied(t *testing.T) {
 	h := start(t)
 	h.sim.AddOrder("ord-down", mustMoney(t, "9.00", "SAR"))
 	h.sim.Faults().Next(1000, "POST", "/v1/orders/ord-down/refund", sim.RateLimited)
 	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-down", Provider: providers.MoyasarPG, OrderID: "ord-down", AmountMinor: 900, Currency: "SAR"}, 1)
 	rec := h.await(t, "rf-down")
-	if rec.State != store.Failed || !strings.Contains(rec.LastError, "nothing was applied") {
-		t.Fatalf("record = %+v; want failed, saying nothing was applied", rec)
+	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "nothing was applied") || rec.InFlight != 0 {
+		t.Fatalf("record = %+v; want needs_review, saying nothing was applied", rec)
 	}
 	if got := h.sim.RefundsFor("ord-down"); len(got) != 0 {
 		t.Fatalf("ledger has %d refunds, want 0", len(got))
 	}
 }
 
-// A refund for a provider this worker has no credentials for fails (it was
-// never sent) with a reason naming what to set.
-func TestDisabledProviderFailsNamingTheVariables(t *testing.T) {
+// A refund for a provider this worker has no credentials for is blocked, not
+// failed: it keeps its state, names what to set, and spends no retries.
+func TestDisabledProviderBlocksNamingTheVariables(t *testing.T) {
 	h := start(t)
-	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-off", Provider: providers.Fatora, OrderID: "o", TransactionID: "t", AmountMinor: 100, Currency: "QAR"}, 3)
-	rec := h.await(t, "rf-off")
-	if rec.State != store.Failed || !strings.Contains(rec.LastError, "FATORA_API_KEY") || rec.Attempts != 0 {
-		t.Fatalf("record = %+v; want failed before any attempt, naming FATORA_API_KEY", rec)
+	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-off", Provider: providers.Fatora, OrderID: "o", TransactionID: "t", AmountMinor: 100, Currency: "QAR"}, 1)
+	rec := h.awaitBlocked(t, "rf-off")
+	if rec.State != store.Queued || !strings.Contains(rec.Blocked, "FATORA_API_KEY") || rec.Attempts != 0 {
+		t.Fatalf("record = %+v; want queued, blocked naming FATORA_API_KEY, never sent", rec)
+	}
+	// Tried again on the blocked schedule without spending its one retry.
+	h.awaitHistory(t, "rf-off", 3, "blocked")
+	info, err := h.insp.GetTaskInfo(h.env.Queue, tasks.RefundTaskID("rf-off"))
+	if err != nil || info.Retried != 0 || info.State == asynq.TaskStateArchived {
+		t.Fatalf("blocked task: %+v, %v; want it alive with no retry spent", info, err)
+	}
+}
+
+// A worker with a wrong key leaves its refunds blocked (not failed, never
+// sent twice); restarted with the right key, it finishes them.
+func TestWrongKeyBlocksThenTheRightKeyFinishes(t *testing.T) {
+	h := start(t, func(s *setup) { s.key = "sk_test_rotated_away" })
+	h.sim.AddOrder("ord-key", mustMoney(t, "12.00", "SAR"))
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-key", "ord-key", "12.00")); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.awaitBlocked(t, "rf-key")
+	if rec.State.Final() || !strings.Contains(rec.Blocked, "MOYASAR_PG_API_KEY") || rec.InFlight != 0 {
+		t.Fatalf("record = %+v; want open, blocked naming the key, nothing in flight", rec)
+	}
+	h.worker.Shutdown()
+	h.newWorker(t) // the right key
+	rec = h.await(t, "rf-key")
+	if rec.State != store.Succeeded || rec.Blocked != "" {
+		t.Fatalf("after the key was fixed: %+v", rec)
+	}
+	if got := h.sim.RefundsFor("ord-key"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+func (h *harness) awaitBlocked(t *testing.T, id string) store.Record {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rec, err := h.store.Get(context.Background(), id)
+		if err == nil && rec.Blocked != "" {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refund %s never blocked: %+v, %v\nlogs:\n%s", id, rec, err, h.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// awaitHistory waits until refund id's history has n entries whose detail
+// contains word.
+func (h *harness) awaitHistory(t *testing.T, id string, n int, word string) []store.Entry {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hist, _ := h.store.History(context.Background(), id)
+		count := 0
+		for _, e := range hist {
+			if strings.Contains(e.Detail, word) {
+				count++
+			}
+		}
+		if count >= n {
+			return hist
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("refund %s: %d of %d history entries with %q: %+v", id, count, n, word, hist)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
 // A producer died between recording the refund and enqueueing its task: the
-// sweeper finds the refund queued without a task and enqueues it.
-func TestSweeperEnqueuesARefundLeftWithoutATask(t *testing.T) {
+// recoverer finds the refund overdue without a task and creates it.
+func TestRecovererEnqueuesARefundLeftWithoutATask(t *testing.T) {
 	h := start(t)
+	ctx := context.Background()
 	h.sim.AddOrder("ord-orphan", mustMoney(t, "7.00", "SAR"))
 	r := tasks.Refund{Version: 1, RefundID: "rf-orphan", Provider: providers.MoyasarPG, OrderID: "ord-orphan", AmountMinor: 700, Currency: "SAR"}
-	if _, _, err := h.store.Create(context.Background(), r); err != nil {
+	if _, _, err := h.store.Create(ctx, r); err != nil {
 		t.Fatal(err)
+	}
+	if n := h.worker.Recover(ctx); n != 0 {
+		t.Fatalf("recoverer repaired %d refunds before any was overdue", n)
+	}
+	if err := h.store.Postpone(ctx, "rf-orphan", time.Now().Add(-time.Second)); err != nil { // as if DueQueued passed
+		t.Fatal(err)
+	}
+	if n := h.worker.Recover(ctx); n != 1 {
+		t.Fatalf("recoverer repaired %d refunds, want 1", n)
 	}
 	rec := h.await(t, "rf-orphan")
 	if rec.State != store.Succeeded {
-		t.Fatalf("orphaned refund = %+v, want succeeded via the sweeper", rec)
+		t.Fatalf("orphaned refund = %+v, want succeeded via the recoverer", rec)
 	}
 	if got := h.sim.RefundsFor("ord-orphan"); len(got) != 1 {
 		t.Fatalf("ledger has %d refunds, want 1", len(got))

@@ -1,0 +1,164 @@
+package worker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/refundq/refundq/providers"
+)
+
+// One place decides what a provider's answer means for a refund: decide maps
+// (the call made, its outcome, what the record says of earlier attempts) to
+// the next step. It does no I/O, so a reviewer can check each rule here and in
+// its table test — "a refusal after an unknown never becomes failed", "not
+// found is believed only after the settle delay" — without Redis or HTTP.
+
+// step is what the worker does next with a refund.
+type step int
+
+const (
+	sendNow     step = iota // send a new attempt
+	lookUp                  // ask the provider what became of the attempt in flight
+	retrySend               // nothing was applied: wait, then send again
+	retryLookup             // nothing is proven: wait, then look up again
+	notApplied              // proven that nothing of the attempt in flight was applied: record it, then send
+	firstNotFound           // a keyless provider's first "not found": record it, wait, look again
+	succeed                 // final: the provider paid it
+	pend                    // the provider has it and has not finished: poll later
+	fail                    // final: the provider refused it and nothing of ours was applied
+	review                  // automation stops; a human decides
+	block                   // our configuration is wrong: keep the refund, try again much later
+)
+
+var stepNames = [...]string{"send", "look up", "retry send", "retry look-up", "not applied", "first not found",
+	"succeed", "pend", "fail", "review", "block"}
+
+func (s step) String() string {
+	if int(s) < len(stepNames) {
+		return stepNames[s]
+	}
+	return fmt.Sprintf("step(%d)", int(s))
+}
+
+// call is the kind of provider call an outcome came from.
+type call string
+
+const (
+	callPrepare call = "prepare" // a read just before a send: nothing was sent
+	callSend    call = "send"
+	callLookup  call = "lookup"
+)
+
+// facts is what decide needs to know.
+type facts struct {
+	call call
+	out  providers.Outcome
+	// attempt is the number of the attempt the call is about (for a send,
+	// the one just sent; 1 for the first).
+	attempt int
+	// pending: the provider said earlier that it has the refund and is
+	// still working on it.
+	pending bool
+	// refused is a refusal the provider gave to a resend, waiting for this
+	// look-up to show whether anything of ours was applied before.
+	refused string
+	// sinceSent is how long ago the attempt in flight was sent.
+	sinceSent time.Duration
+	// sinceNotFound is how long ago a look-up first showed nothing of the
+	// attempt in flight; negative when none has.
+	sinceNotFound time.Duration
+	settle        time.Duration // the provider's settle delay
+	keyless       bool          // the provider keeps no key of ours
+}
+
+// decision is the next step, with what it waits for and why.
+type decision struct {
+	step step
+	// wait is a delay the rule itself requires (a settle delay); 0 lets the
+	// run's backoff choose.
+	wait time.Duration
+	// hint is the provider's Retry-After: the backoff waits at least this.
+	hint   time.Duration
+	reason string
+}
+
+func decide(f facts) decision {
+	o := f.out
+	switch f.call {
+	case callPrepare:
+		switch o.Kind {
+		case providers.Blocked:
+			return decision{step: block, reason: o.Reason}
+		case providers.Rejected:
+			return decision{step: fail, reason: o.Reason}
+		case providers.Review:
+			return decision{step: review, reason: o.Reason}
+		}
+		// A read that failed sent nothing: try again.
+		return decision{step: retrySend, hint: o.RetryAfter, reason: o.Reason}
+
+	case callSend:
+		switch o.Kind {
+		case providers.Succeeded:
+			return decision{step: succeed}
+		case providers.Pending:
+			return decision{step: pend, hint: o.RetryAfter}
+		case providers.Review:
+			return decision{step: review, reason: o.Reason}
+		case providers.Blocked:
+			return decision{step: block, reason: o.Reason}
+		case providers.Transient:
+			return decision{step: retrySend, hint: o.RetryAfter, reason: o.Reason}
+		case providers.Rejected:
+			if f.attempt > 1 {
+				// An earlier attempt of this refund was sent: "already
+				// refunded" may well be that attempt, applied. Believe the
+				// refusal only once a look-up shows nothing of ours.
+				return decision{step: lookUp, reason: "refused after an earlier attempt: " + o.Reason}
+			}
+			return decision{step: fail, reason: o.Reason}
+		}
+		// Unknown (or a NotFound no send should return): it may have been
+		// applied. Ask before anything else.
+		return decision{step: retryLookup, hint: o.RetryAfter, reason: o.Reason}
+
+	case callLookup:
+		switch o.Kind {
+		case providers.Succeeded:
+			return decision{step: succeed}
+		case providers.Pending:
+			return decision{step: pend, hint: o.RetryAfter}
+		case providers.Review:
+			return decision{step: review, reason: o.Reason}
+		case providers.Rejected:
+			return decision{step: fail, reason: o.Reason}
+		case providers.Blocked:
+			return decision{step: block, reason: o.Reason}
+		case providers.NotFound:
+			return notFound(f)
+		}
+		return decision{step: retryLookup, hint: o.RetryAfter, reason: o.Reason}
+	}
+	return decision{step: review, reason: fmt.Sprintf("no rule for a %s answered %v", f.call, o)}
+}
+
+// notFound decides when a look-up's "not applied" is believed.
+func notFound(f facts) decision {
+	switch {
+	case f.pending:
+		return decision{step: review, reason: "the provider had reported this refund in progress and now shows none of it"}
+	case f.sinceSent < f.settle:
+		// The provider may still be working on a request our client gave up
+		// on; what it shows now proves nothing yet.
+		return decision{step: retryLookup, wait: f.settle - f.sinceSent,
+			reason: fmt.Sprintf("not found %s after the send; asking again once %s have passed", f.sinceSent.Round(time.Second), f.settle)}
+	case f.keyless && f.sinceNotFound < 0:
+		return decision{step: firstNotFound, wait: f.settle,
+			reason: fmt.Sprintf("not found; with no key of ours at the provider, believed only if a look-up %s later agrees", f.settle)}
+	case f.keyless && f.sinceNotFound < f.settle:
+		return decision{step: retryLookup, wait: f.settle - f.sinceNotFound, reason: "waiting for the second look-up"}
+	case f.refused != "":
+		return decision{step: fail, reason: f.refused + "; a look-up shows nothing of ours applied"}
+	}
+	return decision{step: notApplied, reason: "the provider shows nothing of the attempt applied"}
+}
