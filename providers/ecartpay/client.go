@@ -1,8 +1,41 @@
-// Package ecartpay is the adapter for Ecart Pay (Mexico) refunds:
-// POST /api/orders/{id}/refund with a decimal amount in major units, after
-// a one-hour token from POST /api/authorizations/token. Ecart Pay has no
-// refund key of ours, so a refund whose answer was lost is matched on the
-// order by its amount (see Lookup). Every Ecart Pay fact lives here.
+// Package ecartpay is the adapter for Ecart Pay (Mexico) refunds. Every Ecart
+// Pay fact lives here.
+//
+// Documented (shared/provider-docs/ecartpay-refund.txt and Ecart Pay's
+// reference): POST /api/orders/{id}/refund with {"amount": <decimal in major
+// units>, "reason": requested|duplicate|fraudulent}, sent with a one-hour
+// token from POST /api/authorizations/token (HTTP Basic with the key pair),
+// raw in Authorization, no "Bearer". The answer is the whole order: status
+// (created, paid, refunded, partially_refunded), totals in major units, ONE
+// refund_id, updated_at, currency, and payments.data[] in minor units. The
+// order is read with GET /api/orders/{id}. Cash and very old payments cannot
+// be refunded. Nothing else is documented: not a refund key of ours, not a
+// per-refund endpoint, not a list of the order's refunds, not the error body.
+//
+// Ecart Pay is keyless (Entry.Keyless): a refund whose answer was lost can
+// only be judged by comparing the order with what it was just before the
+// send. Prepare reads the order before every send and returns a snapshot of
+// what a refund moves (status, refund_id, totals.total, updated_at, currency,
+// and the refunds list where the order has one); Lookup compares the order
+// with it. Unchanged is NotFound (the worker believes it only from two
+// look-ups SettleDelay apart); a change only our refund explains is
+// Succeeded; a change that contradicts our refund is Review; anything else
+// is Unknown, with both states in the reason for a human.
+//
+// Guesses, checked at run time (see Guesses):
+//   - ecartpay.order_refunds: the order lists its refunds as {id, amount}.
+//     Learned from refund answers (the new refund_id listed with our amount
+//     confirms it; no `refunds` key refutes it). Confirmed, it lets a lost
+//     partial refund be proven (exactly one new entry, of our amount) and
+//     checks every refund's amount. Unconfirmed, only a full refund of a
+//     paid order (paid → refunded, our amount equal to the total) is proven;
+//     a partial one stays Unknown.
+//
+// Read but not declared as a guess, because a refund answer cannot confirm
+// them: an error body {"message": "..."} (a 4xx without one is Unknown), and
+// that a refund moves refund_id and updated_at (the two documented examples
+// show refund_id set after a refund; an order that changed nothing is read as
+// "not applied", and only after the settle rules).
 package ecartpay
 
 import (
@@ -35,6 +68,9 @@ var (
 	Reasons = []string{"requested", "duplicate", "fraudulent"}
 )
 
+// credentialVars names what to check when Ecart Pay refuses our credentials.
+const credentialVars = "ECARTPAY_PUBLIC_KEY and ECARTPAY_PRIVATE_KEY"
+
 // Schedule: Ecart Pay documents no pending refund state; a schedule is kept
 // for uniformity should one appear.
 var Schedule = providers.Schedule{First: 10 * time.Second, Max: 10 * time.Minute, Horizon: 24 * time.Hour}
@@ -46,7 +82,8 @@ type Config struct {
 	HTTPClient            *http.Client
 }
 
-// Client is the Ecart Pay adapter; it implements providers.Provider.
+// Client is the Ecart Pay adapter; it implements providers.Provider and
+// providers.Preparer.
 type Client struct {
 	base, public, private string
 	hc                    *http.Client
@@ -72,9 +109,10 @@ func New(cfg Config) (*Client, error) {
 }
 
 // Entry returns Ecart Pay's registry entry from ECARTPAY_BASE_URL,
-// ECARTPAY_PUBLIC_KEY and ECARTPAY_PRIVATE_KEY.
+// ECARTPAY_PUBLIC_KEY and ECARTPAY_PRIVATE_KEY. Ecart Pay keeps no key of
+// ours with a refund: the entry is Keyless.
 func Entry(getenv func(string) string) providers.Entry {
-	e := providers.Entry{Name: providers.EcartPay, Schedule: Schedule, Check: Check}
+	e := providers.Entry{Name: providers.EcartPay, Schedule: Schedule, Check: Check, Keyless: true, Guesses: Guesses}
 	c, err := New(Config{BaseURL: strings.TrimSpace(getenv("ECARTPAY_BASE_URL")),
 		PublicKey: getenv("ECARTPAY_PUBLIC_KEY"), PrivateKey: getenv("ECARTPAY_PRIVATE_KEY")})
 	var me *providers.MissingError
@@ -89,106 +127,128 @@ func Entry(getenv func(string) string) providers.Entry {
 // Check is Ecart Pay's enqueue-time rule: the reason is one Ecart Pay
 // accepts. An empty reason is sent as "requested".
 func Check(r tasks.Refund) error {
-	if r.Reason == "" {
+	if r.Reason == "" || slices.Contains(Reasons, r.Reason) {
 		return nil
-	}
-	for _, ok := range Reasons {
-		if r.Reason == ok {
-			return nil
-		}
 	}
 	return fmt.Errorf("reason %q: Ecart Pay accepts only %s", r.Reason, strings.Join(Reasons, ", "))
 }
 
-// order is the part of Ecart Pay's order the adapter reads. Top-level
-// amounts are decimals; refunds[] is a guess (no per-refund endpoint is
-// documented).
-type order struct {
-	ID       string   `json:"id"`
-	Status   string   `json:"status"`
-	Currency string   `json:"currency"`
-	RefundID string   `json:"refund_id"`
-	Refunds  []refund `json:"refunds"`
+func orderPath(id string) string { return "/api/orders/" + url.PathEscape(id) }
+
+// Prepare reads the order just before a send and returns the snapshot
+// Lookup compares with. Nothing is sent when the order cannot be read, or
+// does not show what a lost answer would be judged by (Transient), or is in
+// another currency than the refund (Rejected: the request carries no
+// currency, so the amount would be paid in the order's).
+func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, providers.Outcome, bool) {
+	resp, out, ok := c.call(ctx, http.MethodGet, orderPath(r.OrderID), nil)
+	if !ok {
+		if out.Kind == providers.Unknown {
+			out.Kind = providers.Transient // a read changes nothing
+		}
+		out.Reason = "reading the order before the send: " + out.Reason
+		return nil, out, false
+	}
+	out = providers.Outcome{Kind: providers.Transient, HTTPStatus: resp.Status, RequestID: resp.RequestID()}
+	if resp.Status != http.StatusOK {
+		msg, parsed := errorMessage(resp.Body)
+		switch {
+		case resp.Status == http.StatusTooManyRequests:
+			out.RetryAfter, out.Reason = providers.RetryAfter(resp.Header), "reading the order before the send: rate limited"
+		case resp.Status == http.StatusNotFound && parsed:
+			out.Kind, out.Reason = providers.Rejected, "order not found at Ecart Pay: "+msg
+		default:
+			out.Reason = fmt.Sprintf("reading the order before the send: HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))
+		}
+		return nil, out, false
+	}
+	o, err := parseOrder(resp.Body)
+	if err != nil {
+		out.Reason = "reading the order before the send: " + err.Error()
+		return nil, out, false
+	}
+	s, err := o.snap()
+	if err != nil {
+		out.Reason = "nothing sent, a lost answer could not be judged: " + err.Error()
+		return nil, out, false
+	}
+	if s.Currency != r.Amount.Currency {
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("the order is in %s, the refund in %s (Ecart Pay refunds in the order's currency)", s.Currency, r.Amount.Currency)
+		return nil, out, false
+	}
+	b, _ := json.Marshal(s)
+	return b, providers.Outcome{}, true
 }
 
-type refund struct {
-	ID     string      `json:"id"`
-	Amount json.Number `json:"amount"`
-}
-
-// Refund asks for the refund; the token is fetched, cached and renewed here.
+// Refund asks for the refund and checks the order it answers with (see
+// judgeRefund); the token is fetched, cached and renewed here.
 func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outcome {
+	var before *snapshot
+	if s, err := readSnapshot(r.Before); err == nil {
+		if s.Currency != r.Amount.Currency {
+			return providers.Outcome{Kind: providers.Rejected,
+				Reason: fmt.Sprintf("the order is in %s, the refund in %s (Ecart Pay refunds in the order's currency)", s.Currency, r.Amount.Currency)}
+		}
+		before = &s
+	}
 	reason := r.Reason
 	if reason == "" {
 		reason = Reasons[0]
 	}
 	body, _ := json.Marshal(map[string]any{"amount": json.Number(r.Amount.Decimal()), "reason": reason})
-	resp, out, ok := c.call(ctx, http.MethodPost, "/api/orders/"+url.PathEscape(r.OrderID)+"/refund", body)
+	resp, out, ok := c.call(ctx, http.MethodPost, orderPath(r.OrderID)+"/refund", body)
 	if !ok {
 		return out
 	}
 	if resp.Status != http.StatusOK && resp.Status != http.StatusCreated {
-		return fromError(resp, false)
+		out = refundError(resp, r.Attempt)
+		out.RequestID = resp.RequestID()
+		return out
 	}
-	var o order
-	if err := json.Unmarshal(resp.Body, &o); err != nil || o.ID == "" {
-		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, Reason: "unreadable order: " + providers.Snippet(resp.Body)}
+	o, err := parseOrder(resp.Body)
+	if err != nil {
+		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: resp.RequestID(), Reason: err.Error()}
 	}
-	out = providers.Outcome{HTTPStatus: resp.Status, Status: o.Status, Reference: o.RefundID}
-	switch o.Status {
-	case "refunded", "partially_refunded":
-		out.Kind = providers.Succeeded
-	default:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("order status %q after a refund", o.Status)
-	}
+	out = judgeRefund(o, before, r)
+	out.HTTPStatus, out.RequestID = resp.Status, resp.RequestID()
 	return out
 }
 
-// Lookup reads the order and looks for a refund of exactly our amount that
-// is not one of the order's other refunds refundq knows (r.OtherRefs). With
-// no key to match, several candidates are ambiguous and come back Unknown (a
-// human decides), never a resend.
+// Lookup reads the order and compares it with r.Before (see judgeLookup).
+// Without a snapshot from before the send nothing can be proven: Unknown.
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
-	resp, out, ok := c.call(ctx, http.MethodGet, "/api/orders/"+url.PathEscape(r.OrderID), nil)
+	before, err := readSnapshot(r.Before)
+	if err != nil {
+		return providers.Outcome{Kind: providers.Unknown, Reason: err.Error() + "; a look-up cannot tell what changed"}
+	}
+	resp, out, ok := c.call(ctx, http.MethodGet, orderPath(r.OrderID), nil)
 	if !ok {
-		if out.Kind == providers.Rejected {
-			out.Kind = providers.Unknown // a look-up refused proves nothing about the refund
+		return out // Transient, Unknown or Blocked: none proves anything
+	}
+	if resp.Status != http.StatusOK {
+		out = providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: resp.RequestID(),
+			Reason: fmt.Sprintf("look-up answered HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))}
+		if resp.Status == http.StatusTooManyRequests {
+			out.Kind, out.RetryAfter = providers.Transient, providers.RetryAfter(resp.Header)
 		}
 		return out
 	}
-	if resp.Status != http.StatusOK {
-		return fromError(resp, true)
+	o, err := parseOrder(resp.Body)
+	if err != nil {
+		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: resp.RequestID(), Reason: err.Error()}
 	}
-	var o order
-	if err := json.Unmarshal(resp.Body, &o); err != nil || o.ID == "" {
-		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, Reason: "unreadable order: " + providers.Snippet(resp.Body)}
+	out = judgeLookup(before, o, r)
+	if refundedStatus(o.Status) && o.Refunds == nil {
+		out.Observe(GuessOrderRefunds, false, "an order with a refund has no refunds list")
 	}
-	var match []refund
-	for _, f := range o.Refunds {
-		if slices.Contains(r.OtherRefs, f.ID) {
-			continue // another refund of ours on this order
-		}
-		if m, err := tasks.ParseMoney(f.Amount.String(), r.Amount.Currency); err == nil && m == r.Amount {
-			match = append(match, f)
-		}
-	}
-	out = providers.Outcome{HTTPStatus: resp.Status, Status: o.Status}
-	switch {
-	case len(match) == 1:
-		out.Kind, out.Reference = providers.Succeeded, match[0].ID
-	case len(match) > 1:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("%d refunds of %s on the order; cannot tell which is ours", len(match), r.Amount)
-	case o.Status == "paid" || o.Status == "partially_refunded" || o.Status == "refunded":
-		out.Kind, out.Reason = providers.NotFound, "no refund of this amount on the order"
-	default:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("order status %q", o.Status)
-	}
+	out.HTTPStatus, out.RequestID = resp.Status, resp.RequestID()
 	return out
 }
 
 // call sends an API request with the cached token; on a 401 it fetches a new
 // token and tries once more (a 401 was not applied). ok is false with a
-// classified outcome when no API answer was had.
+// classified outcome when no API answer was had: Blocked for credentials
+// refused, Transient when nothing was sent, Unknown when it may have been.
 func (c *Client) call(ctx context.Context, method, path string, body []byte) (*providers.Response, providers.Outcome, bool) {
 	for try := 0; ; try++ {
 		tok, out, ok := c.getToken(ctx, try > 0)
@@ -208,12 +268,12 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte) (*p
 		if err != nil {
 			return nil, providers.TransportOutcome(err), false
 		}
-		if resp.Status == http.StatusUnauthorized && try == 0 {
+		switch {
+		case resp.Status == http.StatusUnauthorized && try == 0:
 			continue
-		}
-		if resp.Status == http.StatusUnauthorized {
-			return nil, providers.Outcome{Kind: providers.Rejected, HTTPStatus: resp.Status,
-				Reason: "authentication failed with a fresh token: check ECARTPAY_PUBLIC_KEY and ECARTPAY_PRIVATE_KEY"}, false
+		case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+			return nil, providers.Outcome{Kind: providers.Blocked, HTTPStatus: resp.Status, RequestID: resp.RequestID(),
+				Reason: fmt.Sprintf("authentication refused (HTTP %d with a fresh token): check %s", resp.Status, credentialVars)}, false
 		}
 		return resp, providers.Outcome{}, true
 	}
@@ -221,7 +281,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte) (*p
 
 // getToken returns the cached token, or a new one when it is near expiry
 // or force is set. Nothing has been sent to the refund API yet, so a failure
-// here is Transient (or Rejected for bad keys).
+// here is Transient (or Blocked for keys refused).
 func (c *Client) getToken(ctx context.Context, force bool) (string, providers.Outcome, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -240,8 +300,8 @@ func (c *Client) getToken(ctx context.Context, force bool) (string, providers.Ou
 	}
 	switch {
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		return "", providers.Outcome{Kind: providers.Rejected, HTTPStatus: resp.Status,
-			Reason: fmt.Sprintf("authentication failed (HTTP %d on the token request): check ECARTPAY_PUBLIC_KEY and ECARTPAY_PRIVATE_KEY", resp.Status)}, false
+		return "", providers.Outcome{Kind: providers.Blocked, HTTPStatus: resp.Status,
+			Reason: fmt.Sprintf("authentication failed (HTTP %d on the token request): check %s", resp.Status, credentialVars)}, false
 	case resp.Status == http.StatusTooManyRequests:
 		return "", providers.Outcome{Kind: providers.Transient, HTTPStatus: resp.Status, RetryAfter: providers.RetryAfter(resp.Header), Reason: "token: rate limited"}, false
 	case resp.Status != http.StatusOK && resp.Status != http.StatusCreated:
@@ -257,23 +317,39 @@ func (c *Client) getToken(ctx context.Context, force bool) (string, providers.Ou
 	return c.token, providers.Outcome{}, true
 }
 
-func fromError(resp *providers.Response, lookup bool) providers.Outcome {
-	out := providers.Outcome{HTTPStatus: resp.Status}
+// errorMessage reads Ecart Pay's error body. Its format is undocumented;
+// {"message": "..."} is a guess, so ok is false for anything else.
+func errorMessage(body []byte) (string, bool) {
 	var e struct {
 		Message string `json:"message"`
 	}
-	parsed := json.Unmarshal(resp.Body, &e) == nil && e.Message != ""
+	if json.Unmarshal(body, &e) != nil || strings.TrimSpace(e.Message) == "" {
+		return "", false
+	}
+	return e.Message, true
+}
+
+// refundError classifies a refund call's answer other than 200/201 (401/403
+// are handled in call). Rejected only for a refusal the provider worded: a
+// 400/404/409/422 whose body carries a message; anything else may have been
+// applied or says nothing, so it is Unknown (429: Transient). On a resend
+// the reason says an earlier attempt may be the cause; the worker looks up
+// before believing it.
+func refundError(resp *providers.Response, attempt int) providers.Outcome {
+	out := providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status,
+		Reason: fmt.Sprintf("HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))}
+	msg, parsed := errorMessage(resp.Body)
 	switch {
 	case resp.Status == http.StatusTooManyRequests:
 		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by Ecart Pay"
-	case resp.Status >= 500 || !parsed:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))
+	case !parsed:
 	case resp.Status == http.StatusNotFound:
-		out.Kind, out.Reason = providers.Rejected, "order not found at Ecart Pay"
-	case lookup:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up refused (HTTP %d): %s", resp.Status, e.Message)
-	default: // 400/422: the error body is undocumented; {"message"} is a guess
-		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("Ecart Pay refused (HTTP %d): %s", resp.Status, e.Message)
+		out.Kind, out.Reason = providers.Rejected, "order not found at Ecart Pay: "+msg
+	case resp.Status == http.StatusBadRequest || resp.Status == http.StatusConflict || resp.Status == http.StatusUnprocessableEntity:
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("Ecart Pay refused (HTTP %d): %s", resp.Status, msg)
+	}
+	if out.Kind == providers.Rejected && attempt > 1 {
+		out.Reason += " (after an earlier attempt, which may have been applied)"
 	}
 	return out
 }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/bbmsl"
-	"github.com/refundq/refundq/providers/ecartpay"
+	"github.com/refundq/refundq/providers/ecartpay/ecartpaysim"
 	"github.com/refundq/refundq/providers/ecomcharge"
 	"github.com/refundq/refundq/providers/fatora"
 	"github.com/refundq/refundq/providers/moyasarpg"
@@ -123,7 +123,7 @@ func ecomChargeSim() Sim {
 
 func ecartPaySim() Sim {
 	const pub, priv = "pub_sandbox", "prv_sandbox"
-	s := ecartpay.NewSimulator(pub, priv)
+	s := ecartpaysim.New(pub, priv)
 	return Sim{
 		Name: providers.EcartPay, Currency: "MXN", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -133,6 +133,7 @@ func ecartPaySim() Sim {
 		Applied:    s.Refunded,
 		AutoCreate: s.AutoCreate,
 		Partial:    true, Multiple: true,
+		Guessed: s.Guessed,
 	}
 }
 
