@@ -17,17 +17,17 @@ import (
 type step int
 
 const (
-	sendNow     step = iota // send a new attempt
-	lookUp                  // ask the provider what became of the attempt in flight
-	retrySend               // nothing was applied: wait, then send again
-	retryLookup             // nothing is proven: wait, then look up again
-	notApplied              // proven that nothing of the attempt in flight was applied: record it, then send
-	firstNotFound           // a keyless provider's first "not found": record it, wait, look again
-	succeed                 // final: the provider paid it
-	pend                    // the provider has it and has not finished: poll later
-	fail                    // final: the provider refused it and nothing of ours was applied
-	review                  // automation stops; a human decides
-	block                   // our configuration is wrong: keep the refund, try again much later
+	sendNow       step = iota // send a new attempt
+	lookUp                    // ask the provider what became of the attempt in flight
+	retrySend                 // nothing was applied: wait, then send again
+	retryLookup               // nothing is proven: wait, then look up again
+	notApplied                // proven that nothing of the attempt in flight was applied: record it, then send
+	firstNotFound             // a keyless provider's first "not found": record it, wait, look again
+	succeed                   // final: the provider paid it
+	pend                      // the provider has it and has not finished: poll later
+	fail                      // final: the provider refused it and nothing of ours was applied
+	review                    // automation stops; a human decides
+	block                     // our configuration is wrong: keep the refund, try again much later
 )
 
 var stepNames = [...]string{"send", "look up", "retry send", "retry look-up", "not applied", "first not found",
