@@ -83,11 +83,11 @@ func TestNoSecondTaskAfterTheFirstIsGone(t *testing.T) {
 	if err := insp.DeleteTask(env.Queue, tasks.RefundTaskID("rf-2")); err != nil {
 		t.Fatal(err)
 	}
-	l, err := store.New(env.Client, env.Prefix).Acquire(ctx, "rf-2", time.Minute)
+	l, _, err := store.New(env.Client, env.Prefix).Acquire(ctx, "rf-2", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.MarkSent(ctx, "test"); err != nil {
+	if _, err := l.MarkSent(ctx, store.Send{Sent: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.Enqueue(ctx, req("rf-2", "10.00"))
@@ -96,6 +96,30 @@ func TestNoSecondTaskAfterTheFirstIsGone(t *testing.T) {
 	}
 	if n := len(pending(t, env)); n != 0 {
 		t.Fatalf("%d tasks queued after re-enqueue of a refund in progress, want 0", n)
+	}
+}
+
+// asynq keeps the id of an archived (or retained completed) task, so "the
+// task id exists" is not "it will run": the producer replaces such a task of
+// a refund that is still queued.
+func TestArchivedTaskOfAnOpenRefundIsReplaced(t *testing.T) {
+	c, env := newClient(t)
+	ctx := context.Background()
+	if _, err := c.Enqueue(ctx, req("rf-arch", "10.00")); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(env.Asynq)
+	defer insp.Close()
+	if err := insp.ArchiveTask(env.Queue, tasks.RefundTaskID("rf-arch")); err != nil { // an operator's click
+		t.Fatal(err)
+	}
+	res, err := c.Enqueue(ctx, req("rf-arch", "10.00"))
+	if err != nil || res.Created {
+		t.Fatalf("re-enqueue = %+v, %v", res, err)
+	}
+	info, err := insp.GetTaskInfo(env.Queue, tasks.RefundTaskID("rf-arch"))
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after re-enqueue: %+v, %v; want it pending again", info, err)
 	}
 }
 

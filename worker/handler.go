@@ -340,9 +340,12 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	switch {
 	case errors.As(err, &busy):
 		h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
+		// The other refund's attempt settles a settle delay or so after its
+		// send at the earliest.
+		wait := h.entry.Settle() / 2
 		_ = h.apply(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
-			Due: time.Now().Add(orderBusyWait + dueMargin), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
-		return "", out, e, true, &snoozeError{err: err, after: orderBusyWait}
+			Due: time.Now().Add(wait + dueMargin), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
+		return "", out, e, true, &snoozeError{err: err, after: wait}
 	case errors.Is(err, store.ErrClosed):
 		return "", out, e, true, nil // another run finished it meanwhile
 	case err != nil:
@@ -354,10 +357,6 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req)
 	return callSend, out, e, false, nil
 }
-
-// orderBusyWait is how long a refund waits for another refund of ours on
-// the same order (keyless providers) before it tries again.
-const orderBusyWait = 15 * time.Second
 
 // request builds what the adapter sees of the refund.
 func (h *run) request(ctx context.Context) providers.Refund {
