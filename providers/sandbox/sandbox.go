@@ -20,7 +20,7 @@ import (
 	"github.com/refundq/refundq/providers/bbmsl"
 	"github.com/refundq/refundq/providers/ecartpay"
 	"github.com/refundq/refundq/providers/ecomcharge"
-	"github.com/refundq/refundq/providers/fatora"
+	"github.com/refundq/refundq/providers/fatora/fatorasim"
 	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
@@ -92,7 +92,7 @@ func Serve(h http.Handler) (url string, stop func(), err error) {
 
 func fatoraSim() Sim {
 	const key = "fatora_test_sandbox"
-	s := fatora.NewSimulator(key)
+	s := fatorasim.New(key)
 	return Sim{
 		Name: providers.Fatora, Currency: "QAR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -102,6 +102,7 @@ func fatoraSim() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.MakePending,
 		AutoCreate:  s.AutoCreate,
+		Guessed:     s.Guessed,
 	}
 }
 
