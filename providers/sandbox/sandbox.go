@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/providers/bbmsl"
+	"github.com/refundq/refundq/providers/bbmsl/bbmslsim"
 	"github.com/refundq/refundq/providers/ecartpay"
 	"github.com/refundq/refundq/providers/ecomcharge"
 	"github.com/refundq/refundq/providers/fatora/fatorasim"
@@ -151,7 +151,7 @@ func bbmslSim(dir string) (Sim, error) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return Sim{}, fmt.Errorf("sandbox: write BBMSL key: %w", err)
 	}
-	s := bbmsl.NewSimulator(merchant, &key.PublicKey)
+	s := bbmslsim.New(merchant, &key.PublicKey)
 	return Sim{
 		Name: providers.BBMSL, Currency: "HKD", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -161,5 +161,6 @@ func bbmslSim(dir string) (Sim, error) {
 		Applied:    s.Refunded,
 		AutoCreate: s.AutoCreate,
 		Partial:    true,
+		Guessed:    s.Guessed,
 	}, nil
 }
