@@ -1,7 +1,27 @@
 // Package fatora is the adapter for Fatora (Qatar) refunds:
 // POST /v1/payments/refund with the payment's transaction_id and order_id.
-// A Fatora refund is always the whole payment, and "under_proccession" (so
-// spelled) can last weeks. Every Fatora-specific fact lives in this package.
+// Every Fatora-specific fact lives in this package; its simulator is
+// providers/fatora/fatorasim.
+//
+// Documented (shared/provider-docs/fatora-refund.txt, fatora.io/api): the
+// refund request carries no amount, so a Fatora refund is the whole payment;
+// its answer is {"status":"SUCCESS","result":{"refund_status":"completed" |
+// "under_proccession" (so spelled), "mode", "refund_transaction_id"}} and
+// carries no amount either; errors are {"status":"ERROR","error":{...} or
+// "<text>"} with HTTP 400, 401, 403, 404, 409, 415, 422 or 5xx. The look-up
+// is POST /v1/payments/verify, whose page shows the payment (payment_status
+// SUCCESS | PENDING | FAILURE, amount, currency) and no refund field.
+//
+// Guessed, and checked at run time (see Guesses): that verify also shows
+// refund_status once the payment has a refund ("fatora.verify_refund_status").
+// After a refund answered "completed", while nothing is known of the guess,
+// the adapter makes one verify: refund_status there confirms the guess, its
+// absence refutes it. Until it is confirmed, a verify without refund_status
+// proves nothing (Unknown), so a refund whose answer was lost is never
+// resent on the strength of verify alone.
+//
+// Fatora keeps nothing of ours with a refund (Keyless): the worker judges a
+// lost answer from the payment as a whole.
 package fatora
 
 import (
@@ -21,10 +41,9 @@ import (
 // DefaultURL is Fatora's API; test or live is a property of the key.
 const DefaultURL = "https://api.fatora.io"
 
-// Paths and words of Fatora's API. The docs use /v1/...; the seed's code
-// samples say /api/v1/... (PROVIDERS.md): if live calls 404, that is the
-// line to change.
-var (
+// Paths of Fatora's API. The docs use /v1/...; the seed's code samples say
+// /api/v1/... (PROVIDERS.md): if live calls 404, that is the line to change.
+const (
 	refundPath = "/v1/payments/refund"
 	verifyPath = "/v1/payments/verify"
 )
@@ -34,6 +53,23 @@ const (
 	refundCompleted  = "completed"
 	refundProcessing = "under_proccession"
 )
+
+// paymentPaid is verify's payment_status of a paid payment.
+const paymentPaid = "SUCCESS"
+
+// GuessVerifyRefundStatus: verify shows the payment's refund in a
+// refund_status field, as the refund answer does. Fatora's verify page shows
+// no refund field.
+const GuessVerifyRefundStatus providers.Guess = "fatora.verify_refund_status"
+
+// Guesses are the undocumented facts the adapter relies on.
+var Guesses = []providers.GuessInfo{{
+	Guess: GuessVerifyRefundStatus,
+	Means: "verify (/v1/payments/verify) shows a refunded payment's refund_status (completed | under_proccession), " +
+		"so a paid payment without it has no refund. Learned from one verify right after a refund answered completed. " +
+		"Until confirmed, a verify without refund_status is unknown, and a refund whose answer was lost is left for a human " +
+		"rather than resent.",
+}}
 
 // Schedule polls an under_proccession refund hourly at first, then daily,
 // for five weeks: the bank may take 2–4 weeks. Poll tasks are scheduled in
@@ -47,7 +83,8 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Client is the Fatora adapter; it implements providers.Provider.
+// Client is the Fatora adapter; it implements providers.Provider and
+// providers.Prechecker.
 type Client struct {
 	base, key string
 	hc        *http.Client
@@ -71,7 +108,8 @@ func New(cfg Config) (*Client, error) {
 // Entry returns Fatora's registry entry from FATORA_BASE_URL and
 // FATORA_API_KEY; disabled when the key is unset.
 func Entry(getenv func(string) string) providers.Entry {
-	e := providers.Entry{Name: providers.Fatora, Schedule: Schedule, Check: Check, OncePerOrder: true}
+	e := providers.Entry{Name: providers.Fatora, Schedule: Schedule, Check: Check, OncePerOrder: true,
+		Keyless: true, Guesses: Guesses}
 	c, err := New(Config{BaseURL: strings.TrimSpace(getenv("FATORA_BASE_URL")), APIKey: getenv("FATORA_API_KEY")})
 	if err != nil {
 		e.Missing = []string{"FATORA_API_KEY"}
@@ -105,24 +143,50 @@ type envelope struct {
 	Error  json.RawMessage `json:"error"`
 }
 
+// refundResult is the documented refund answer's result.
 type refundResult struct {
 	RefundStatus        string          `json:"refund_status"`
 	Mode                string          `json:"mode"`
 	RefundTransactionID json.RawMessage `json:"refund_transaction_id"`
 }
 
-// verifyResult is what the refund and the look-up need from verify.
-// refund_status in it is a guess (PROVIDERS.md: "whether it reflects the
-// refund is unknown"); without it every look-up is Unknown, never a resend.
+// verifyResult is what the adapter reads of verify's result. PaymentStatus,
+// Amount and Currency are documented; RefundStatus and RefundTransactionID
+// are the guess GuessVerifyRefundStatus (nil when absent).
 type verifyResult struct {
-	PaymentStatus string      `json:"payment_status"`
-	Amount        json.Number `json:"amount"`
-	Currency      string      `json:"currency"`
-	RefundStatus  string      `json:"refund_status"`
+	PaymentStatus       *string         `json:"payment_status"`
+	Amount              json.Number     `json:"amount"`
+	Currency            string          `json:"currency"`
+	RefundStatus        *string         `json:"refund_status"`
+	RefundTransactionID json.RawMessage `json:"refund_transaction_id"`
 }
 
-// Refund verifies the payment, refuses a partial amount before anything is
-// sent, then asks for the refund.
+func (v verifyResult) refundStatus() string   { return deref(v.RefundStatus) }
+func (v verifyResult) paymentStatus() string  { return deref(v.PaymentStatus) }
+func (v verifyResult) showsRefundField() bool { return v.RefundStatus != nil && *v.RefundStatus != "" }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// paid is the payment's amount as verify shows it; Fatora writes decimals
+// with trailing zeros ("123.100" QAR), read leniently.
+func (v verifyResult) paid() (tasks.Money, error) {
+	m, err := tasks.ParseProviderAmount(v.Amount.String(), v.Currency)
+	if err == nil && m.Minor <= 0 {
+		err = errors.New("amount is zero")
+	}
+	if err != nil {
+		return tasks.Money{}, fmt.Errorf("verify shows no usable amount (%q %q): %w", v.Amount, v.Currency, err)
+	}
+	return m, nil
+}
+
+// Refund verifies the payment, refuses a partial amount or an already
+// refunded payment before anything is sent, then asks for the refund.
 func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outcome {
 	v, out, ok := c.verify(ctx, r)
 	if !ok {
@@ -132,42 +196,91 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 		}
 		return out
 	}
-	if v.RefundStatus != "" {
-		// The worker only sends when a look-up found nothing of ours, so a
-		// refund here is another one: Fatora refunds a payment once.
-		return providers.Outcome{Kind: providers.Rejected, HTTPStatus: out.HTTPStatus, Status: v.RefundStatus,
-			Reason: "the payment is already refunded (Fatora refunds a payment once)"}
+	if v.showsRefundField() {
+		out.Observe(GuessVerifyRefundStatus, true, fmt.Sprintf("verify shows refund_status %q", v.refundStatus()))
+		out.Status = v.refundStatus()
+		if r.Attempt > 1 {
+			// An earlier attempt of ours may be that refund: look it up,
+			// do not call it a refusal.
+			out.Kind, out.Reason = providers.Unknown, fmt.Sprintf(
+				"verify shows the payment refunded (refund_status %q) before attempt %d: likely an earlier attempt's; look it up",
+				v.refundStatus(), r.Attempt)
+			return out
+		}
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf(
+			"the payment is already refunded (refund_status %q); Fatora refunds a payment once", v.refundStatus())
+		return out
 	}
-	paid, err := tasks.ParseMoney(v.Amount.String(), v.Currency)
+	paid, err := v.paid()
 	if err != nil {
-		return providers.Outcome{Kind: providers.Transient, HTTPStatus: out.HTTPStatus,
-			Reason: fmt.Sprintf("verify answer has no usable amount (%q %q); nothing sent", v.Amount, v.Currency)}
+		out.Kind, out.Reason = providers.Transient, err.Error()+"; nothing sent"
+		return out
 	}
 	if err := wholePayment(paid, r.Amount); err != nil {
-		return providers.Outcome{Kind: providers.Rejected, HTTPStatus: out.HTTPStatus, Reason: err.Error()}
+		out.Kind, out.Reason = providers.Rejected, err.Error()
+		return out
 	}
 	resp, err := c.post(ctx, refundPath, r)
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	env, res, o := parse(resp, false)
+	env, o := parse(resp)
 	if o.Kind != providers.Succeeded {
-		return o
+		return refusal(o, resp.Status, env)
 	}
 	var rr refundResult
 	if err := json.Unmarshal(env.Result, &rr); err != nil {
-		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: res, Reason: "unreadable refund result: " + providers.Snippet(resp.Body)}
+		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: o.RequestID,
+			Reason: "unreadable refund result: " + providers.Snippet(resp.Body)}
 	}
-	out = providers.Outcome{HTTPStatus: res, Status: rr.RefundStatus, Reference: strings.Trim(string(rr.RefundTransactionID), `"`)}
+	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: o.RequestID, Status: rr.RefundStatus, Reference: idText(rr.RefundTransactionID)}
 	switch rr.RefundStatus {
 	case refundCompleted:
+		// The answer carries no amount: the verify above showed the
+		// payment is exactly what we asked, and Fatora refunds it whole.
 		out.Kind = providers.Succeeded
+		if r.Known.Open(GuessVerifyRefundStatus) {
+			c.learn(ctx, r, &out)
+		}
 	case refundProcessing:
 		out.Kind, out.Reason = providers.Pending, "the bank is processing the refund (can take 2-4 weeks)"
 	default:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented refund_status %q", rr.RefundStatus)
 	}
 	return out
+}
+
+// learn makes one verify right after a completed refund: the payment has a
+// refund now, so verify either shows refund_status or never will.
+func (c *Client) learn(ctx context.Context, r providers.Refund, out *providers.Outcome) {
+	v, _, ok := c.verify(ctx, r)
+	switch {
+	case !ok:
+		// No answer: nothing learned this time.
+	case v.showsRefundField():
+		out.Observe(GuessVerifyRefundStatus, true, fmt.Sprintf("verify after a completed refund shows refund_status %q", v.refundStatus()))
+	case v.PaymentStatus != nil:
+		out.Observe(GuessVerifyRefundStatus, false, fmt.Sprintf(
+			"verify after a completed refund shows payment_status %q and no refund_status", v.paymentStatus()))
+	}
+}
+
+// refusal classifies a refund call that did not answer SUCCESS. "Already
+// refunded" (HTTP 409, or an ERROR envelope that says so) is Rejected: the
+// worker looks the refund up before believing a refusal that follows an
+// earlier attempt.
+func refusal(o providers.Outcome, status int, env envelope) providers.Outcome {
+	if env.Status != "ERROR" || o.Kind == providers.Blocked || o.Kind == providers.Transient || status >= 500 {
+		return o
+	}
+	msg := errorText(env.Error)
+	switch {
+	case status == http.StatusConflict || strings.Contains(strings.ToLower(msg), "already refunded"):
+		o.Kind, o.Reason = providers.Rejected, fmt.Sprintf("Fatora refused: already refunded (HTTP %d): %s", status, msg)
+	case status == http.StatusNotFound:
+		o.Reason = "Fatora refused: payment not found: " + msg
+	}
+	return o
 }
 
 // Precheck refuses, at enqueue time, a refund that is not the whole payment,
@@ -178,7 +291,7 @@ func (c *Client) Precheck(ctx context.Context, r providers.Refund) error {
 	if !ok {
 		return nil
 	}
-	paid, err := tasks.ParseMoney(v.Amount.String(), v.Currency)
+	paid, err := v.paid()
 	if err != nil {
 		return nil
 	}
@@ -196,25 +309,49 @@ func wholePayment(paid, asked tasks.Money) error {
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
 	v, out, ok := c.verify(ctx, r)
 	if !ok {
-		if out.Kind == providers.Rejected && out.HTTPStatus != http.StatusNotFound {
-			out.Kind = providers.Unknown // an auth or validation error proves nothing about the refund
+		if out.Kind == providers.Rejected {
+			// A 400/404/409/422 of verify says nothing about our refund.
+			out.Kind = providers.Unknown
 		}
 		return out
 	}
-	return lookupOutcome(v, out.HTTPStatus)
+	return lookupOutcome(v, r, out)
 }
 
-func lookupOutcome(v verifyResult, status int) providers.Outcome {
-	out := providers.Outcome{HTTPStatus: status, Status: v.RefundStatus}
+// lookupOutcome classifies a verify answer for a look-up.
+func lookupOutcome(v verifyResult, r providers.Refund, out providers.Outcome) providers.Outcome {
+	out.Status = v.refundStatus()
 	switch {
-	case v.RefundStatus == refundCompleted:
-		out.Kind = providers.Succeeded
-	case v.RefundStatus == refundProcessing:
-		out.Kind, out.Reason = providers.Pending, "the bank is processing the refund"
-	case v.RefundStatus == "" && v.PaymentStatus == "SUCCESS":
-		out.Kind, out.Status, out.Reason = providers.NotFound, v.PaymentStatus, "payment is paid and not refunded"
+	case v.showsRefundField():
+		out.Observe(GuessVerifyRefundStatus, true, fmt.Sprintf("verify shows refund_status %q", v.refundStatus()))
+		switch v.refundStatus() {
+		case refundCompleted:
+			paid, err := v.paid()
+			switch {
+			case err != nil:
+				out.Kind, out.Reason = providers.Unknown, "verify shows the refund completed, but "+err.Error()
+			case paid != r.Amount:
+				out.Kind, out.Reason = providers.Review, fmt.Sprintf(
+					"verify shows a completed refund of a payment of %s; the refund asks %s", paid, r.Amount)
+			default:
+				out.Kind, out.Reference = providers.Succeeded, idText(v.RefundTransactionID)
+			}
+		case refundProcessing:
+			out.Kind, out.Reason = providers.Pending, "the bank is processing the refund"
+		default:
+			out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented refund_status %q", v.refundStatus())
+		}
+	case v.PaymentStatus == nil:
+		out.Kind, out.Reason = providers.Unknown, "verify shows neither payment_status nor refund_status"
+	case !r.Known.Holds(GuessVerifyRefundStatus):
+		out.Kind, out.Status = providers.Unknown, v.paymentStatus()
+		out.Reason = fmt.Sprintf("verify shows payment_status %q and no refund field; whether verify shows refunds at all "+
+			"is unconfirmed (%s), so this proves nothing", v.paymentStatus(), GuessVerifyRefundStatus)
+	case v.paymentStatus() == paymentPaid:
+		out.Kind, out.Status, out.Reason = providers.NotFound, v.paymentStatus(), "payment is paid and shows no refund"
 	default:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("payment_status %q, refund_status %q", v.PaymentStatus, v.RefundStatus)
+		out.Kind, out.Status = providers.Unknown, v.paymentStatus()
+		out.Reason = fmt.Sprintf("payment_status %q and no refund_status", v.paymentStatus())
 	}
 	return out
 }
@@ -226,16 +363,16 @@ func (c *Client) verify(ctx context.Context, r providers.Refund) (verifyResult, 
 	if err != nil {
 		return verifyResult{}, providers.TransportOutcome(err), false
 	}
-	env, status, out := parse(resp, true)
+	env, out := parse(resp)
 	if out.Kind != providers.Succeeded {
 		return verifyResult{}, out, false
 	}
 	var v verifyResult
 	if err := json.Unmarshal(env.Result, &v); err != nil {
-		return verifyResult{}, providers.Outcome{Kind: providers.Unknown, HTTPStatus: status,
-			Reason: "unreadable verify result: " + providers.Snippet(resp.Body)}, false
+		out.Kind, out.Reason = providers.Unknown, "unreadable verify result: "+providers.Snippet(resp.Body)
+		return verifyResult{}, out, false
 	}
-	return v, providers.Outcome{HTTPStatus: status}, true
+	return v, providers.Outcome{HTTPStatus: resp.Status, RequestID: out.RequestID}, true
 }
 
 func (c *Client) post(ctx context.Context, path string, r providers.Refund) (*providers.Response, error) {
@@ -250,37 +387,46 @@ func (c *Client) post(ctx context.Context, path string, r providers.Refund) (*pr
 	return providers.Do(ctx, c.hc, req)
 }
 
-// parse reads the envelope. A SUCCESS envelope comes back as Kind
-// Succeeded for the caller to read its result; anything else is classified.
-func parse(resp *providers.Response, lookup bool) (envelope, int, providers.Outcome) {
-	out := providers.Outcome{HTTPStatus: resp.Status}
+// parse reads the envelope. A SUCCESS envelope with HTTP 200 comes back as
+// Kind Succeeded for the caller to read its result; anything else is
+// classified:
+//
+//	429                                  Transient (Retry-After passed on)
+//	401, 403                             Blocked: the key is refused
+//	400, 404, 409, 415, 422 (documented) Rejected: Fatora refused the request
+//	5xx, other codes, odd bodies         Unknown
+func parse(resp *providers.Response) (envelope, providers.Outcome) {
+	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	var env envelope
+	if resp.Status == http.StatusTooManyRequests {
+		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by Fatora"
+		return env, out
+	}
 	if err := json.Unmarshal(resp.Body, &env); err != nil || (env.Status != "SUCCESS" && env.Status != "ERROR") {
-		if resp.Status == http.StatusTooManyRequests {
-			out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by Fatora"
-			return env, resp.Status, out
-		}
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))
-		return env, resp.Status, out
+		if resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden {
+			out.Kind, out.Reason = providers.Blocked, authReason(resp.Status, providers.Snippet(resp.Body))
+		}
+		return env, out
 	}
 	if env.Status == "SUCCESS" && resp.Status == http.StatusOK {
 		out.Kind = providers.Succeeded
-		return env, resp.Status, out
+		return env, out
 	}
 	msg := errorText(env.Error)
-	switch {
-	case resp.Status == http.StatusTooManyRequests:
-		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by Fatora: "+msg
-	case resp.Status >= 500 || resp.Status < 400:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d: %s", resp.Status, msg)
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("authentication failed (HTTP %d: %s): check FATORA_API_KEY", resp.Status, msg)
-	case resp.Status == http.StatusNotFound:
-		out.Kind, out.Reason = providers.Rejected, "payment not found at Fatora: "+msg
-	default: // 400, 409 (already refunded), 415, 422
+	switch resp.Status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		out.Kind, out.Reason = providers.Blocked, authReason(resp.Status, msg)
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
 		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("Fatora refused (HTTP %d): %s", resp.Status, msg)
+	default:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d %s: %s", resp.Status, env.Status, msg)
 	}
-	return env, resp.Status, out
+	return env, out
+}
+
+func authReason(status int, msg string) string {
+	return fmt.Sprintf("authentication failed (HTTP %d: %s): check FATORA_API_KEY (and FATORA_BASE_URL: test or live is a setting of the key)", status, msg)
 }
 
 // errorText reads both documented error forms: {"error_code","description"}
@@ -298,4 +444,21 @@ func errorText(raw json.RawMessage) string {
 		return strings.TrimSpace(o.Description + " (code " + strings.Trim(string(o.Code), `"`) + ")")
 	}
 	return providers.Snippet(raw)
+}
+
+// idText reads an id Fatora writes as a number or a string; "" for none.
+func idText(raw json.RawMessage) string {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return ""
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }

@@ -11,14 +11,15 @@ import (
 
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/fatora"
+	"github.com/refundq/refundq/providers/fatora/fatorasim"
 	"github.com/refundq/refundq/providers/providertest"
 	"github.com/refundq/refundq/tasks"
 )
 
 const key = "fatora_test_SECRET_key"
 
-func setup(t *testing.T) (*fatora.Simulator, *fatora.Client, string) {
-	s := fatora.NewSimulator(key)
+func setup(t *testing.T) (*fatorasim.Simulator, *fatora.Client, string) {
+	s := fatorasim.New(key)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	c, err := fatora.New(fatora.Config{BaseURL: srv.URL, APIKey: "  " + key + " "}) // trimmed, as documented
@@ -29,8 +30,10 @@ func setup(t *testing.T) (*fatora.Simulator, *fatora.Client, string) {
 }
 
 func TestConformance(t *testing.T) {
-	providertest.Run(t, func(t *testing.T) *providertest.Harness {
+	entry := fatora.Entry(func(string) string { return "" })
+	providertest.Run(t, func(t *testing.T, shape providertest.Shape) *providertest.Harness {
 		s, good, url := setup(t)
+		s.Guessed(shape == providertest.Guessed)
 		bad, _ := fatora.New(fatora.Config{BaseURL: url, APIKey: "wrong"})
 		return &providertest.Harness{
 			Provider: good, WrongAuth: bad, Faults: s.Faults(), Currency: "QAR",
@@ -38,11 +41,18 @@ func TestConformance(t *testing.T) {
 				order := "ord-" + uuid.NewString()
 				return order, s.AddPayment(order, amount)
 			},
-			Applied:     s.Refunded,
-			RefundCall:  func(string) (string, string) { return http.MethodPost, "/v1/payments/refund" },
-			MakePending: s.MakePending,
-			Partial:     false, Multiple: false,
+			Applied:      s.Refunded,
+			RefundCall:   func(string) (string, string) { return http.MethodPost, fatorasim.RefundPath },
+			MakePending:  s.MakePending,
+			HideEvidence: s.HideEvidence,
+			WrongAmount:  nil, // Fatora's refund answers carry no amount
+			Partial:      false, Multiple: false,
 			AmountSet: true, // checked against the payment before sending
+			Keyless:   entry.Keyless,
+			// Only verify's refund_status (the guess) can show a paid
+			// payment has no refund.
+			ProvesAbsence: shape == providertest.Guessed,
+			Guesses:       entry.Guesses,
 		}
 	})
 }
@@ -50,8 +60,8 @@ func TestConformance(t *testing.T) {
 func TestPartialAmountIsRejectedBeforeAnythingIsSent(t *testing.T) {
 	s, c, _ := setup(t)
 	txn := s.AddPayment("ord-p", tasks.Money{Minor: 10000, Currency: "QAR"})
-	out := c.Refund(context.Background(), providers.Refund{OrderID: "ord-p", TransactionID: txn, Amount: tasks.Money{Minor: 4000, Currency: "QAR"}})
-	if out.Kind != providers.Rejected || !strings.Contains(out.Reason, "whole payments only") {
+	out := c.Refund(context.Background(), providers.Refund{OrderID: "ord-p", TransactionID: txn, Amount: tasks.Money{Minor: 4000, Currency: "QAR"}, Attempt: 1})
+	if out.Kind != providers.Rejected || !strings.Contains(out.Reason, "whole payments only") || !strings.Contains(out.Reason, "100.00 QAR") {
 		t.Fatalf("partial refund = %v", out)
 	}
 	if n := s.RefundRequests(); n != 0 {
@@ -66,9 +76,48 @@ func TestEnqueueTimeCheckNeedsTheTransaction(t *testing.T) {
 	}
 }
 
-func TestEntryNamesTheMissingVariable(t *testing.T) {
+func TestEntry(t *testing.T) {
 	e := fatora.Entry(func(string) string { return "" })
 	if e.Enabled() || len(e.Missing) != 1 || e.Missing[0] != "FATORA_API_KEY" {
 		t.Fatalf("entry = %+v", e)
+	}
+	if !e.Keyless || !e.OncePerOrder || len(e.Guesses) != 1 || e.Guesses[0].Guess != fatora.GuessVerifyRefundStatus {
+		t.Fatalf("entry = %+v; want keyless, once per order, one guess", e)
+	}
+}
+
+// In the documented shape the adapter learns, from its first completed
+// refund, that verify does not show refunds, and from then on a verify of a
+// paid payment proves nothing.
+func TestDocumentedVerifyRefutesTheGuess(t *testing.T) {
+	s, c, _ := setup(t)
+	ctx := context.Background()
+	qar := tasks.Money{Minor: 1000, Currency: "QAR"}
+	r := providers.Refund{OrderID: "ord-1", TransactionID: s.AddPayment("ord-1", qar), Amount: qar, Attempt: 1}
+	out := c.Refund(ctx, r)
+	if out.Kind != providers.Succeeded || len(out.Observed) != 1 || out.Observed[0].Holds {
+		t.Fatalf("refund = %v, observed %+v; want succeeded and the guess refuted", out, out.Observed)
+	}
+	known := providers.Knowledge{fatora.GuessVerifyRefundStatus: providers.Refuted}
+	r2 := providers.Refund{OrderID: "ord-2", TransactionID: s.AddPayment("ord-2", qar), Amount: qar, Known: known}
+	if out := c.Lookup(ctx, r2); out.Kind != providers.Unknown {
+		t.Fatalf("look-up of a paid payment with the guess refuted = %v, want unknown", out)
+	}
+	// Once known, a refund observes nothing more (no extra verify).
+	r2.Attempt = 1
+	if out := c.Refund(ctx, r2); out.Kind != providers.Succeeded || len(out.Observed) != 0 {
+		t.Fatalf("refund with the guess known = %v, observed %+v", out, out.Observed)
+	}
+}
+
+// The seed's code samples use /api/v1/...; the simulator serves both.
+func TestSimulatorServesBothPathPrefixes(t *testing.T) {
+	s, _, url := setup(t)
+	qar := tasks.Money{Minor: 1000, Currency: "QAR"}
+	txn := s.AddPayment("ord-api", qar)
+	c, _ := fatora.New(fatora.Config{BaseURL: url + "/api", APIKey: key})
+	out := c.Refund(context.Background(), providers.Refund{OrderID: "ord-api", TransactionID: txn, Amount: qar, Attempt: 1})
+	if out.Kind != providers.Succeeded || len(s.Refunded("ord-api")) != 1 {
+		t.Fatalf("refund through /api/v1 = %v", out)
 	}
 }

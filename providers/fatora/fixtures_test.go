@@ -1,15 +1,28 @@
 package fatora
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/tasks"
 )
 
-// The seed's sample response is not valid JSON; testdata holds it repaired.
+func fixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// The seed's sample response is not valid JSON; testdata holds it verbatim
+// and repaired.
 func TestDocumentedEnvelopesParse(t *testing.T) {
 	tests := []struct {
 		file, want string
@@ -18,22 +31,203 @@ func TestDocumentedEnvelopesParse(t *testing.T) {
 	}{
 		{"refund_completed.json", "", 200, providers.Succeeded},
 		{"refund_under_proccession.json", "", 200, providers.Succeeded},
+		{"verify_paid.json", "", 200, providers.Succeeded},
+		{"refund_doc_verbatim.txt", "HTTP 200", 200, providers.Unknown},
 		{"error_object.json", "bad request (code 400)", 400, providers.Rejected},
 		{"error_string.json", "Transaction already refunded", 409, providers.Rejected},
+		{"error_string.json", "check FATORA_API_KEY", 401, providers.Blocked},
+		{"error_object.json", "check FATORA_API_KEY", 403, providers.Blocked},
+		{"error_object.json", "HTTP 502", 502, providers.Unknown},
+		{"error_object.json", "HTTP 200", 200, providers.Unknown}, // an ERROR envelope with 200 is undocumented
 	}
 	for _, tt := range tests {
-		b, err := os.ReadFile("testdata/" + tt.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, out := parse(&providers.Response{Status: tt.status, Header: http.Header{}, Body: b}, false)
+		_, out := parse(&providers.Response{Status: tt.status, Header: http.Header{}, Body: []byte(fixture(t, tt.file))})
 		if out.Kind != tt.kind || !strings.Contains(out.Reason, tt.want) {
-			t.Errorf("%s: %v; want %s with %q", tt.file, out, tt.kind, tt.want)
+			t.Errorf("%s (HTTP %d): %v; want %s with %q", tt.file, tt.status, out, tt.kind, tt.want)
 		}
 	}
-	_, _, out := parse(&providers.Response{Status: 200, Body: []byte("<html>")}, false)
+	_, out := parse(&providers.Response{Status: 200, Body: []byte("<html>")})
 	if out.Kind != providers.Unknown {
 		t.Errorf("HTML 200 = %v, want unknown", out)
+	}
+}
+
+// canned serves fixed answers per path and counts the calls.
+type canned struct {
+	verify, refund         string
+	verifyCode, refundCode int
+	verifies, refunds      int
+}
+
+func (c *canned) serve(t *testing.T) *Client {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case verifyPath:
+			c.verifies++
+			w.WriteHeader(cmp(c.verifyCode, 200))
+			w.Write([]byte(c.verify))
+		case refundPath:
+			c.refunds++
+			w.WriteHeader(cmp(c.refundCode, 200))
+			w.Write([]byte(c.refund))
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cl, err := New(Config{BaseURL: srv.URL, APIKey: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+func cmp(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+const (
+	paid           = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR"}}`
+	paidCompleted  = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","refund_status":"completed","refund_transaction_id":77}}`
+	paidProcessing = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":"123.10","currency":"QAR","refund_status":"under_proccession"}}`
+	paidOdd        = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","refund_status":"reversed"}}`
+	noPayStatus    = `{"status":"SUCCESS","result":{"amount":123.100,"currency":"QAR"}}`
+	pendingPay     = `{"status":"SUCCESS","result":{"payment_status":"PENDING","amount":123.100,"currency":"QAR"}}`
+	badAmount      = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.105,"currency":"QAR"}}`
+	otherAmount    = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":99,"currency":"QAR","refund_status":"completed"}}`
+	refundDone     = `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"test","refund_transaction_id":5521}}`
+	refundProc     = `{"status":"SUCCESS","result":{"refund_status":"under_proccession","mode":"live","refund_transaction_id":"5522"}}`
+	refundOdd      = `{"status":"SUCCESS","result":{"refund_status":"done"}}`
+	errAlready     = `{"status":"ERROR","error":"Transaction already refunded"}`
+	errObject      = `{"status":"ERROR","error":{"error_code":"400","description":"bad request"}}`
+)
+
+var asked = tasks.Money{Minor: 12310, Currency: "QAR"}
+
+func TestRefundClassification(t *testing.T) {
+	confirmed := providers.Knowledge{GuessVerifyRefundStatus: providers.Confirmed}
+	tests := []struct {
+		name         string
+		c            canned
+		attempt      int
+		known        providers.Knowledge
+		kind         providers.Kind
+		ref          string
+		refunds      int // refund calls made
+		observe      int // observations: 0 none, 1 holds, -1 refuted
+		wantVerifies int // 0: do not check
+		reason       string
+	}{
+		{name: "completed, guess open: one verify learns it refuted", c: canned{verify: paid, refund: refundDone}, attempt: 1,
+			kind: providers.Succeeded, ref: "5521", refunds: 1, observe: -1, wantVerifies: 2},
+		{name: "completed, guess known: no extra verify", c: canned{verify: paid, refund: refundDone}, attempt: 1, known: confirmed,
+			kind: providers.Succeeded, ref: "5521", refunds: 1, wantVerifies: 1},
+		{name: "under_proccession", c: canned{verify: paid, refund: refundProc}, attempt: 1,
+			kind: providers.Pending, ref: "5522", refunds: 1, wantVerifies: 1},
+		{name: "undocumented refund_status", c: canned{verify: paid, refund: refundOdd}, attempt: 1, kind: providers.Unknown, refunds: 1},
+		{name: "verify shows a refund on attempt 1", c: canned{verify: paidCompleted}, attempt: 1,
+			kind: providers.Rejected, observe: 1, reason: "already refunded"},
+		{name: "verify shows a refund after an earlier attempt", c: canned{verify: paidCompleted}, attempt: 2,
+			kind: providers.Unknown, observe: 1, reason: "earlier attempt"},
+		{name: "verify shows a pending refund after an earlier attempt", c: canned{verify: paidProcessing}, attempt: 3,
+			kind: providers.Unknown, observe: 1},
+		{name: "partial amount", c: canned{verify: `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":200,"currency":"QAR"}}`},
+			attempt: 1, kind: providers.Rejected, reason: "the payment is 200.00 QAR, the refund asks 123.10 QAR"},
+		{name: "other currency", c: canned{verify: `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.1,"currency":"SAR"}}`},
+			attempt: 1, kind: providers.Rejected, reason: "123.10 SAR"},
+		{name: "unusable verify amount: nothing sent", c: canned{verify: badAmount}, attempt: 1, kind: providers.Transient, reason: "nothing sent"},
+		{name: "verify 5xx: nothing sent", c: canned{verify: "<html>", verifyCode: 503}, attempt: 1, kind: providers.Transient},
+		{name: "verify 401", c: canned{verify: `{"status":"ERROR","error":"Invalid api key"}`, verifyCode: 401}, attempt: 1,
+			kind: providers.Blocked, reason: "FATORA_API_KEY"},
+		{name: "refund 409", c: canned{verify: paid, refund: errAlready, refundCode: 409}, attempt: 2,
+			kind: providers.Rejected, refunds: 1, reason: "already refunded"},
+		{name: "refund 400 saying already refunded", c: canned{verify: paid, refund: errAlready, refundCode: 400}, attempt: 1,
+			kind: providers.Rejected, refunds: 1, reason: "already refunded"},
+		{name: "refund 422", c: canned{verify: paid, refund: errObject, refundCode: 422}, attempt: 1, kind: providers.Rejected, refunds: 1},
+		{name: "refund 403", c: canned{verify: paid, refund: errObject, refundCode: 403}, attempt: 1,
+			kind: providers.Blocked, refunds: 1, reason: "auth"},
+		{name: "refund 500", c: canned{verify: paid, refund: errObject, refundCode: 500}, attempt: 1, kind: providers.Unknown, refunds: 1},
+		{name: "refund 402, undocumented", c: canned{verify: paid, refund: errObject, refundCode: 402}, attempt: 1, kind: providers.Unknown, refunds: 1},
+		{name: "refund 200 ERROR", c: canned{verify: paid, refund: errObject}, attempt: 1, kind: providers.Unknown, refunds: 1},
+		{name: "refund answered verbatim doc text", c: canned{verify: paid, refund: "{\nstatus : \"SUCCESS\"\n}"}, attempt: 1,
+			kind: providers.Unknown, refunds: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.c
+			out := c.serve(t).Refund(context.Background(), providers.Refund{OrderID: "o", TransactionID: "t", Amount: asked, Attempt: tt.attempt, Known: tt.known})
+			if out.Kind != tt.kind || out.Reference != tt.ref || !strings.Contains(out.Reason, tt.reason) {
+				t.Fatalf("outcome %v ref %q; want %s ref %q reason ~%q", out, out.Reference, tt.kind, tt.ref, tt.reason)
+			}
+			if c.refunds != tt.refunds {
+				t.Fatalf("%d refund calls, want %d", c.refunds, tt.refunds)
+			}
+			if tt.wantVerifies != 0 && c.verifies != tt.wantVerifies {
+				t.Fatalf("%d verify calls, want %d", c.verifies, tt.wantVerifies)
+			}
+			checkObserved(t, out, tt.observe)
+		})
+	}
+}
+
+func checkObserved(t *testing.T, out providers.Outcome, want int) {
+	t.Helper()
+	switch {
+	case want == 0 && len(out.Observed) != 0:
+		t.Fatalf("observed %+v, want nothing", out.Observed)
+	case want != 0 && (len(out.Observed) != 1 || out.Observed[0].Guess != GuessVerifyRefundStatus || out.Observed[0].Holds != (want > 0)):
+		t.Fatalf("observed %+v, want holds=%v", out.Observed, want > 0)
+	}
+}
+
+func TestLookupClassification(t *testing.T) {
+	confirmed := providers.Knowledge{GuessVerifyRefundStatus: providers.Confirmed}
+	refuted := providers.Knowledge{GuessVerifyRefundStatus: providers.Refuted}
+	tests := []struct {
+		name    string
+		verify  string
+		code    int
+		known   providers.Knowledge
+		kind    providers.Kind
+		ref     string
+		observe int
+	}{
+		{"paid, no refund field, guess confirmed", paid, 200, confirmed, providers.NotFound, "", 0},
+		{"paid, no refund field, guess open", paid, 200, nil, providers.Unknown, "", 0},
+		{"paid, no refund field, guess refuted", paid, 200, refuted, providers.Unknown, "", 0},
+		{"documented verify page, guess open", fixture(t, "verify_paid.json"), 200, nil, providers.Unknown, "", 0},
+		{"documented verify page, guess confirmed", fixture(t, "verify_paid.json"), 200, confirmed, providers.NotFound, "", 0},
+		{"completed", paidCompleted, 200, nil, providers.Succeeded, "77", 1},
+		{"completed, guess refuted: the field itself is the evidence", paidCompleted, 200, refuted, providers.Succeeded, "77", 1},
+		{"completed for another payment amount", otherAmount, 200, confirmed, providers.Review, "", 1},
+		{"under_proccession", paidProcessing, 200, confirmed, providers.Pending, "", 1},
+		{"undocumented refund_status", paidOdd, 200, confirmed, providers.Unknown, "", 1},
+		{"no payment_status", noPayStatus, 200, confirmed, providers.Unknown, "", 0},
+		{"payment pending", pendingPay, 200, confirmed, providers.Unknown, "", 0},
+		{"404", errObject, 404, confirmed, providers.Unknown, "", 0},
+		{"400", errObject, 400, confirmed, providers.Unknown, "", 0},
+		{"401", errObject, 401, confirmed, providers.Blocked, "", 0},
+		{"429", `{}`, 429, confirmed, providers.Transient, "", 0},
+		{"503 page", "<html>", 503, confirmed, providers.Unknown, "", 0},
+		{"result not an object", `{"status":"SUCCESS","result":[]}`, 200, confirmed, providers.Unknown, "", 0},
+		{"verbatim doc text", fixture(t, "refund_doc_verbatim.txt"), 200, confirmed, providers.Unknown, "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := canned{verify: tt.verify, verifyCode: tt.code}
+			out := c.serve(t).Lookup(context.Background(), providers.Refund{OrderID: "o", TransactionID: "t", Amount: asked, Attempt: 1, Known: tt.known})
+			if out.Kind != tt.kind || out.Reference != tt.ref {
+				t.Fatalf("look-up = %v ref %q; want %s ref %q", out, out.Reference, tt.kind, tt.ref)
+			}
+			if c.refunds != 0 {
+				t.Fatal("a look-up sent a refund")
+			}
+			checkObserved(t, out, tt.observe)
+		})
 	}
 }
 
@@ -45,9 +239,12 @@ func FuzzParse(f *testing.F) {
 		if status < 100 || status > 599 {
 			return
 		}
-		_, _, out := parse(&providers.Response{Status: status, Header: http.Header{}, Body: body}, false)
+		_, out := parse(&providers.Response{Status: status, Header: http.Header{}, Body: body})
 		if out.Kind == providers.Succeeded && (status != 200 || !strings.Contains(string(body), "SUCCESS")) {
 			t.Fatalf("status %d %q parsed as a success envelope", status, body)
+		}
+		if out.Kind == providers.NotFound || out.Kind == providers.Pending {
+			t.Fatalf("parse decided %v on its own", out)
 		}
 		_ = errorText(body)
 	})

@@ -17,10 +17,10 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/providers/bbmsl"
+	"github.com/refundq/refundq/providers/bbmsl/bbmslsim"
 	"github.com/refundq/refundq/providers/ecartpay/ecartpaysim"
 	"github.com/refundq/refundq/providers/ecomcharge"
-	"github.com/refundq/refundq/providers/fatora"
+	"github.com/refundq/refundq/providers/fatora/fatorasim"
 	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
@@ -92,7 +92,7 @@ func Serve(h http.Handler) (url string, stop func(), err error) {
 
 func fatoraSim() Sim {
 	const key = "fatora_test_sandbox"
-	s := fatora.NewSimulator(key)
+	s := fatorasim.New(key)
 	return Sim{
 		Name: providers.Fatora, Currency: "QAR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -102,6 +102,7 @@ func fatoraSim() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.MakePending,
 		AutoCreate:  s.AutoCreate,
+		Guessed:     s.Guessed,
 	}
 }
 
@@ -151,7 +152,7 @@ func bbmslSim(dir string) (Sim, error) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return Sim{}, fmt.Errorf("sandbox: write BBMSL key: %w", err)
 	}
-	s := bbmsl.NewSimulator(merchant, &key.PublicKey)
+	s := bbmslsim.New(merchant, &key.PublicKey)
 	return Sim{
 		Name: providers.BBMSL, Currency: "HKD", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -161,5 +162,6 @@ func bbmslSim(dir string) (Sim, error) {
 		Applied:    s.Refunded,
 		AutoCreate: s.AutoCreate,
 		Partial:    true,
+		Guessed:    s.Guessed,
 	}, nil
 }

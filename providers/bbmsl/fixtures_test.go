@@ -1,0 +1,183 @@
+package bbmsl
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/tasks"
+)
+
+func docExample(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/refund_doc_example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func decode(t *testing.T, body string) answer {
+	t.Helper()
+	a, out, ok := parse(&providers.Response{Status: 200, Header: http.Header{}, Body: []byte(body)})
+	if !ok {
+		t.Fatalf("parse(%s) = %v", body, out)
+	}
+	return a
+}
+
+func usd(minor int64) tasks.Money { return tasks.Money{Minor: minor, Currency: "USD"} }
+
+// The document's own example answer, sent whole through the adapter.
+func TestDocumentedRefundAnswer(t *testing.T) {
+	key := testKey(t)
+	var sent string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env envelope
+		json.NewDecoder(r.Body).Decode(&env)
+		sent = env.Request
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(docExample(t)))
+	}))
+	defer srv.Close()
+	c, _ := New(Config{BaseURL: srv.URL, MerchantID: "3", Key: key})
+	r := providers.Refund{OrderID: "1655817171", TransactionID: "4922", Amount: usd(1000), Attempt: 1,
+		Known: providers.Knowledge{GuessQueryOrder: providers.Confirmed}}
+	out := c.Refund(context.Background(), r)
+	if out.Kind != providers.Succeeded || out.Reference != "3758" || out.Status != "SUCCESS" {
+		t.Fatalf("documented answer = %v, reference %q", out, out.Reference)
+	}
+	if sent != `{"amount":10.00,"merchantId":3,"merchantReference":"1655817171","orderId":4922}` {
+		t.Fatalf("sent %s", sent)
+	}
+}
+
+func TestRefundClassification(t *testing.T) {
+	doc := docExample(t)
+	declined := strings.Replace(doc, `"status": "SUCCESS"`, `"status": "DECLINED"`, 1)
+	tests := []struct {
+		name   string
+		body   string
+		asked  tasks.Money
+		try    int
+		kind   providers.Kind
+		ref    string
+		reason string
+	}{
+		{"documented example", doc, usd(1000), 1, providers.Succeeded, "3758", ""},
+		{"documented example, another amount asked", doc, usd(1100), 1, providers.Review, "3758", "BBMSL refunded 10.00 USD; the refund asks 11.00 USD"},
+		{"documented example, another currency asked", doc, tasks.Money{Minor: 1000, Currency: "HKD"}, 1, providers.Review, "3758", "10.00 USD"},
+		{"amount with trailing zeros", strings.Replace(doc, `"amount": 10,`, `"amount": 10.000,`, 1), usd(1000), 1, providers.Succeeded, "3758", ""},
+		{"amount unreadable", strings.Replace(doc, `"amount": 10,`, `"amount": 10.005,`, 1), usd(1000), 1, providers.Unknown, "3758", "amount"},
+		{"no transaction amount", strings.Replace(doc, `"amount": 10,`, ``, 1), usd(1000), 1, providers.Unknown, "3758", "no amount"},
+		{"no transaction currency: the order's", strings.Replace(doc, `"currency": "USD",
+"status"`, `"status"`, 1), usd(1000), 1, providers.Succeeded, "3758", ""},
+		{"declined", declined, usd(1000), 1, providers.Rejected, "3758", "declined"},
+		{"transaction VOIDED", strings.Replace(doc, `"status": "SUCCESS"`, `"status": "VOIDED"`, 1), usd(1000), 1, providers.Unknown, "3758", "VOIDED"},
+		{"transaction type SALE", strings.Replace(doc, `"REFUND"`, `"SALE"`, 1), usd(1000), 1, providers.Unknown, "3758", "SALE"},
+		{"0000 without a transaction", `{"responseCode":"0000","message":"Success","data":{"id":"RF1"}}`, usd(1000), 1, providers.Unknown, "", "without a transaction"},
+		{"refused", `{"responseCode":"2001","message":"Order has already been refunded"}`, usd(1000), 1, providers.Rejected, "", "code 2001"},
+		{"refused after an earlier attempt", `{"responseCode":"2001","message":"Order has already been refunded"}`, usd(1000), 2, providers.Rejected, "", "earlier attempt"},
+		{"signature refused", `{"responseCode":"9001","message":"Invalid signature"}`, usd(1000), 1, providers.Blocked, "", "BBMSL_PRIVATE_KEY_FILE"},
+		{"merchant refused", `{"responseCode":"9003","message":"Invalid merchant"}`, usd(1000), 1, providers.Blocked, "", "auth"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := refundOutcome(decode(t, tt.body), providers.Refund{OrderID: "1655817171", Amount: tt.asked, Attempt: tt.try}, providers.Outcome{})
+			if out.Kind != tt.kind || out.Reference != tt.ref || !strings.Contains(out.Reason, tt.reason) {
+				t.Fatalf("= %v ref %q; want %s ref %q reason ~%q", out, out.Reference, tt.kind, tt.ref, tt.reason)
+			}
+		})
+	}
+}
+
+// queryOf is a query answer holding the documented example's order with
+// the given status and netAmount ("" leaves netAmount out).
+func queryOf(status, net string) string {
+	o := map[string]any{"id": 4922, "merchantId": 3, "merchantReference": "1655817171", "currency": "USD",
+		"amount": json.Number("15.00"), "cardType": "VISA", "email": "", "status": status, "recurring": false}
+	if net != "" {
+		o["netAmount"] = json.Number(net)
+	}
+	b, _ := json.Marshal(map[string]any{"responseCode": "0000", "message": "Success", "order": o})
+	return string(b)
+}
+
+func TestLookupClassification(t *testing.T) {
+	confirmed := providers.Knowledge{GuessQueryOrder: providers.Confirmed}
+	refuted := providers.Knowledge{GuessQueryOrder: providers.Refuted}
+	withTxn := strings.TrimSuffix(queryOf("REFUNDED", "5.00"), "}") + `,"transaction":{"id":3758,"type":"REFUND","amount":10,"currency":"USD","status":"SUCCESS"}}`
+	withSale := strings.TrimSuffix(queryOf("REFUNDED", "5.00"), "}") + `,"transaction":{"id":3001,"type":"SALE","amount":15,"currency":"USD","status":"SUCCESS"}}`
+	tests := []struct {
+		name  string
+		body  string
+		known providers.Knowledge
+		kind  providers.Kind
+		ref   string
+	}{
+		{"refund answer's order as a query", docExample(t), nil, providers.Succeeded, "3758"},
+		{"REFUNDED, ours", queryOf("REFUNDED", "5.00"), confirmed, providers.Succeeded, ""},
+		{"REFUNDED, ours, guess open", queryOf("REFUNDED", "5.00"), nil, providers.Succeeded, ""},
+		{"REFUNDED, ours, with the refund transaction", withTxn, confirmed, providers.Succeeded, "3758"},
+		{"REFUNDED, ours, a sale transaction is no reference", withSale, confirmed, providers.Succeeded, ""},
+		{"REFUNDED, guess refuted", queryOf("REFUNDED", "5.00"), refuted, providers.Unknown, ""},
+		{"REFUNDED another amount", queryOf("REFUNDED", "6.00"), confirmed, providers.Review, ""},
+		{"REFUNDED without netAmount", queryOf("REFUNDED", ""), confirmed, providers.Unknown, ""},
+		{"REFUNDED, netAmount unreadable", queryOf("REFUNDED", "5.001"), confirmed, providers.Unknown, ""},
+		{"REFUNDED, netAmount above amount", queryOf("REFUNDED", "16.00"), confirmed, providers.Unknown, ""},
+		{"paid, guess confirmed", queryOf("SUCCESS", "15.00"), confirmed, providers.NotFound, ""},
+		{"settled, guess confirmed", queryOf("SETTLED", "15.000"), confirmed, providers.NotFound, ""},
+		{"paid, guess open", queryOf("SUCCESS", "15.00"), nil, providers.Unknown, ""},
+		{"paid, guess refuted", queryOf("SUCCESS", "15.00"), refuted, providers.Unknown, ""},
+		{"paid without netAmount", queryOf("SUCCESS", ""), confirmed, providers.Unknown, ""},
+		{"paid with netAmount below amount", queryOf("SUCCESS", "0.00"), confirmed, providers.Unknown, ""},
+		{"OPEN", queryOf("OPEN", "15.00"), confirmed, providers.Unknown, ""},
+		{"VOIDED", queryOf("VOIDED", "15.00"), confirmed, providers.Unknown, ""},
+		{"undocumented status", queryOf("PARTIALLY_REFUNDED", "5.00"), confirmed, providers.Unknown, ""},
+		{"no status", queryOf("", "15.00"), confirmed, providers.Unknown, ""},
+		{"no order", `{"responseCode":"0000","message":"Success"}`, confirmed, providers.Unknown, ""},
+		{"order not found", `{"responseCode":"2004","message":"Order not found"}`, confirmed, providers.Unknown, ""},
+		{"signature refused", `{"responseCode":"9001","message":"Invalid signature"}`, confirmed, providers.Blocked, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := providers.Refund{OrderID: "1655817171", Amount: usd(1000), Attempt: 1, Known: tt.known}
+			out := lookupOutcome(decode(t, tt.body), r, providers.Outcome{})
+			if out.Kind != tt.kind || out.Reference != tt.ref {
+				t.Fatalf("= %v ref %q; want %s ref %q", out, out.Reference, tt.kind, tt.ref)
+			}
+			if len(out.Observed) != 0 {
+				t.Fatalf("a look-up observed %+v; only the query after a refund learns", out.Observed)
+			}
+		})
+	}
+}
+
+func TestParseNeverDecides(t *testing.T) {
+	tests := []struct {
+		status int
+		body   string
+		kind   providers.Kind
+		ok     bool
+	}{
+		{200, `{"responseCode":"0000"}`, providers.Unknown, true},
+		{200, `<html>`, providers.Unknown, false},
+		{200, `{"message":"ok"}`, providers.Unknown, false},
+		{503, `{"responseCode":"0000"}`, providers.Unknown, false},
+		{429, ``, providers.Transient, false},
+		{401, `{"responseCode":"9001"}`, providers.Blocked, false},
+		{403, `Forbidden`, providers.Blocked, false},
+		{400, `{"responseCode":"9002","message":"Invalid request"}`, providers.Unknown, true},
+	}
+	for _, tt := range tests {
+		_, out, ok := parse(&providers.Response{Status: tt.status, Header: http.Header{"Retry-After": {"3"}}, Body: []byte(tt.body)})
+		if out.Kind != tt.kind || ok != tt.ok {
+			t.Errorf("HTTP %d %s = %v ok %v; want %s ok %v", tt.status, tt.body, out, ok, tt.kind, tt.ok)
+		}
+	}
+}
