@@ -13,15 +13,16 @@ import (
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/fatora"
+	"github.com/refundq/refundq/providers/fatora/fatorasim"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 
 // fatoraClient is an enqueue client whose registry has Fatora configured
 // against a simulator holding one 100.00 QAR payment on order ord-f.
-func fatoraClient(t *testing.T) (*enqueue.Client, *redistest.Env, *fatora.Simulator, *httptest.Server, string) {
+func fatoraClient(t *testing.T) (*enqueue.Client, *redistest.Env, *fatorasim.Simulator, *httptest.Server, string) {
 	t.Helper()
-	sim := fatora.NewSimulator("fatora_key")
+	sim := fatorasim.New("fatora_key")
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	txn := sim.AddPayment("ord-f", tasks.Money{Minor: 10000, Currency: "QAR"})
