@@ -35,9 +35,10 @@ type Client struct {
 type Option func(*options)
 
 type options struct {
-	queue    string
-	prefix   string
-	registry *providers.Registry
+	queue       string
+	prefix      string
+	registry    *providers.Registry
+	queuedGrace time.Duration
 }
 
 // WithQueue sets the asynq queue refund tasks go to (default "default").
@@ -46,6 +47,11 @@ func WithQueue(name string) Option { return func(o *options) { o.queue = name } 
 // WithPrefix sets the prefix of refundq's record keys (default "refundq:");
 // it must match the workers'.
 func WithPrefix(p string) Option { return func(o *options) { o.prefix = p } }
+
+// WithQueuedGrace sets how long a new refund may wait for its first run
+// before a worker's recoverer makes sure its task exists (default
+// store.DueQueued): longer for a producer that queues a large backlog.
+func WithQueuedGrace(d time.Duration) Option { return func(o *options) { o.queuedGrace = d } }
 
 // WithRegistry makes every request pass the registry's checks: the provider
 // exists, is configured, and accepts this refund; where the provider is
@@ -67,7 +73,7 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 	}
 	return &Client{
 		ac:       asynq.NewClient(redisOpt),
-		store:    store.New(rdb, o.prefix),
+		store:    store.New(rdb, o.prefix).WithQueuedGrace(o.queuedGrace),
 		registry: o.registry,
 		queue:    o.queue,
 		insp:     asynq.NewInspector(redisOpt),

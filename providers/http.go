@@ -147,6 +147,13 @@ func HTTPClient() *http.Client {
 	return &http.Client{Timeout: CallTimeout}
 }
 
-// CallTimeout bounds one HTTP call to a provider. The worker's ShutdownTimeout
-// is derived from it.
+// CallTimeout bounds one HTTP request to a provider.
 const CallTimeout = 20 * time.Second
+
+// OperationTimeout bounds one provider operation as a whole: every request a
+// Refund, Lookup or Prepare makes (a token, a verify and the refund, a retry
+// with a fresh token). The worker gives each operation this deadline; the
+// settle delay and the worker's ShutdownTimeout are derived from it, so a
+// request still running somewhere has ended before anything relies on its
+// silence.
+const OperationTimeout = 30 * time.Second

@@ -44,9 +44,10 @@ type Entry struct {
 	Guesses []GuessInfo
 }
 
-// DefaultSettleDelay is longer than a provider call may run (CallTimeout),
-// with a margin for a provider that finishes a request after we hung up.
-const DefaultSettleDelay = CallTimeout + 10*time.Second
+// DefaultSettleDelay is longer than a provider operation may run
+// (OperationTimeout), with a margin for a provider that finishes a request
+// after we hung up.
+const DefaultSettleDelay = OperationTimeout + 10*time.Second
 
 // Settle returns the entry's settle delay, or the default.
 func (e Entry) Settle() time.Duration {

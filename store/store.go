@@ -68,6 +68,10 @@ type Record struct {
 	// flight; a keyless provider's "not applied" needs a second look-up a
 	// settle delay later.
 	NotFoundAt time.Time
+	// UnsureAt is when a look-up first got an answer from the provider that
+	// could not show what became of the attempt in flight; the same a settle
+	// delay later hands the refund to a human.
+	UnsureAt time.Time
 	// Refused is a refusal the provider gave after an earlier attempt of this
 	// refund had been sent: it is believed only once a look-up shows nothing
 	// of ours applied.
@@ -119,9 +123,17 @@ var (
 
 // Store reads and writes refund records.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	now    func() time.Time
+	rdb         redis.UniversalClient
+	prefix      string
+	now         func() time.Time
+	queuedGrace time.Duration
+}
+
+func (s *Store) grace() time.Duration {
+	if s.queuedGrace > 0 {
+		return s.queuedGrace
+	}
+	return DueQueued
 }
 
 // New returns a Store whose keys start with prefix (e.g. "refundq:"); tests
@@ -272,10 +284,19 @@ func (s *Store) SoleHolder(ctx context.Context, r tasks.Refund) error {
 }
 
 // DueQueued is how long a new refund may wait for its first run before the
-// recoverer makes sure its task exists. Producers write the record, then the
-// task; one that dies in between would otherwise leave the refund queued
-// forever.
+// recoverer makes sure its task exists (unless WithQueuedGrace says
+// otherwise). Producers write the record, then the task; one that dies in
+// between would otherwise leave the refund queued forever.
 const DueQueued = 2 * time.Minute
+
+// WithQueuedGrace returns a Store whose new refunds are due for the
+// recoverer's check d after creation instead of DueQueued: longer for a
+// producer that queues a large backlog, shorter in tests.
+func (s *Store) WithQueuedGrace(d time.Duration) *Store {
+	c := *s
+	c.queuedGrace = d
+	return &c
+}
 
 func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Record, created bool, err error) {
 	key, err := uuid.NewV7()
@@ -301,7 +322,7 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 	if sole {
 		soleFlag = "1"
 	}
-	args := append([]any{s.prefix, string(hist), now.UnixMilli(), now.Add(DueQueued).UnixMilli(), soleFlag}, fields...)
+	args := append([]any{s.prefix, string(hist), now.UnixMilli(), now.Add(s.grace()).UnixMilli(), soleFlag}, fields...)
 	keys := []string{s.recordKey(r.RefundID), s.historyKey(r.RefundID), s.indexKey(), s.dueKey(), s.orderKey(r.Provider, r.OrderID)}
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Int()
 	if rest, ok := strings.CutPrefix(errString(err), "ORDERTAKEN "); ok {
@@ -364,7 +385,7 @@ func parseRecord(h map[string]string) (Record, error) {
 		Reason: h["reason"], Key: h["key"], State: State(h["state"]),
 		ProviderRef: h["provider_ref"], ProviderStatus: h["provider_status"],
 		Attempts: atoi(h["attempts"]), InFlight: atoi(h["in_flight"]), LastError: h["last_error"],
-		Before: h["before"], NotFoundAt: parseTime(h["nf_at"]), Refused: h["refused"], Blocked: h["blocked"],
+		Before: h["before"], NotFoundAt: parseTime(h["nf_at"]), UnsureAt: parseTime(h["unsure_at"]), Refused: h["refused"], Blocked: h["blocked"],
 		Task:     h["task"],
 		PollStep: atoi(h["poll_step"]), PendingSince: parseTime(h["pending_since"]), SentAt: parseTime(h["sent_at"]),
 		CreatedAt: parseTime(h["created_at"]), UpdatedAt: parseTime(h["updated_at"]),
@@ -405,7 +426,10 @@ type Change struct {
 	// NotFoundAt, when set, records the first look-up that showed nothing of
 	// the attempt in flight (cleared by the next send).
 	NotFoundAt time.Time
-	Entry      Entry
+	// UnsureAt, when set, records the first look-up whose answer could not
+	// show what became of the attempt in flight (cleared by the next send).
+	UnsureAt time.Time
+	Entry    Entry
 }
 
 func (c Change) fields(now time.Time) []any {
@@ -430,6 +454,9 @@ func (c Change) fields(now time.Time) []any {
 	}
 	if !c.NotFoundAt.IsZero() {
 		fields = append(fields, "nf_at", fmtTime(c.NotFoundAt))
+	}
+	if !c.UnsureAt.IsZero() {
+		fields = append(fields, "unsure_at", fmtTime(c.UnsureAt))
 	}
 	if c.State == Pending {
 		fields = append(fields, "pending_since_if_unset", fmtTime(now))

@@ -46,7 +46,7 @@ if ARGV[5] ~= '0' then
     redis.call('SET', KEYS[5], id)
   end
   attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'in_flight', attempt, 'nf_at', '', 'refused', '')
+  redis.call('HSET', KEYS[1], 'in_flight', attempt, 'nf_at', '', 'unsure_at', '', 'refused', '')
   entry = string.sub(entry, 1, -2) .. ',"attempt":' .. attempt .. '}'
 end
 local fields = {}

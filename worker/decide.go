@@ -23,6 +23,7 @@ const (
 	retryLookup               // nothing is proven: wait, then look up again
 	notApplied                // proven that nothing of the attempt in flight was applied: record it, then send
 	firstNotFound             // a keyless provider's first "not found": record it, wait, look again
+	firstUnsure               // the provider's first answer that cannot show the outcome: record it, wait, look again
 	succeed                   // final: the provider paid it
 	pend                      // the provider has it and has not finished: poll later
 	fail                      // final: the provider refused it and nothing of ours was applied
@@ -31,7 +32,7 @@ const (
 )
 
 var stepNames = [...]string{"send", "look up", "retry send", "retry look-up", "not applied", "first not found",
-	"succeed", "pend", "fail", "review", "block"}
+	"first unsure", "succeed", "pend", "fail", "review", "block"}
 
 func (s step) String() string {
 	if int(s) < len(stepNames) {
@@ -67,8 +68,11 @@ type facts struct {
 	// sinceNotFound is how long ago a look-up first showed nothing of the
 	// attempt in flight; negative when none has.
 	sinceNotFound time.Duration
-	settle        time.Duration // the provider's settle delay
-	keyless       bool          // the provider keeps no key of ours
+	// sinceUnsure is how long ago a look-up first got an answer that could
+	// not show what became of the attempt in flight; negative when none has.
+	sinceUnsure time.Duration
+	settle      time.Duration // the provider's settle delay
+	keyless     bool          // the provider keeps no key of ours
 }
 
 // decision is the next step, with what it waits for and why.
@@ -137,9 +141,28 @@ func decide(f facts) decision {
 		case providers.NotFound:
 			return notFound(f)
 		}
+		if o.Kind == providers.Unknown && o.HTTPStatus >= 200 && o.HTTPStatus < 300 {
+			return unsure(f)
+		}
 		return decision{step: retryLookup, hint: o.RetryAfter, reason: o.Reason}
 	}
 	return decision{step: review, reason: fmt.Sprintf("no rule for a %s answered %v", f.call, o)}
+}
+
+// unsure decides what an answer the provider gave, and that cannot show
+// what became of the refund, is worth. Asking again soon may find the
+// provider done (a refund still being written); the same answer a settle
+// delay later will not change by asking: a human decides, with the answers
+// in the history.
+func unsure(f facts) decision {
+	switch {
+	case f.sinceUnsure < 0:
+		return decision{step: firstUnsure, wait: f.settle,
+			reason: fmt.Sprintf("the provider's answer cannot show whether the refund was applied; asking again in %s", f.settle)}
+	case f.sinceUnsure < f.settle:
+		return decision{step: retryLookup, wait: f.settle - f.sinceUnsure, reason: "waiting to ask again: " + f.out.Reason}
+	}
+	return decision{step: review, reason: "the provider's answers cannot show whether the refund was applied: " + f.out.Reason}
 }
 
 // notFound decides when a look-up's "not applied" is believed.

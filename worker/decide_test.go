@@ -13,7 +13,7 @@ func TestDecide(t *testing.T) {
 	const settle = 30 * time.Second
 	out := func(k providers.Kind) providers.Outcome { return providers.Outcome{Kind: k, Reason: "r"} }
 	base := func(c call, k providers.Kind) facts {
-		return facts{call: c, out: out(k), attempt: 1, sinceSent: time.Hour, sinceNotFound: -1, settle: settle}
+		return facts{call: c, out: out(k), attempt: 1, sinceSent: time.Hour, sinceNotFound: -1, sinceUnsure: -1, settle: settle}
 	}
 	with := func(f facts, edit func(*facts)) facts { edit(&f); return f }
 	P, S, L := callPrepare, callSend, callLookup
@@ -51,6 +51,10 @@ func TestDecide(t *testing.T) {
 		{"lookup unknown: ask again", base(L, providers.Unknown), retryLookup, 0},
 		{"lookup unknown after a refusal: still not failed", with(base(L, providers.Unknown), func(f *facts) { f.refused = "already refunded" }), retryLookup, 0},
 		{"lookup transient", base(L, providers.Transient), retryLookup, 0},
+		{"lookup answered but inconclusive: record it, ask again a settle delay later", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200 }), firstUnsure, settle},
+		{"inconclusive again too soon", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.sinceUnsure = time.Second }), retryLookup, settle - time.Second},
+		{"inconclusive again a settle delay later: a human decides", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.sinceUnsure = settle }), review, 0},
+		{"5xx is no answer: keep asking", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 503; f.sinceUnsure = settle }), retryLookup, 0},
 		{"lookup blocked", base(L, providers.Blocked), block, 0},
 		{"lookup review", base(L, providers.Review), review, 0},
 
@@ -87,7 +91,7 @@ func TestDecideFailsOnlyOnProof(t *testing.T) {
 				for _, refused := range []string{"", "refused"} {
 					for _, since := range []time.Duration{0, time.Hour} {
 						f := facts{call: c, out: providers.Outcome{Kind: k}, attempt: attempt, refused: refused,
-							sinceSent: since, sinceNotFound: -1, settle: time.Minute}
+							sinceSent: since, sinceNotFound: -1, sinceUnsure: -1, settle: time.Minute}
 						d := decide(f)
 						if d.step != fail {
 							continue

@@ -34,6 +34,8 @@ type Handler struct {
 	// inRunWait is the longest wait a run sleeps through; a longer one
 	// hands the task back to asynq for later, freeing the slot.
 	inRunWait time.Duration
+	// dueMargin: see Config.DueMargin.
+	dueMargin time.Duration
 	knowledge *knowledge
 
 	quit     chan struct{}
@@ -175,10 +177,21 @@ func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) 
 	taskID, _ := asynq.GetTaskID(ctx)
 	r := &run{Handler: h, lease: lease, log: log, rec: rec, task: taskID, b: h.newBackoff(ctx)}
 	err = r.drive(ctx)
-	if err != nil && !isSnooze(err) && !isSkipRetry(err) && !errors.Is(err, errShutdown) && lastRun(ctx) {
-		// asynq gives up on the task after this: never leave the refund open
-		// without one.
-		return r.finalize(ctx, err)
+	if err != nil && !isSnooze(err) && !isSkipRetry(err) {
+		if lastRun(ctx) {
+			// asynq gives up on the task after this: never leave the refund
+			// open without one.
+			return r.finalize(ctx, err)
+		}
+		// asynq runs it again after retryDelay; the recoverer looks if it
+		// has not by then.
+		n, _ := asynq.GetRetryCount(ctx)
+		wait := baseRetryDelay(n + 1)
+		var ra *retryAfterError
+		if errors.As(err, &ra) {
+			wait = ra.after
+		}
+		_ = h.store.Postpone(recordCtx(ctx), id, time.Now().Add(wait*5/4+h.dueMargin))
 	}
 	return err
 }
@@ -287,13 +300,18 @@ func (h *run) drive(ctx context.Context) error {
 			}
 			rec.InFlight, rec.State = 0, store.Processing
 			next = sendNow
-		case firstNotFound:
+		case firstNotFound, firstUnsure:
 			e.Detail = strings.TrimSpace(e.Detail + " → " + d.reason)
 			now := time.Now()
-			if err := h.apply(ctx, store.Change{State: rec.State, NotFoundAt: now, Entry: e}); err != nil {
+			c := store.Change{State: rec.State, LastError: "lookup: " + out.String(), Entry: e}
+			if d.step == firstNotFound {
+				c.NotFoundAt, rec.NotFoundAt = now, now
+			} else {
+				c.UnsureAt, rec.UnsureAt = now, now
+			}
+			if err := h.apply(ctx, c); err != nil {
 				return err
 			}
-			rec.NotFoundAt = now
 			next = lookUp
 			if err := h.wait(ctx, d); err != nil {
 				return err
@@ -324,7 +342,9 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	if p, ok := h.entry.Provider.(providers.Preparer); ok {
 		var ok bool
 		start := time.Now()
-		before, out, ok = p.Prepare(ctx, req)
+		pctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
+		before, out, ok = p.Prepare(pctx, req)
+		cancel()
 		if !ok {
 			h.learn(ctx, out)
 			e = h.entryFor(callPrepare, rec.Attempts+1, out, time.Since(start))
@@ -334,7 +354,7 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	attempt, err := h.lease.MarkSent(ctx, store.Send{
 		Sent:   fmt.Sprintf("refund %s key=%s", rec.Amount, rec.Key),
 		Before: string(before), OnePerOrder: h.entry.Keyless,
-		Due: time.Now().Add(dueProcessing), Task: h.task,
+		Due: h.dueRunning(), Task: h.task,
 	})
 	var busy *store.OrderBusyError
 	switch {
@@ -344,7 +364,7 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		// send at the earliest.
 		wait := h.entry.Settle() / 2
 		_ = h.apply(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
-			Due: time.Now().Add(wait + dueMargin), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
+			Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
 		return "", out, e, true, &snoozeError{err: err, after: wait}
 	case errors.Is(err, store.ErrClosed):
 		return "", out, e, true, nil // another run finished it meanwhile
@@ -352,7 +372,7 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		return "", out, e, true, err
 	}
 	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
-	rec.Before, rec.NotFoundAt, rec.Refused = string(before), time.Time{}, ""
+	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""
 	req.Attempt = attempt
 	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req)
 	return callSend, out, e, false, nil
@@ -386,7 +406,7 @@ func (h *run) facts(c call, out providers.Outcome) facts {
 	f := facts{
 		call: c, out: out, attempt: max(rec.Attempts, 1), pending: rec.State == store.Pending,
 		refused: rec.Refused, sinceSent: time.Since(rec.SentAt), sinceNotFound: -1,
-		settle: h.entry.Settle(), keyless: h.entry.Keyless,
+		sinceUnsure: -1, settle: h.entry.Settle(), keyless: h.entry.Keyless,
 	}
 	if c == callPrepare {
 		f.attempt = rec.Attempts + 1
@@ -397,6 +417,9 @@ func (h *run) facts(c call, out providers.Outcome) facts {
 	if !rec.NotFoundAt.IsZero() {
 		f.sinceNotFound = time.Since(rec.NotFoundAt)
 	}
+	if !rec.UnsureAt.IsZero() {
+		f.sinceUnsure = time.Since(rec.UnsureAt)
+	}
 	return f
 }
 
@@ -404,7 +427,9 @@ func (h *run) facts(c call, out providers.Outcome) facts {
 // history entry (recorded with whatever the decision writes).
 func (h *run) call(ctx context.Context, c call, fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund) (providers.Outcome, store.Entry) {
 	start := time.Now()
-	out := fn(ctx, req)
+	cctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
+	out := fn(cctx, req)
+	cancel()
 	dur := time.Since(start)
 	h.learn(ctx, out)
 	return out, h.entryFor(c, req.Attempt, out, dur)
@@ -432,7 +457,7 @@ func (h *run) apply(ctx context.Context, c store.Change) error {
 		c.Task = h.task
 	}
 	if c.Due.IsZero() && !c.State.Final() {
-		c.Due = time.Now().Add(dueProcessing)
+		c.Due = h.dueRunning()
 	}
 	err := h.lease.Apply(recordCtx(ctx), c)
 	if err != nil && !errors.Is(err, store.ErrRefTaken) {
@@ -511,7 +536,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	pollID := tasks.PollTaskID(rec.RefundID, next)
 	err := h.apply(ctx, store.Change{
 		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
-		Task: pollID, Due: time.Now().Add(delay + dueMargin), Entry: e,
+		Task: pollID, Due: h.dueAfter(delay), Entry: e,
 	})
 	if errors.Is(err, store.ErrClosed) {
 		return nil
@@ -542,7 +567,7 @@ func (h *run) block(ctx context.Context, reason string, settled bool) error {
 	rec := h.rec
 	reason = "blocked: " + reason
 	err := h.apply(ctx, store.Change{State: rec.State, Blocked: reason, LastError: reason, Settled: settled,
-		Due: time.Now().Add(h.blockedRetry + dueMargin), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: reason}})
+		Due: h.dueAfter(h.blockedRetry), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: reason}})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		return err
 	}
@@ -568,7 +593,7 @@ func (h *run) wait(ctx context.Context, d decision) error {
 		}
 		wait = max(next, d.hint)
 	} else if wait > h.inRunWait {
-		_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: h.rec.LastError, Due: time.Now().Add(wait + dueMargin),
+		_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: h.rec.LastError, Due: h.dueAfter(wait),
 			Entry: store.Entry{Event: "decision", Attempt: h.rec.Attempts, Detail: fmt.Sprintf("%s; next call in %s", d.reason, wait.Round(time.Second))}})
 		return &snoozeError{err: fmt.Errorf("refund %s: %s", h.rec.RefundID, d.reason), after: wait}
 	}
@@ -643,14 +668,14 @@ func (h *Handler) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// Due times: when the recoverer should check that a task drives a refund.
-// A check that comes early finds the task and costs one look at asynq.
-const (
-	dueMargin = 2 * time.Minute
-	// dueProcessing covers a run (tasks.Timeout) and asynq's longest retry
-	// delay (retryDelay).
-	dueProcessing = tasks.Timeout + 10*time.Minute + dueMargin
-)
+// Due times say when the recoverer should check that a task drives a
+// refund: while a run holds it, the run's whole timeout; after it, the retry
+// delay or the poll or snooze time; each plus the margin. A check that comes
+// early finds the task alive and costs one look at asynq.
+func (h *Handler) dueRunning() time.Time { return time.Now().Add(tasks.Timeout + h.dueMargin) }
+func (h *Handler) dueAfter(d time.Duration) time.Time {
+	return time.Now().Add(d + h.dueMargin)
+}
 
 // recordCtx lets an outcome be written even when the handler's context has
 // just ended (task timeout, shutdown deadline): losing the record of a call

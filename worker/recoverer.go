@@ -118,8 +118,13 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 			return false
 		}
 	default:
-		// Alive (pending, scheduled, active, retry): look again later.
-		_ = h.store.Postpone(ctx, rec.RefundID, time.Now().Add(dueProcessing))
+		// Alive (pending, scheduled, active, retry): look again when it
+		// should have run.
+		next := h.dueRunning()
+		if at := info.NextProcessAt; at.After(time.Now()) {
+			next = at.Add(h.dueMargin)
+		}
+		_ = h.store.Postpone(ctx, rec.RefundID, next)
 		return false
 	}
 	task, err := r.task(rec)
@@ -132,7 +137,7 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 		log.WithError(err).Warn("recoverer: cannot re-create the refund's task")
 		return false
 	}
-	_ = h.store.Postpone(ctx, rec.RefundID, time.Now().Add(dueProcessing))
+	_ = h.store.Postpone(ctx, rec.RefundID, h.dueRunning())
 	if err != nil {
 		return false // re-created by someone else meanwhile
 	}

@@ -42,6 +42,10 @@ type Config struct {
 	// RecoverEvery is how often the worker looks for open refunds whose task
 	// is missing or was archived or deleted by hand; default one minute.
 	RecoverEvery time.Duration
+	// DueMargin is how long after a refund's task should have run the
+	// recoverer looks for it; default 2 minutes. Shorter only in tests and
+	// sandboxes: a check that comes early costs a look at asynq.
+	DueMargin time.Duration
 	// PollInterval is how often asynq looks for due poll and retry tasks;
 	// default 1s (asynq's own default is 5s).
 	PollInterval time.Duration
@@ -63,7 +67,7 @@ var DefaultAttemptPolicy = AttemptPolicy{Initial: 200 * time.Millisecond, Max: 5
 // ShutdownTimeout is how long SIGTERM waits for running handlers: longer than
 // the longest provider call, so a call in flight finishes and its outcome is
 // recorded before the process exits.
-const ShutdownTimeout = providers.CallTimeout + 10*time.Second
+const ShutdownTimeout = providers.OperationTimeout + 10*time.Second
 
 // Worker is a running refund worker.
 type Worker struct {
@@ -106,6 +110,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.RecoverEvery <= 0 {
 		cfg.RecoverEvery = time.Minute
 	}
+	if cfg.DueMargin <= 0 {
+		cfg.DueMargin = 2 * time.Minute
+	}
 	st := store.New(cfg.RDB, cfg.Prefix)
 	h := &Handler{
 		store:        st,
@@ -116,6 +123,7 @@ func New(cfg Config) (*Worker, error) {
 		attempt:      cfg.Attempt,
 		blockedRetry: cfg.BlockedRetry,
 		inRunWait:    cfg.InRunWait,
+		dueMargin:    cfg.DueMargin,
 		knowledge:    newKnowledge(st, cfg.Logger),
 		quit:         make(chan struct{}),
 	}
@@ -190,10 +198,13 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.As(err, &ra) && ra.after > 0 {
 		return ra.after
 	}
-	d := time.Second << min(n, 10)
-	d = min(d, 10*time.Minute)
+	d := baseRetryDelay(n)
 	return d + rand.N(d/4+time.Millisecond)
 }
+
+// baseRetryDelay grows exponentially to ten minutes; retryDelay adds up to a
+// quarter of it as jitter.
+func baseRetryDelay(n int) time.Duration { return min(time.Second<<min(n, 10), 10*time.Minute) }
 
 // retryAfterError carries a provider's Retry-After hint to retryDelay.
 type retryAfterError struct {

@@ -24,6 +24,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refundq/refundq/enqueue"
@@ -49,6 +50,11 @@ type config struct {
 	concurrency int
 	keep        bool
 	race        bool
+	shape       string
+	settle      time.Duration
+	redisKill   bool
+	operator    time.Duration
+	authOutage  time.Duration
 }
 
 func main() {
@@ -66,6 +72,11 @@ func main() {
 	flag.IntVar(&c.concurrency, "concurrency", 20, "WORKER_CONCURRENCY of each worker")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, AOF) even on success")
 	flag.BoolVar(&c.race, "race", false, "build the worker with the race detector (a race fails its process, and so the run)")
+	flag.StringVar(&c.shape, "shape", "documented", "simulators' answers: documented (the providers' pages) or guessed (with the fields refundq guesses at)")
+	flag.DurationVar(&c.settle, "settle", 6*time.Second, "workers' settle delay; the simulators' late applies land within 3 s")
+	flag.BoolVar(&c.redisKill, "redis-kill", true, "stop Redis with SIGKILL (true) or SIGTERM (false) at --restart-redis-at")
+	flag.DurationVar(&c.operator, "operator-every", 0, "delete or archive a random task in asynq this often, as an operator in asynqmon might (0: never)")
+	flag.DurationVar(&c.authOutage, "auth-outage", 0, "one provider refuses our key (401) for this long, from a third into the chaos (0: never)")
 	flag.Parse()
 	ok, err := run(c)
 	if err != nil {
@@ -117,7 +128,8 @@ func run(c config) (bool, error) {
 	var env []string
 	for i := range sims {
 		s := &sims[i]
-		s.Faults.SlowFor, s.Faults.HangFor, s.Faults.RetryIn = time.Second, 2*time.Second, 1
+		s.Guessed(c.shape == "guessed")
+		s.Faults.SlowFor, s.Faults.HangFor, s.Faults.RetryIn, s.Faults.LateBy = time.Second, 2*time.Second, 1, time.Second
 		for _, m := range []string{http.MethodPost, http.MethodGet} {
 			s.Faults.SetRate(m, "/", sim.Status5xx, c.faultRate)
 			s.Faults.SetRate(m, "/", sim.RateLimited, c.faultRate)
@@ -127,6 +139,7 @@ func run(c config) (bool, error) {
 		s.Faults.SetRate(http.MethodPost, "/", sim.AppliedThenTimeout, c.faultRate)
 		s.Faults.SetRate(http.MethodPost, "/", sim.AppliedThenReset, c.faultRate)
 		s.Faults.SetRate(http.MethodPost, "/", sim.ResetBeforeApply, c.faultRate)
+		s.Faults.SetRate(http.MethodPost, "/", sim.AppliedLate, c.faultRate)
 		url, stop, err := sandbox.Serve(s.Handler)
 		if err != nil {
 			return false, err
@@ -137,6 +150,8 @@ func run(c config) (bool, error) {
 
 	// Workers, as separate processes.
 	env = append(env, catalog.FastPolls(time.Second, 2*time.Second)...)
+	env = append(env, catalog.FastSettle(c.settle),
+		"REFUNDQ_BLOCKED_RETRY=3s", "REFUNDQ_RECOVER_EVERY=2s", "REFUNDQ_DUE_MARGIN=5s")
 	workerEnv := append(os.Environ(), append(env, "REDIS_URL="+redisURL, "LOG_LEVEL=warn",
 		fmt.Sprintf("WORKER_CONCURRENCY=%d", c.concurrency))...)
 	var procs []*exec.Cmd
@@ -204,7 +219,7 @@ func run(c config) (bool, error) {
 	for _, w := range wants {
 		byID[w.refund.RefundID] = w
 	}
-	enq := enqueue.New(aopt, rdb, enqueue.WithRegistry(catalog.Rules()))
+	enq := enqueue.New(aopt, rdb, enqueue.WithRegistry(catalog.Rules()), enqueue.WithQueuedGrace(10*time.Second))
 	defer enq.Close()
 	enqueued := make(chan error, 1)
 	go func() {
@@ -228,11 +243,40 @@ func run(c config) (bool, error) {
 		enqueued <- nil
 	}()
 
-	// Chaos: kills and one Redis restart.
+	// Chaos: kills, one Redis restart, an operator's clicks, an auth outage.
 	kills, restarts := 0, 0
 	chaosStart := time.Now()
 	killTick := time.NewTicker(c.killEvery)
 	restarted := c.restartAt <= 0
+	ops := &operator{insp: asynq.NewInspector(aopt), rng: rand.New(rand.NewPCG(c.seed^0xa5a5, 7))}
+	defer ops.insp.Close()
+	stopOps := make(chan struct{})
+	opsDone := make(chan struct{})
+	go func() {
+		defer close(opsDone)
+		if c.operator <= 0 {
+			return
+		}
+		t := time.NewTicker(c.operator)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopOps:
+				return
+			case <-t.C:
+				ops.click()
+			}
+		}
+	}()
+	var outaged string
+	if c.authOutage > 0 {
+		s := &sims[rng.IntN(len(sims))]
+		outaged = s.Name
+		time.AfterFunc(c.chaosFor/3, func() {
+			s.Faults.Outage(sim.Unauthorized, c.authOutage)
+			fmt.Printf("  %5.1fs  %s refuses our key (401) for %s\n", time.Since(chaosStart).Seconds(), s.Name, c.authOutage)
+		})
+	}
 	for time.Since(chaosStart) < c.chaosFor {
 		<-killTick.C
 		i := rng.IntN(len(procs))
@@ -245,14 +289,20 @@ func run(c config) (bool, error) {
 		}
 		fmt.Printf("  %5.1fs  killed a worker (SIGKILL), started worker %d\n", time.Since(chaosStart).Seconds(), started)
 		if !restarted && time.Since(chaosStart) >= c.restartAt {
-			if err := rds.restart(); err != nil {
+			if err := rds.restart(c.redisKill); err != nil {
 				return false, err
 			}
 			restarted, restarts = true, restarts+1
-			fmt.Printf("  %5.1fs  restarted Redis (AOF, appendfsync %s)\n", time.Since(chaosStart).Seconds(), c.fsync)
+			how := "SIGTERM"
+			if c.redisKill {
+				how = "SIGKILL"
+			}
+			fmt.Printf("  %5.1fs  restarted Redis after %s (AOF, appendfsync %s)\n", time.Since(chaosStart).Seconds(), how, c.fsync)
 		}
 	}
 	killTick.Stop()
+	close(stopOps)
+	<-opsDone
 	if err := <-enqueued; err != nil {
 		return false, fmt.Errorf("enqueue: %w", err)
 	}
@@ -350,8 +400,8 @@ func run(c config) (bool, error) {
 		fmt.Fprintf(tw, "\t%s\n", byName[n].Faults)
 	}
 	tw.Flush()
-	fmt.Printf("\nrefunds %d, worker kills %d, Redis restarts %d, time to quiescence %s\n",
-		len(wants), kills, restarts, quiet.Round(time.Second))
+	fmt.Printf("\nrefunds %d (%s shape), worker kills %d, Redis restarts %d, operator deletes %d and archives %d, auth outage %s, time to quiescence %s\n",
+		len(wants), c.shape, kills, restarts, ops.deleted, ops.archived, orNone(outaged), quiet.Round(time.Second))
 	fmt.Printf("refunds sent more than once (each resend after a look-up showed nothing applied, or after a 429): %d\n", reconciled)
 	fmt.Printf("failed for a reason other than asking more than was paid (not a violation): %d", len(unexpected))
 	if len(unexpected) > 0 {
@@ -386,6 +436,47 @@ func run(c config) (bool, error) {
 	}
 	fmt.Println("PASS: every refund paid exactly once or reported unpaid")
 	return true, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// operator deletes or archives random tasks, as a person clicking in
+// asynqmon might; the workers' recoverer must re-create every one whose
+// refund is still open.
+type operator struct {
+	insp              *asynq.Inspector
+	rng               *rand.Rand
+	deleted, archived int
+}
+
+func (o *operator) click() {
+	var tasks []*asynq.TaskInfo
+	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+		o.insp.ListPendingTasks, o.insp.ListScheduledTasks, o.insp.ListRetryTasks,
+	} {
+		ts, err := list("default", asynq.PageSize(50))
+		if err == nil {
+			tasks = append(tasks, ts...)
+		}
+	}
+	if len(tasks) == 0 {
+		return
+	}
+	t := tasks[o.rng.IntN(len(tasks))]
+	if o.rng.IntN(2) == 0 {
+		if o.insp.DeleteTask("default", t.ID) == nil {
+			o.deleted++
+		}
+		return
+	}
+	if o.insp.ArchiveTask("default", t.ID) == nil {
+		o.archived++
+	}
 }
 
 func waitExit(cmd *exec.Cmd, d time.Duration) {
@@ -444,10 +535,17 @@ func (r *redisProc) start() error {
 	return fmt.Errorf("redis-server on %s did not answer", r.addr)
 }
 
-// restart stops Redis as an operator would (SIGTERM: it flushes the AOF)
-// and starts it again on the same port and data.
-func (r *redisProc) restart() error {
-	r.cmd.Process.Signal(syscall.SIGTERM)
+// restart stops Redis, as an operator would (SIGTERM: it flushes the AOF)
+// or as a crash of the process would (SIGKILL: what it acknowledged is in
+// the AOF file, written but perhaps not yet fsynced, which survives a
+// process crash though not a machine's), and starts it again on the same
+// port and data.
+func (r *redisProc) restart(kill bool) error {
+	sig := syscall.SIGTERM
+	if kill {
+		sig = syscall.SIGKILL
+	}
+	r.cmd.Process.Signal(sig)
 	waitExit(r.cmd, 10*time.Second)
 	return r.start()
 }

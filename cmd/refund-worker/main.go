@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
@@ -70,6 +71,24 @@ func run(log *logrus.Logger) error {
 			return fmt.Errorf("WORKER_CONCURRENCY=%q: want a positive integer", s)
 		}
 		cfg.Concurrency = n
+	}
+	// Knobs for sandboxes, tests and the chaos harness; production leaves
+	// them unset.
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+	}{
+		{"REFUNDQ_BLOCKED_RETRY", &cfg.BlockedRetry},
+		{"REFUNDQ_RECOVER_EVERY", &cfg.RecoverEvery},
+		{"REFUNDQ_DUE_MARGIN", &cfg.DueMargin},
+	} {
+		if v := os.Getenv(d.env); v != "" {
+			n, err := time.ParseDuration(v)
+			if err != nil || n <= 0 {
+				return fmt.Errorf("%s=%q: want a positive duration like 5s", d.env, v)
+			}
+			*d.dst = n
+		}
 	}
 	w, err := worker.New(cfg)
 	if err != nil {

@@ -22,8 +22,10 @@ import (
 //
 // REFUNDQ_POLL_FIRST and REFUNDQ_POLL_MAX (Go durations), when set, replace
 // every provider's poll delays; the sandbox, the demo and the chaos harness
-// use them so that Fatora's hourly polls take seconds. Production leaves them
-// unset.
+// use them so that Fatora's hourly polls take seconds. REFUNDQ_SETTLE_DELAY
+// replaces every provider's settle delay (how long after a send a look-up's
+// "not applied" is believed): only for simulators whose late applies are
+// known to land sooner. Production leaves all three unset.
 func FromEnv(getenv func(string) string) *providers.Registry {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -37,7 +39,11 @@ func FromEnv(getenv func(string) string) *providers.Registry {
 	}
 	first, errF := time.ParseDuration(getenv("REFUNDQ_POLL_FIRST"))
 	maxD, errM := time.ParseDuration(getenv("REFUNDQ_POLL_MAX"))
+	settle, errS := time.ParseDuration(getenv("REFUNDQ_SETTLE_DELAY"))
 	for i := range entries {
+		if errS == nil && settle > 0 {
+			entries[i].SettleDelay = settle
+		}
 		if errF == nil && first > 0 {
 			entries[i].Schedule.First = first
 		}
@@ -60,3 +66,7 @@ func Rules() *providers.Registry {
 func FastPolls(first, maxDelay time.Duration) []string {
 	return []string{fmt.Sprintf("REFUNDQ_POLL_FIRST=%s", first), fmt.Sprintf("REFUNDQ_POLL_MAX=%s", maxDelay)}
 }
+
+// FastSettle is the environment line that shortens every provider's settle
+// delay: for simulators whose late applies land sooner, never production.
+func FastSettle(d time.Duration) string { return fmt.Sprintf("REFUNDQ_SETTLE_DELAY=%s", d) }

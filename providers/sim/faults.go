@@ -36,6 +36,9 @@ const (
 	// after HangFor), and the refund is applied LateBy after that. A client
 	// that looks up at once and resends on "not found" pays twice.
 	AppliedLate Kind = "applied_late"
+	// Unauthorized: 401, as a provider answers a key it no longer accepts
+	// (rotated, revoked); nothing applied.
+	Unauthorized Kind = "401"
 )
 
 // Faults decides, per request, whether to inject a fault. Queue faults for
@@ -53,6 +56,9 @@ type Faults struct {
 	LateBy  time.Duration // how long after the client left AppliedLate applies; default 1s
 
 	late sync.WaitGroup
+
+	outage      Kind
+	outageUntil time.Time
 }
 
 type queued struct {
@@ -111,9 +117,21 @@ func (f *Faults) String() string {
 	return strings.Join(parts, " ")
 }
 
+// Outage injects kind into every request for d (e.g. Unauthorized: the
+// provider refuses our key for a while).
+func (f *Faults) Outage(kind Kind, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outage, f.outageUntil = kind, time.Now().Add(d)
+}
+
 func (f *Faults) pick(r *http.Request) (Kind, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.outage != "" && time.Now().Before(f.outageUntil) {
+		f.counts[f.outage]++
+		return f.outage, true
+	}
 	for i := range f.queued {
 		q := &f.queued[i]
 		if q.left > 0 && q.method == r.Method && (q.path == "" || q.path == r.URL.Path) {
@@ -144,6 +162,8 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprint(w, "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+		case Unauthorized:
+			WriteJSON(w, http.StatusUnauthorized, map[string]string{"message": "Unauthorized"})
 		case RateLimited:
 			w.Header().Set("Retry-After", fmt.Sprint(max(f.RetryIn, 1)))
 			WriteJSON(w, http.StatusTooManyRequests, map[string]string{"message": "Too many requests"})
