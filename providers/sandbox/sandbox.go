@@ -19,7 +19,7 @@ import (
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/bbmsl"
 	"github.com/refundq/refundq/providers/ecartpay"
-	"github.com/refundq/refundq/providers/ecomcharge"
+	"github.com/refundq/refundq/providers/ecomcharge/ecomchargesim"
 	"github.com/refundq/refundq/providers/fatora"
 	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/providers/sim"
@@ -107,7 +107,7 @@ func fatoraSim() Sim {
 
 func ecomChargeSim() Sim {
 	const shop, secret = "361", "ecomcharge_test_sandbox"
-	s := ecomcharge.NewSimulator(shop, secret)
+	s := ecomchargesim.NewSimulator(shop, secret)
 	return Sim{
 		Name: providers.EcomCharge, Currency: "EUR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -117,6 +117,7 @@ func ecomChargeSim() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.MakePending,
 		AutoCreate:  s.AutoCreate,
+		Guessed:     s.Guessed,
 		Partial:     true, Multiple: true,
 	}
 }
