@@ -21,7 +21,7 @@ import (
 	"github.com/refundq/refundq/providers/ecartpay"
 	"github.com/refundq/refundq/providers/ecomcharge/ecomchargesim"
 	"github.com/refundq/refundq/providers/fatora"
-	"github.com/refundq/refundq/providers/moyasarpg"
+	"github.com/refundq/refundq/providers/moyasarpg/moyasarpgsim"
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
 )
@@ -65,7 +65,7 @@ func New(dir string) ([]Sim, error) {
 
 func moyasar() Sim {
 	const key = "sk_test_sandbox"
-	s := moyasarpg.NewSimulator(key)
+	s := moyasarpgsim.NewSimulator(key)
 	return Sim{
 		Name: providers.MoyasarPG, Currency: "SAR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -75,6 +75,7 @@ func moyasar() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.SetProcessing,
 		AutoCreate:  s.AutoCreate,
+		Guessed:     s.Guessed,
 		Partial:     true, Multiple: true,
 	}
 }
