@@ -1,10 +1,29 @@
 // Package ecomcharge is the adapter for ecomCharge (beGateway family)
-// refunds: POST /transactions/refunds with a {"request": ...} envelope naming
-// the parent payment's uid, an integer amount in minor units, duplicate_check
-// and a tracking_id of ours (providers.Refund.Key), by which a refund whose
-// answer was lost is found again with
-// GET /v2/transactions/tracking_id/{tracking_id}. Every ecomCharge-specific
-// fact lives in this package, in the named constants and variables below.
+// refunds.
+//
+// Documented (shared/provider-docs/ecomcharge-refund.txt and ecomCharge's
+// card API pages): POST /transactions/refunds with a {"request": ...}
+// envelope naming the parent payment's uid, an integer amount in minor
+// units, a reason and duplicate_check (default true: the same parent_uid and
+// amount within 30 s is refused); the answer is {"transaction": {...}} with
+// uid, status (successful, failed; incomplete and pending are not final),
+// amount, currency, type "refund", message, code and friendly_message. A
+// transaction is read by GET /v2/transactions/tracking_id/{tracking_id}
+// (status query page), which lists the transactions carrying that
+// tracking_id.
+//
+// Guessed, and checked at run time (GuessTracking): that a refund accepts
+// the tracking_id we send (providers.Refund.Key), keeps it, and is listed by
+// the tracking_id look-up. The refund page does not list tracking_id. A
+// refund answer that echoes our tracking_id confirms it; a successful answer
+// without it leads, while nothing is known, to one look-up by tracking_id
+// right after the success: our refund listed confirms it, an empty list
+// refutes it. Until it is confirmed, a look-up that lists nothing is
+// Unknown, never NotFound, so a refund whose answer was lost is never resent
+// on the strength of a field ecomCharge may drop.
+//
+// Every ecomCharge-specific fact lives in this package, in the named
+// constants and variables below.
 package ecomcharge
 
 import (
@@ -36,6 +55,20 @@ const (
 	EnvSecretKey = "ECOMCHARGE_SECRET_KEY"
 )
 
+// GuessTracking is the guess that ecomCharge keeps our tracking_id on a
+// refund and lists the refund under it (see the package doc).
+const GuessTracking providers.Guess = "ecomcharge.tracking_id"
+
+// Guesses are the undocumented facts the adapter relies on.
+var Guesses = []providers.GuessInfo{{
+	Guess: GuessTracking,
+	Means: "ecomCharge keeps the tracking_id sent with a refund and lists the refund under " +
+		"GET /v2/transactions/tracking_id/{tracking_id}. Confirmed by a refund answer that echoes it, or by " +
+		"the one look-up made after a success while nothing is known (our refund listed); refuted when that " +
+		"look-up lists nothing. Until confirmed, a look-up listing nothing is unknown, never not found: a " +
+		"refund whose answer was lost is not resent and waits for reconciliation or a human.",
+}}
+
 // The API's facts. Each is one line to change if it proves wrong.
 var (
 	// refundPath takes the refund request (seed).
@@ -43,19 +76,16 @@ var (
 	// trackingPath + tracking_id lists the transactions carrying that
 	// tracking_id (doc). Its answer is {"transactions": [...]}, empty when
 	// there is none (beGateway's PHP client tests); bePaid's page also shows
-	// a single {"transaction": {...}}, so both are read. That refunds accept
-	// a tracking_id and are found by it is a guess (PROVIDERS.md).
+	// a single {"transaction": {...}}, so both are read.
 	trackingPath = "/v2/transactions/tracking_id/"
-	// uidPath + uid reads one transaction (doc); the simulator serves it,
-	// the adapter does not need it.
-	uidPath = "/transactions/"
 	// apiVersionHeader: version 3 adds code and friendly_message (doc).
 	apiVersionHeader, apiVersion = "X-API-Version", "3"
 	// refundType is a refund transaction's "type" (seed).
 	refundType = "refund"
 	// Transaction statuses: successful and failed are terminal, incomplete
-	// and pending are not (doc); error and expired (guess) and anything
-	// else are treated as uncertain.
+	// and pending are not (doc). error and expired (guess) and anything else
+	// are uncertain: nothing says whether money moved, so they stay Unknown
+	// (fail closed) and the refund is reconciled or left to a human.
 	statusSuccessful = "successful"
 	statusFailed     = "failed"
 	statusPending    = []string{"incomplete", "pending"}
@@ -64,18 +94,37 @@ var (
 	// defaultReason is sent when the refund has none: beGateway answers
 	// "Reason can't be blank." without one (beGateway's PHP client tests).
 	defaultReason = "Refund requested by merchant"
-	// duplicateMessage identifies duplicate_check's rejection (same
-	// parent_uid and amount within 30 s), matched case-insensitively in the
-	// error's message and errors. Exact wording: guess; the simulator sends
-	// this text. It means "an identical refund was just sent", never
-	// "refused". beGateway's own code list calls it "Duplicate transaction
-	// or order" (F.0108), which this also matches.
-	duplicateMessage = "Duplicate transaction"
+	// duplicateWord identifies duplicate_check's refusal (same parent_uid
+	// and amount within DuplicateWindow), matched case-insensitively anywhere
+	// in the message, errors and friendly_message. The exact wording is not
+	// documented; beGateway's code list says "Duplicate transaction or
+	// order" (F.0108).
+	duplicateWord = "duplicate"
 	// duplicateCode is beGateway's code for a duplicate transaction
 	// (begateway/status_code F.0108); that duplicate_check answers with it
-	// is a guess.
+	// is a guess, matched case-insensitively.
 	duplicateCode = "F.0108"
+	// refusedStatuses are the HTTP statuses under which ecomCharge's error
+	// body is read as a refusal of the refund itself. Any other 4xx with an
+	// error body is undocumented, so unknown.
+	refusedStatuses = []int{http.StatusBadRequest, http.StatusPaymentRequired, http.StatusNotFound, http.StatusUnprocessableEntity}
 )
+
+// DuplicateWindow is duplicate_check's window: the same parent_uid and
+// amount within it is refused (seed).
+const DuplicateWindow = 30 * time.Second
+
+// DuplicateRetry is when a refund that duplicate_check refused on its first
+// attempt is sent again: just after the window, so the equal refund that
+// caused it (a legitimate second partial refund of the same amount) no
+// longer counts.
+const DuplicateRetry = DuplicateWindow + time.Second
+
+// SettleDelay is how long after a send a look-up's "not applied" is
+// believed. It is longer than duplicate_check's window, so a resend of a
+// refund proven not applied is not itself refused as a duplicate of the
+// attempt it replaces.
+const SettleDelay = 35 * time.Second
 
 // Schedule polls a pending or incomplete refund after 10 s, doubling to
 // every 15 minutes, for three days: card refunds are normally answered at
@@ -120,8 +169,10 @@ func New(cfg Config) (*Client, error) {
 // Entry returns ecomCharge's registry entry from ECOMCHARGE_BASE_URL,
 // ECOMCHARGE_SHOP_ID and ECOMCHARGE_SECRET_KEY: disabled, with Missing set,
 // when a credential is unset; with Err set when the base URL is unusable.
+// It is not Keyless: the tracking_id is a key of ours, once confirmed.
 func Entry(getenv func(string) string) providers.Entry {
-	e := providers.Entry{Name: providers.EcomCharge, Schedule: Schedule, Check: Check}
+	e := providers.Entry{Name: providers.EcomCharge, Schedule: Schedule, Check: Check,
+		SettleDelay: SettleDelay, Guesses: Guesses}
 	c, err := New(Config{BaseURL: getenv(EnvBaseURL), ShopID: getenv(EnvShopID), SecretKey: getenv(EnvSecretKey)})
 	var me *providers.MissingError
 	switch {
@@ -149,16 +200,16 @@ func Check(r tasks.Refund) error {
 
 // transaction is the part of ecomCharge's transaction the adapter reads.
 type transaction struct {
-	UID             string `json:"uid"`
-	Status          string `json:"status"`
-	Type            string `json:"type"`
-	Amount          int64  `json:"amount"`
-	Currency        string `json:"currency"`
-	Message         string `json:"message"`
-	ParentUID       string `json:"parent_uid"`
-	TrackingID      string `json:"tracking_id"`
-	Code            string `json:"code"`
-	FriendlyMessage string `json:"friendly_message"`
+	UID             string       `json:"uid"`
+	Status          string       `json:"status"`
+	Type            string       `json:"type"`
+	Amount          *json.Number `json:"amount"` // integer minor units; nil when absent
+	Currency        string       `json:"currency"`
+	Message         string       `json:"message"`
+	ParentUID       string       `json:"parent_uid"`
+	TrackingID      string       `json:"tracking_id"` // guess: not on the refund page
+	Code            string       `json:"code"`
+	FriendlyMessage string       `json:"friendly_message"`
 }
 
 // refundRequest is the body of the refund call.
@@ -173,6 +224,8 @@ type refundRequest struct {
 }
 
 // Refund sends the refund with duplicate_check on and r.Key as tracking_id.
+// While GuessTracking is open, a success whose answer does not show our
+// tracking_id is followed by one look-up by it, to learn the guess.
 func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outcome {
 	if strings.TrimSpace(r.TransactionID) == "" {
 		return providers.Outcome{Kind: providers.Rejected, Reason: "ecomcharge needs transaction_id: the parent payment uid (nothing sent)"}
@@ -191,11 +244,42 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	return refundOutcome(resp, r)
+	out, probe := refundOutcome(resp, r)
+	if probe && r.Known.Open(GuessTracking) && r.Key != "" {
+		c.learnTracking(ctx, r.Key, out.Reference, &out)
+	}
+	return out
+}
+
+// learnTracking looks our refund up by tracking_id right after ecomCharge
+// answered it successful without showing the tracking_id: the refund is
+// there to be listed, so our uid in the list confirms GuessTracking and an
+// empty list refutes it. Anything else teaches nothing. A refutation that
+// was only a slow index costs look-ups that stay Unknown (fail closed), never
+// a resend; an operator can clear it.
+func (c *Client) learnTracking(ctx context.Context, key, uid string, out *providers.Outcome) {
+	resp, err := c.do(ctx, http.MethodGet, trackingPath+url.PathEscape(key), nil)
+	if err != nil || resp.Status != http.StatusOK {
+		return
+	}
+	list, ok := parseList(resp.Body)
+	switch {
+	case !ok:
+	case len(list) == 0:
+		out.Observe(GuessTracking, false, "refund "+uid+" succeeded without echoing our tracking_id, and the look-up by tracking_id right after lists nothing")
+	default:
+		for _, t := range list {
+			if t.UID == uid {
+				out.Observe(GuessTracking, true, "the look-up by tracking_id lists refund "+uid)
+				return
+			}
+		}
+	}
 }
 
 // Lookup lists the transactions carrying our tracking id and classifies our
-// refund among them; an empty list is NotFound.
+// refund among them. A list without a refund of ours is NotFound only once
+// GuessTracking is confirmed (r.Known); before that it is Unknown.
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
 	if strings.TrimSpace(r.Key) == "" {
 		return providers.Outcome{Kind: providers.Unknown, Reason: "refund has no key (tracking_id) to look it up by"}
@@ -204,7 +288,7 @@ func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outco
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	return lookupOutcome(resp, r.Key)
+	return lookupOutcome(resp, r)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte) (*providers.Response, error) {
@@ -225,33 +309,45 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*pro
 	return providers.Do(ctx, c.hc, req)
 }
 
-// refundOutcome classifies the answer to a refund request.
-func refundOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
-	out := providers.Outcome{HTTPStatus: resp.Status}
+// authOutcome is a refused credential: Blocked, never Rejected.
+func authOutcome(status int) providers.Outcome {
+	return providers.Outcome{Kind: providers.Blocked, HTTPStatus: status,
+		Reason: fmt.Sprintf("authentication failed (HTTP %d): check %s and %s", status, EnvShopID, EnvSecretKey)}
+}
+
+// refundOutcome classifies the answer to a refund request. probe says the
+// answer is a success that does not show whether our tracking_id was kept.
+func refundOutcome(resp *providers.Response, r providers.Refund) (out providers.Outcome, probe bool) {
+	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	switch {
 	case resp.Status == http.StatusTooManyRequests:
 		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by ecomCharge"
-		return out
+		return out, false
 	case resp.Status >= 500:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d after the refund was sent: %s", resp.Status, providers.Snippet(resp.Body))
-		return out
+		return out, false
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("authentication failed (HTTP %d): check %s and %s", resp.Status, EnvShopID, EnvSecretKey)
-		return out
+		o := authOutcome(resp.Status)
+		o.RequestID = out.RequestID
+		return o, false
 	}
 	// A transaction answer is read on 2xx; on 4xx only a failed one is
 	// (anything else there, or under a 1xx/3xx, contradicts the status and
 	// stays unknown).
 	if t, ok := parseTransaction(resp.Body); ok && (resp.Status >= 200 && resp.Status < 300 || resp.Status >= 400 && t.Status == statusFailed) {
-		if t.TrackingID != "" && t.TrackingID != r.Key || t.Type != "" && t.Type != refundType {
-			out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("answer is transaction %s of type %q with tracking_id %q, not our refund", t.UID, t.Type, t.TrackingID)
-			return out
+		if why := notOurs(t, r); why != "" {
+			out.Kind, out.Reason = providers.Unknown, "the answer is not our refund: "+why
+			return out, false
 		}
-		out = classify(t, resp.Status)
-		if out.Kind == providers.Succeeded && t.Currency != "" && r.Amount.Currency != "" && !strings.EqualFold(t.Currency, r.Amount.Currency) {
-			out.Reason = fmt.Sprintf("refunded %d minor units in %s, the payment's currency, while the refund was asked in %s", t.Amount, t.Currency, r.Amount.Currency)
+		out = classify(t, r, out)
+		if t.Status == statusSuccessful {
+			if t.TrackingID == r.Key && r.Key != "" {
+				out.Observe(GuessTracking, true, "refund answer "+t.UID+" echoes our tracking_id")
+			} else {
+				probe = true
+			}
 		}
-		return out
+		return out, probe
 	}
 	e, ok := parseError(resp.Body)
 	switch {
@@ -259,24 +355,29 @@ func refundOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("unreadable answer (HTTP %d): %s", resp.Status, providers.Snippet(resp.Body))
 	case resp.Status < 400:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d without a refund transaction: %s", resp.Status, e.text())
-	case isDuplicate(e.text(), ""):
-		out.Kind, out.Status, out.Reason = providers.Unknown, "duplicate_check", duplicateReason(e.text())
-	default:
+	case isDuplicate(e.text()+" "+e.FriendlyMessage, e.Code):
+		out = duplicateOutcome(r.Attempt, e.text(), out)
+	case refused(resp.Status):
 		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("ecomCharge refused the refund (HTTP %d): %s", resp.Status, e.text())
+	default:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented HTTP %d: %s", resp.Status, e.text())
 	}
-	return out
+	return out, false
 }
 
 // lookupOutcome classifies the answer to a look-up by tracking id.
-func lookupOutcome(resp *providers.Response, key string) providers.Outcome {
-	out := providers.Outcome{HTTPStatus: resp.Status}
-	if resp.Status == http.StatusTooManyRequests {
+func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
+	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
+	switch {
+	case resp.Status == http.StatusTooManyRequests:
 		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "look-up rate limited by ecomCharge"
 		return out
-	}
-	if resp.Status != http.StatusOK {
-		// Auth failures, 5xx and even a 404 prove nothing: "none" is a 200
-		// with an empty list.
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		o := authOutcome(resp.Status)
+		o.RequestID = out.RequestID
+		return o
+	case resp.Status != http.StatusOK:
+		// 5xx and even a 404 prove nothing: "none" is a 200 with an empty list.
 		msg := providers.Snippet(resp.Body)
 		if e, ok := parseError(resp.Body); ok {
 			msg = e.text()
@@ -286,7 +387,7 @@ func lookupOutcome(resp *providers.Response, key string) providers.Outcome {
 	}
 	list, ok := parseList(resp.Body)
 	if !ok {
-		out.Kind, out.Reason = providers.Unknown, "unreadable look-up: "+providers.Snippet(resp.Body)
+		out.Kind, out.Reason = providers.Unknown, "look-up without a readable transaction list: "+providers.Snippet(resp.Body)
 		return out
 	}
 	var best *transaction
@@ -294,7 +395,7 @@ func lookupOutcome(resp *providers.Response, key string) providers.Outcome {
 	for i := range list {
 		t := &list[i]
 		switch {
-		case t.TrackingID != "" && t.TrackingID != key, t.Type != "" && t.Type != refundType:
+		case notOurs(*t, r) != "":
 			others++
 		case t.Status == statusFailed && isDuplicate(t.Message+" "+t.FriendlyMessage, t.Code):
 			dups++ // a resend duplicate_check refused: it moved nothing
@@ -302,28 +403,66 @@ func lookupOutcome(resp *providers.Response, key string) providers.Outcome {
 			best = t
 		}
 	}
+	if best != nil || dups > 0 {
+		// ecomCharge listed a refund of ours under our tracking_id.
+		out.Observe(GuessTracking, true, "the look-up by tracking_id lists a refund of ours")
+	}
 	switch {
 	case best != nil:
-		return classify(*best, resp.Status)
+		obs := out.Observed
+		out = classify(*best, r, out)
+		out.Observed = obs
 	case others > 0:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s returned %d transaction(s) that are not a refund of ours", key, others)
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s lists %d transaction(s) that are not a refund of ours", r.Key, others)
+	case !r.Known.Holds(GuessTracking):
+		// Only what the worker has recorded counts as confirmed, not what
+		// this very answer suggests (a refused duplicate kept with our
+		// tracking_id says little about successful refunds).
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s lists no refund of ours, but that ecomCharge keeps tracking_id on refunds is %s (guess %s): proves nothing",
+			r.Key, verdict(r.Known, GuessTracking), GuessTracking)
 	default:
-		out.Kind, out.Reason = providers.NotFound, "no refund with tracking_id "+key
+		out.Kind, out.Reason = providers.NotFound, "no refund with tracking_id "+r.Key
 		if dups > 0 {
-			out.Reason += fmt.Sprintf(" (only %d duplicate_check rejection(s), which moved nothing)", dups)
+			out.Reason += fmt.Sprintf(" (only %d duplicate_check refusal(s), which moved nothing)", dups)
 		}
 	}
 	return out
 }
 
-// classify maps a refund transaction's status to an outcome.
-func classify(t transaction, httpStatus int) providers.Outcome {
-	out := providers.Outcome{Reference: t.UID, Status: t.Status, HTTPStatus: httpStatus}
+func verdict(k providers.Knowledge, g providers.Guess) string {
+	if k == nil {
+		return providers.Unconfirmed.String()
+	}
+	return k[g].String()
+}
+
+// notOurs says why a transaction is not a refund of ours ("" if it may be):
+// another tracking_id, another type, another parent payment.
+func notOurs(t transaction, r providers.Refund) string {
+	switch {
+	case t.TrackingID != "" && t.TrackingID != r.Key:
+		return fmt.Sprintf("transaction %s has tracking_id %q", t.UID, t.TrackingID)
+	case t.Type != "" && t.Type != refundType:
+		return fmt.Sprintf("transaction %s is of type %q", t.UID, t.Type)
+	case t.ParentUID != "" && r.TransactionID != "" && t.ParentUID != r.TransactionID:
+		return fmt.Sprintf("transaction %s refunds payment %s", t.UID, t.ParentUID)
+	}
+	return ""
+}
+
+// classify maps a refund transaction to an outcome, checking a success's
+// amount and currency against the request.
+func classify(t transaction, r providers.Refund, out providers.Outcome) providers.Outcome {
+	out.Reference, out.Status = t.UID, t.Status
 	switch {
 	case t.Status == statusSuccessful:
-		out.Kind = providers.Succeeded
+		out.Kind, out.Reason = providers.Succeeded, ""
+		if why := mismatch(t, r.Amount); why != "" {
+			out.Kind, out.Reason = providers.Review, why
+		}
 	case t.Status == statusFailed && isDuplicate(t.Message+" "+t.FriendlyMessage, t.Code):
-		out.Kind, out.Reason = providers.Unknown, duplicateReason(firstOf(t.Message, t.FriendlyMessage, t.Code))
+		out = duplicateOutcome(r.Attempt, firstOf(t.Message, t.FriendlyMessage, t.Code), out)
+		out.Reference, out.Status = t.UID, t.Status
 	case t.Status == statusFailed:
 		out.Kind, out.Reason = providers.Rejected, "refund failed at ecomCharge: "+firstOf(t.Message, t.FriendlyMessage, "no message")
 		if t.Code != "" {
@@ -331,9 +470,54 @@ func classify(t transaction, httpStatus int) providers.Outcome {
 		}
 	case isPending(t.Status):
 		out.Kind, out.Reason = providers.Pending, "ecomCharge has not finished the refund"
-	default: // error, expired (guess) or undocumented
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("refund transaction status %q: outcome uncertain", t.Status)
+	default: // error, expired (guess) or undocumented: fail closed
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("refund transaction status %q: whether money moved is not known", t.Status)
 	}
+	return out
+}
+
+// mismatch says how a successful refund differs from what was asked: its
+// amount (integer minor units) and, when the answer has one, its currency.
+// An absent or non-integer amount cannot be checked, and is a mismatch.
+func mismatch(t transaction, want tasks.Money) string {
+	if t.Currency != "" && !strings.EqualFold(t.Currency, want.Currency) {
+		return fmt.Sprintf("ecomCharge refunded %s %s while %s was asked: another currency", amountText(t.Amount), t.Currency, want)
+	}
+	if t.Amount == nil {
+		return fmt.Sprintf("ecomCharge answered refund %s successful without an amount; %s was asked", t.UID, want)
+	}
+	got, err := t.Amount.Int64()
+	if err != nil {
+		return fmt.Sprintf("ecomCharge answered refund %s successful with amount %q, not an integer in minor units; %s was asked", t.UID, t.Amount.String(), want)
+	}
+	if got != want.Minor {
+		return fmt.Sprintf("ecomCharge refunded %d minor units while %d (%s) was asked", got, want.Minor, want)
+	}
+	return ""
+}
+
+func amountText(n *json.Number) string {
+	if n == nil {
+		return "(no amount)"
+	}
+	return n.String()
+}
+
+// duplicateOutcome reads a duplicate_check refusal. On a first attempt
+// nothing of ours was sent before, so the equal refund it clashed with is
+// someone else's (two equal partial refunds inside 30 s are legitimate):
+// nothing was applied, send again after the window. On a resend it is most
+// likely our own earlier attempt, applied: reconcile first.
+func duplicateOutcome(attempt int, detail string, out providers.Outcome) providers.Outcome {
+	out.Status = "duplicate_check"
+	if attempt <= 1 {
+		out.Kind, out.RetryAfter = providers.Transient, DuplicateRetry
+		out.Reason = fmt.Sprintf("duplicate_check refused it: an equal refund of this payment was made in the last %s, not by this refund (its first attempt); nothing applied, send again after %s: %s",
+			DuplicateWindow, DuplicateRetry, detail)
+		return out
+	}
+	out.Kind = providers.Unknown
+	out.Reason = "duplicate_check refused the resend: most likely our own earlier attempt was applied; look it up by tracking_id before anything else: " + detail
 	return out
 }
 
@@ -360,13 +544,20 @@ func isPending(status string) bool {
 	return false
 }
 
-func isDuplicate(text, code string) bool {
-	return code != "" && code == duplicateCode ||
-		strings.Contains(strings.ToLower(text), strings.ToLower(duplicateMessage))
+func refused(status int) bool {
+	for _, s := range refusedStatuses {
+		if status == s {
+			return true
+		}
+	}
+	return false
 }
 
-func duplicateReason(msg string) string {
-	return "duplicate_check fired: an identical refund (same payment and amount) was sent moments ago, most likely this one; look it up by tracking_id before anything else: " + msg
+// isDuplicate reports whether a refusal is duplicate_check's: the word
+// "duplicate" anywhere in its text, or beGateway's code F.0108.
+func isDuplicate(text, code string) bool {
+	return strings.EqualFold(strings.TrimSpace(code), duplicateCode) ||
+		strings.Contains(strings.ToLower(text), duplicateWord)
 }
 
 // parseTransaction reads {"transaction": {...}} with a uid and a status.
@@ -381,7 +572,8 @@ func parseTransaction(body []byte) (transaction, bool) {
 }
 
 // parseList reads {"transactions": [...]} (or one {"transaction": {...}});
-// every entry must have a uid and a status.
+// every entry must have a uid and a status. An answer without either key
+// (e.g. {}) is unreadable, never an empty list.
 func parseList(body []byte) ([]transaction, bool) {
 	var env struct {
 		Transactions *[]transaction `json:"transactions"`
@@ -407,14 +599,19 @@ func parseList(body []byte) ([]transaction, bool) {
 	return list, true
 }
 
-// apiError is ecomCharge's error body, {"message", "errors"}, or the same
-// inside "response" (beGateway's PHP client reads both).
+// apiError is ecomCharge's error body, {"message", "errors"} (with code and
+// friendly_message under API version 3), or the same inside "response"
+// (beGateway's PHP client reads both).
 type apiError struct {
-	Message  string          `json:"message"`
-	Errors   json.RawMessage `json:"errors"`
-	Response *struct {
-		Message string          `json:"message"`
-		Errors  json.RawMessage `json:"errors"`
+	Message         string          `json:"message"`
+	Errors          json.RawMessage `json:"errors"`
+	Code            string          `json:"code"`
+	FriendlyMessage string          `json:"friendly_message"`
+	Response        *struct {
+		Message         string          `json:"message"`
+		Errors          json.RawMessage `json:"errors"`
+		Code            string          `json:"code"`
+		FriendlyMessage string          `json:"friendly_message"`
 	} `json:"response"`
 }
 
@@ -424,7 +621,7 @@ func parseError(body []byte) (apiError, bool) {
 		return apiError{}, false
 	}
 	if e.Message == "" && len(e.Errors) == 0 && e.Response != nil {
-		e.Message, e.Errors = e.Response.Message, e.Response.Errors
+		e.Message, e.Errors, e.Code, e.FriendlyMessage = e.Response.Message, e.Response.Errors, e.Response.Code, e.Response.FriendlyMessage
 	}
 	return e, e.Message != "" || flattenErrors(e.Errors) != ""
 }
@@ -434,6 +631,9 @@ func (e apiError) text() string {
 	s := e.Message
 	if f := flattenErrors(e.Errors); f != "" {
 		s = strings.TrimSpace(s + " (" + f + ")")
+	}
+	if e.Code != "" {
+		s += " [code " + e.Code + "]"
 	}
 	if len(s) > 500 {
 		s = s[:500] + "…"

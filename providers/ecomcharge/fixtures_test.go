@@ -3,6 +3,7 @@ package ecomcharge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/tasks"
@@ -49,47 +51,73 @@ func fixture(t *testing.T, name string) string {
 }
 
 func TestDocumentedAnswersAreClassified(t *testing.T) {
-	r := providers.Refund{OrderID: "4107-310b0da80b", TransactionID: "4107-310b0da80b",
-		Amount: tasks.Money{Minor: 492, Currency: "EUR"}, Reason: "requested", Key: fixtureKey}
 	found := fixture(t, "tracking_found.json")
+	success := fixture(t, "refund_successful.json")
+	dupFailed := fixture(t, "refund_failed_duplicate_code.json")
+	confirmed := providers.Knowledge{GuessTracking: providers.Confirmed}
+	refuted := providers.Knowledge{GuessTracking: providers.Refuted}
 	tests := []struct {
 		name           string
 		status         int
 		body           string
 		header         map[string]string
+		attempt        int
+		known          providers.Knowledge
 		refund, lookup providers.Kind
-		contain        string // in the reason (or status) of a non-unknown outcome
+		contain        string // in the reason of an outcome that is neither unknown nor not found
 	}{
-		{"seed: successful refund", 200, fixture(t, "refund_successful.json"), nil, providers.Succeeded, providers.Succeeded, ""},
-		{"doc: can't be refunded", 422, fixture(t, "error_cant_refund.json"), nil, providers.Rejected, providers.Unknown, "base: transaction can't be refunded"},
-		{"guess: duplicate_check refusal", 422, fixture(t, "error_duplicate.json"), nil, providers.Unknown, providers.Unknown, "duplicate_check"},
-		{"guess: error inside response", 422, fixture(t, "error_response_wrapped.json"), nil, providers.Rejected, providers.Unknown, "Reason can't be blank"},
-		{"failed refund", 200, fixture(t, "refund_failed.json"), nil, providers.Rejected, providers.Rejected, "Do not honor"},
-		{"failed as duplicate (F.0108)", 200, fixture(t, "refund_failed_duplicate_code.json"), nil, providers.Unknown, providers.NotFound, "duplicate_check"},
-		{"tracking list with our refund", 200, found, nil, providers.Unknown, providers.Succeeded, ""},
-		{"tracking list empty", 200, fixture(t, "tracking_empty.json"), nil, providers.Unknown, providers.NotFound, ""},
-		{"tracking answer as one transaction", 200, fixture(t, "tracking_single.json"), nil, providers.Pending, providers.Pending, ""},
-		{"bad credentials", 401, `{"message":"Unauthorized"}`, nil, providers.Rejected, providers.Unknown, "ECOMCHARGE_SECRET_KEY"},
-		{"bad credentials, HTML", 403, `<html>Forbidden</html>`, nil, providers.Rejected, providers.Unknown, "authentication"},
-		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, providers.Transient, providers.Transient, ""},
-		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, providers.Unknown, providers.Unknown, ""},
-		{"5xx with a success body", 500, fixture(t, "refund_successful.json"), nil, providers.Unknown, providers.Unknown, ""},
-		{"200 HTML", 200, `<html>maintenance</html>`, nil, providers.Unknown, providers.Unknown, ""},
-		{"200 empty", 200, ``, nil, providers.Unknown, providers.Unknown, ""},
-		{"404 JSON", 404, `{"message":"Record not found"}`, nil, providers.Rejected, providers.Unknown, "Record not found"},
-		{"422 with a successful transaction", 422, fixture(t, "refund_successful.json"), nil, providers.Unknown, providers.Unknown, ""},
-		{"someone else's tracking id", 200, strings.ReplaceAll(found, fixtureKey, "other"), nil, providers.Unknown, providers.Unknown, ""},
-		{"not a refund", 200, strings.Replace(found, `"type": "refund"`, `"type": "payment"`, 1), nil, providers.Unknown, providers.Unknown, ""},
-		{"guess: expired", 200, strings.Replace(found, `"status": "successful"`, `"status": "expired"`, 1), nil, providers.Unknown, providers.Unknown, ""},
-		{"incomplete", 200, strings.Replace(found, `"status": "successful"`, `"status": "incomplete"`, 1), nil, providers.Unknown, providers.Pending, ""},
-		{"transaction without status", 200, strings.Replace(fixture(t, "refund_successful.json"), `"status": "successful", `, ``, 1), nil, providers.Unknown, providers.Unknown, ""},
+		{"seed: successful refund", 200, success, nil, 1, nil, providers.Succeeded, providers.Succeeded, ""},
+		{"doc: can't be refunded", 422, fixture(t, "error_cant_refund.json"), nil, 1, nil, providers.Rejected, providers.Unknown, "base: transaction can't be refunded"},
+		{"duplicate_check refusal, first attempt", 422, fixture(t, "error_duplicate.json"), nil, 1, nil, providers.Transient, providers.Unknown, "duplicate_check"},
+		{"duplicate_check refusal, no attempt number", 422, fixture(t, "error_duplicate.json"), nil, 0, nil, providers.Transient, providers.Unknown, "duplicate_check"},
+		{"duplicate_check refusal, resend", 422, fixture(t, "error_duplicate.json"), nil, 2, nil, providers.Unknown, providers.Unknown, ""},
+		{"duplicate in friendly_message only", 422, `{"message":"Refund refused","friendly_message":"DUPLICATE order."}`, nil, 1, nil, providers.Transient, providers.Unknown, "duplicate_check"},
+		{"duplicate by code only", 422, `{"message":"Refused","code":"f.0108"}`, nil, 1, nil, providers.Transient, providers.Unknown, "duplicate_check"},
+		{"duplicate by code only, resend", 422, `{"message":"Refused","code":"F.0108"}`, nil, 3, nil, providers.Unknown, providers.Unknown, ""},
+		{"guess: error inside response", 422, fixture(t, "error_response_wrapped.json"), nil, 1, nil, providers.Rejected, providers.Unknown, "Reason can't be blank"},
+		{"failed refund", 200, fixture(t, "refund_failed.json"), nil, 1, nil, providers.Rejected, providers.Rejected, "Do not honor"},
+		{"failed as duplicate (F.0108), first attempt", 200, dupFailed, nil, 1, nil, providers.Transient, providers.Unknown, "duplicate_check"},
+		{"failed as duplicate (F.0108), resend", 200, dupFailed, nil, 2, nil, providers.Unknown, providers.Unknown, ""},
+		{"failed as duplicate (F.0108), guess confirmed", 200, dupFailed, nil, 2, confirmed, providers.Unknown, providers.NotFound, ""},
+		{"tracking list with our refund", 200, found, nil, 1, nil, providers.Unknown, providers.Succeeded, ""},
+		{"tracking list empty, guess open", 200, fixture(t, "tracking_empty.json"), nil, 1, nil, providers.Unknown, providers.Unknown, ""},
+		{"tracking list empty, guess refuted", 200, fixture(t, "tracking_empty.json"), nil, 1, refuted, providers.Unknown, providers.Unknown, ""},
+		{"tracking list empty, guess confirmed", 200, fixture(t, "tracking_empty.json"), nil, 1, confirmed, providers.Unknown, providers.NotFound, ""},
+		{"look-up without a list, guess confirmed", 200, `{}`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"look-up with a null list", 200, `{"transactions": null}`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"tracking answer as one transaction", 200, fixture(t, "tracking_single.json"), nil, 1, nil, providers.Pending, providers.Pending, ""},
+		{"bad credentials", 401, `{"message":"Unauthorized"}`, nil, 1, nil, providers.Blocked, providers.Blocked, "ECOMCHARGE_SECRET_KEY"},
+		{"bad credentials, HTML", 403, `<html>Forbidden</html>`, nil, 1, nil, providers.Blocked, providers.Blocked, "authentication"},
+		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, 1, nil, providers.Transient, providers.Transient, ""},
+		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"5xx with a success body", 500, success, nil, 1, nil, providers.Unknown, providers.Unknown, ""},
+		{"200 HTML", 200, `<html>maintenance</html>`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"200 empty", 200, ``, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"404 JSON", 404, `{"message":"Record not found"}`, nil, 1, confirmed, providers.Rejected, providers.Unknown, "Record not found"},
+		{"409 JSON (undocumented)", 409, `{"message":"Conflict"}`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"422 with a successful transaction", 422, success, nil, 1, nil, providers.Unknown, providers.Unknown, ""},
+		{"someone else's tracking id", 200, strings.ReplaceAll(found, fixtureKey, "other"), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"another parent payment", 200, strings.ReplaceAll(success, "4107-310b0da80b", "4107-ffffffffff"), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"not a refund", 200, strings.Replace(found, `"type": "refund"`, `"type": "payment"`, 1), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"guess: expired", 200, strings.Replace(found, `"status": "successful"`, `"status": "expired"`, 1), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"guess: error", 200, strings.Replace(success, `"status": "successful"`, `"status": "error"`, 1), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"incomplete", 200, strings.Replace(found, `"status": "successful"`, `"status": "incomplete"`, 1), nil, 1, nil, providers.Unknown, providers.Pending, ""},
+		{"transaction without status", 200, strings.Replace(success, `"status": "successful", `, ``, 1), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
+		{"success for another amount", 200, strings.Replace(success, `"amount": 492`, `"amount": 491`, 1), nil, 1, nil, providers.Review, providers.Review, "491"},
+		{"success in another currency", 200, strings.Replace(success, `"currency": "EUR"`, `"currency": "USD"`, 1), nil, 1, nil, providers.Review, providers.Review, "USD"},
+		{"success without an amount", 200, strings.Replace(success, `"amount": 492, `, ``, 1), nil, 1, nil, providers.Review, providers.Review, "without an amount"},
+		{"success with a decimal amount", 200, strings.Replace(success, `"amount": 492`, `"amount": 4.92`, 1), nil, 1, nil, providers.Review, providers.Review, "4.92"},
+		{"listed success for another amount", 200, strings.Replace(found, `"amount": 492`, `"amount": 491`, 1), nil, 1, nil, providers.Unknown, providers.Review, "491"},
 		{"duplicate refusal next to our success", 200,
-			`{"transactions": [` + strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(fixture(t, "refund_failed_duplicate_code.json")), `{"transaction": `), `}`) + `,` +
+			`{"transactions": [` + strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(dupFailed), `{"transaction": `), `}`) + `,` +
 				strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(found), `{"transactions": [`), `]}`) + `]}`,
-			nil, providers.Unknown, providers.Succeeded, ""},
+			nil, 1, nil, providers.Unknown, providers.Succeeded, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			r := providers.Refund{OrderID: "4107-310b0da80b", TransactionID: "4107-310b0da80b",
+				Amount: tasks.Money{Minor: 492, Currency: "EUR"}, Reason: "requested", Key: fixtureKey,
+				Attempt: tt.attempt, Known: tt.known}
 			c := answer(t, tt.status, tt.body, tt.header)
 			for _, op := range []string{"refund", "lookup"} {
 				want, out := tt.refund, c.Refund(context.Background(), r)
@@ -102,11 +130,11 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 				if tt.contain != "" && out.Kind == want && want != providers.Unknown && want != providers.NotFound && !strings.Contains(out.Reason, tt.contain) {
 					t.Errorf("%s: reason %q lacks %q", op, out.Reason, tt.contain)
 				}
-				if tt.contain == "duplicate_check" && op == "refund" && !strings.Contains(out.Reason, "duplicate_check") {
-					t.Errorf("%s: reason %q does not say the duplicate check fired", op, out.Reason)
-				}
 				if out.Kind == providers.Succeeded && out.Reference != "4107-c2d6b7c2b4" {
 					t.Errorf("%s: reference %q", op, out.Reference)
+				}
+				if out.Kind == providers.Transient && out.Status == "duplicate_check" && out.RetryAfter != DuplicateRetry {
+					t.Errorf("%s: duplicate_check retry after %s, want %s", op, out.RetryAfter, DuplicateRetry)
 				}
 				if strings.Contains(out.Reason, fixtureSecret) {
 					t.Errorf("%s: reason leaks the secret: %q", op, out.Reason)
@@ -116,6 +144,70 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 				if out := c.Refund(context.Background(), r); out.RetryAfter.Seconds() != 7 {
 					t.Errorf("Retry-After = %s, want 7s", out.RetryAfter)
 				}
+			}
+		})
+	}
+}
+
+// TestDocumentExample feeds the refund page's example answer, verbatim, to
+// the adapter: a success for 492 EUR that does not show our tracking_id, so
+// while the guess is open the adapter looks the refund up by tracking_id
+// once, and learns from the list.
+func TestDocumentExample(t *testing.T) {
+	doc := fixture(t, "refund_documented.json")
+	const uid = "1cbf77cb-ed58-40f2-8bb4-0be10f12fda8"
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(doc), &env); err != nil {
+		t.Fatal(err)
+	}
+	listed := `{"transactions": [` + string(env["transaction"]) + `]}`
+	for _, tt := range []struct {
+		name   string
+		known  providers.Verdict
+		lookup string // answer to the look-up; "" fails the test if asked
+		want   []bool
+	}{
+		{"guess open, empty list refutes", providers.Unconfirmed, `{"transactions": []}`, []bool{false}},
+		{"guess open, our uid listed confirms", providers.Unconfirmed, listed, []bool{true}},
+		{"guess open, look-up fails", providers.Unconfirmed, `<html>503</html>`, nil},
+		{"guess open, no list", providers.Unconfirmed, `{}`, nil},
+		{"guess confirmed: no look-up", providers.Confirmed, "", nil},
+		{"guess refuted: no look-up", providers.Refuted, "", nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var gets int
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodPost {
+					w.Write([]byte(doc))
+					return
+				}
+				gets++
+				if tt.lookup == "" || r.URL.Path != "/v2/transactions/tracking_id/"+fixtureKey {
+					t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+				}
+				w.Write([]byte(tt.lookup))
+			}))
+			defer srv.Close()
+			c, _ := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret})
+			r := providers.Refund{TransactionID: "5e14b86f-1bb9-40ad-b42a-b925176aec63", Amount: tasks.Money{Minor: 492, Currency: "EUR"},
+				Key: fixtureKey, Attempt: 1, Known: providers.Knowledge{GuessTracking: tt.known}}
+			out := c.Refund(context.Background(), r)
+			if out.Kind != providers.Succeeded || out.Reference != uid || out.Status != "successful" {
+				t.Fatalf("document example = %v", out)
+			}
+			var got []bool
+			for _, o := range out.Observed {
+				got = append(got, o.Holds)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("observed %v, want %v", got, tt.want)
+			}
+			if tt.lookup != "" && gets != 1 {
+				t.Errorf("%d look-ups, want 1", gets)
+			}
+			r.Amount.Minor = 50 // the page's request example asks 50; its answer says 492
+			if out := c.Refund(context.Background(), r); out.Kind != providers.Review || !strings.Contains(out.Reason, "492") {
+				t.Errorf("document example for a request of 50 = %v, want review", out)
 			}
 		})
 	}
@@ -210,5 +302,8 @@ func TestEntry(t *testing.T) {
 	e = Entry(env(map[string]string{"ECOMCHARGE_SHOP_ID": "361", "ECOMCHARGE_SECRET_KEY": fixtureSecret}))
 	if !e.Enabled() || e.Provider.(*Client).base != DefaultURL {
 		t.Fatalf("entry = %+v", e)
+	}
+	if e.Keyless || e.Settle() != 35*time.Second || e.Settle() <= DuplicateWindow || len(e.Guesses) != 1 || e.Guesses[0].Guess != "ecomcharge.tracking_id" || e.Guesses[0].Means == "" {
+		t.Fatalf("entry = %+v: want a keyed provider settling after 35 s with the tracking_id guess", e)
 	}
 }

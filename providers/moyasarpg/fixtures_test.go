@@ -2,6 +2,8 @@ package moyasarpg
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,7 +14,13 @@ import (
 	"github.com/refundq/refundq/tasks"
 )
 
-const fixtureKey = "0190f6b3-8c1e-7a55-9d1e-3c2b1a0f9e88"
+// The document's example order, and its refund transaction's id, taken here
+// as the transaction_id we sent.
+const (
+	docOrder  = "0191f5a7-44a9-76c2-9fec-39709fdbf723"
+	docRefund = "f351a2a3-97c4-4f12-add3-80c1044091f5"
+	docSecret = "sk_test_fixture_SECRET"
+)
 
 // answer serves one canned answer to every request.
 func answer(t *testing.T, status int, body string, header map[string]string) *Client {
@@ -25,7 +33,7 @@ func answer(t *testing.T, status int, body string, header map[string]string) *Cl
 		w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Config{BaseURL: srv.URL, APIKey: "sk_test_fixture_SECRET"})
+	c, err := New(Config{BaseURL: srv.URL, APIKey: docSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +41,7 @@ func answer(t *testing.T, status int, body string, header map[string]string) *Cl
 }
 
 func fixture(t *testing.T, name string) string {
+	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
@@ -40,45 +49,99 @@ func fixture(t *testing.T, name string) string {
 	return string(b)
 }
 
+// observed renders what an outcome observed of GuessRefundID: "", "true" or
+// "false".
+func observed(t *testing.T, out providers.Outcome) string {
+	t.Helper()
+	var s []string
+	for _, o := range out.Observed {
+		if o.Guess != GuessRefundID || o.Detail == "" {
+			t.Errorf("observation %+v", o)
+		}
+		s = append(s, fmt.Sprint(o.Holds))
+	}
+	return strings.Join(s, ",")
+}
+
 func TestDocumentedAnswersAreClassified(t *testing.T) {
-	r := providers.Refund{OrderID: "ord_5f1c2b", Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: fixtureKey}
+	doc := fixture(t, "order_documented.json")
+	refundTxn := `"id": "` + docRefund + `"`
+	withRefund := func(old, new string) string {
+		i := strings.Index(doc, refundTxn)
+		j := i + strings.Index(doc[i:], old)
+		return doc[:j] + new + doc[j+len(old):]
+	}
 	tests := []struct {
-		name    string
-		status  int
-		body    string
-		header  map[string]string
-		refund  providers.Kind
-		lookup  providers.Kind
-		contain string
+		name              string
+		status            int
+		body              string
+		header            map[string]string
+		key               string   // default docRefund
+		others            []string // OtherRefs
+		refund, lookup    providers.Kind
+		contain           string // in the reason of an outcome that is neither unknown nor not found
+		observe, observeL string // what the refund (lookup) answer showed of the guess
 	}{
-		{"order with our approved refund", 200, fixture(t, "order_refunded.json"), nil, providers.Succeeded, providers.Succeeded, ""},
-		{"still processing", 400, fixture(t, "still_processing.json"), nil, providers.Pending, providers.Pending, "still processing"},
-		{"validation failed", 422, fixture(t, "validation_failed.json"), nil, providers.Rejected, providers.Unknown, "amount: must be less"},
-		{"bad key", 401, `{"message":"Invalid authorization credentials"}`, nil, providers.Rejected, providers.Unknown, "MOYASAR_PG_API_KEY"},
-		{"no such order", 404, `{"message":"Object not found"}`, nil, providers.Rejected, providers.Rejected, "not found"},
-		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, providers.Transient, providers.Transient, ""},
-		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, providers.Unknown, providers.Unknown, "Bad Gateway"},
-		{"200 HTML", 200, `<html>maintenance</html>`, nil, providers.Unknown, providers.Unknown, "unreadable"},
-		{"200 without our refund", 200, strings.Replace(fixture(t, "order_refunded.json"), fixtureKey, "someone-else", 1), nil, providers.Unknown, providers.NotFound, ""},
-		{"refund timeout status", 200, strings.Replace(fixture(t, "order_refunded.json"), `"refund", "status": "approved"`, `"refund", "status": "timeout"`, 1), nil, providers.Unknown, providers.Unknown, "uncertain"},
-		{"refund initiated", 200, strings.Replace(fixture(t, "order_refunded.json"), `"refund", "status": "approved"`, `"refund", "status": "initiated"`, 1), nil, providers.Pending, providers.Pending, ""},
-		{"refund failed", 200, strings.Replace(fixture(t, "order_refunded.json"), `"refund", "status": "approved"`, `"refund", "status": "failed"`, 1), nil, providers.Rejected, providers.Rejected, "failed"},
+		{"doc: the order, our refund approved", 200, doc, nil, "", nil, providers.Succeeded, providers.Succeeded, "", "true", "true"},
+		{"doc: the order, our id not there, one refund of our amount", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Succeeded, providers.NotFound, "matched by amount", "false", ""},
+		{"doc: the order, our id not there, its refund known to refundq", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", []string{docRefund}, providers.Unknown, providers.NotFound, "", "", ""},
+		{"doc: the order, our id not there, two refunds of our amount", 200,
+			strings.Replace(doc, `"transactions": [`, `"transactions": [{"id": "x-1", "status": "approved", "type": "refund", "amount": 262346},`, 1),
+			nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.NotFound, "cannot be told", "false", ""},
+		{"doc: the order, our id not there, a refund of another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.NotFound, "other amounts", "", ""},
+		{"doc: still processing", 400, fixture(t, "still_processing.json"), nil, "", nil, providers.Pending, providers.Unknown, "still processing", "", ""},
+		{"400, another message (retries exhausted)", 400, `{"message": "Upstream retries exhausted"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"400, still processing in other words", 400, `{"message": "initial request is still processing"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"400 HTML", 400, `<html>Bad Request</html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"doc: 401", 401, fixture(t, "unauthorized.json"), nil, "", nil, providers.Blocked, providers.Blocked, "MOYASAR_PG_API_KEY", "", ""},
+		{"doc: 403", 403, fixture(t, "forbidden.json"), nil, "", nil, providers.Blocked, providers.Blocked, "auth", "", ""},
+		{"doc: 422", 422, fixture(t, "validation_failed.json"), nil, "", nil, providers.Rejected, providers.Unknown, "amount: The value must be greater than or equal to 1.", "", ""},
+		{"404 (undocumented)", 404, `{"message":"Object not found"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"409 (undocumented)", 409, `{"message":"Conflict"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, "", nil, providers.Transient, providers.Transient, "", "", ""},
+		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"5xx with the order", 500, doc, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"200 HTML", 200, `<html>maintenance</html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"200 empty", 200, ``, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"200 array", 200, "[" + doc + "]", nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"order without transactions", 200, `{"id": "` + docOrder + `", "currency": "SAR", "amount": 262346, "refunded_amount": 262346}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"order with null transactions", 200, `{"id": "` + docOrder + `", "transactions": null}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"order with no transactions", 200, `{"id": "` + docOrder + `", "transactions": []}`, nil, "", nil, providers.Unknown, providers.NotFound, "", "", ""},
+		{"another order", 200, strings.Replace(doc, docOrder, "0191f5a7-0000-7000-8000-000000000000", 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"a transaction without status", 200, withRefund(`"status": "approved",`, ``), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"our id on a capture", 200, strings.Replace(doc, "0191f5a7-44ab-7fbb-ab3c-1e1a98a5166e", docRefund, 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
+		{"refund initiated", 200, withRefund(`"status": "approved"`, `"status": "initiated"`), nil, "", nil, providers.Pending, providers.Pending, "", "true", "true"},
+		{"refund failed", 200, withRefund(`"status": "approved"`, `"status": "failed"`), nil, "", nil, providers.Rejected, providers.Rejected, "APPROVED", "true", "true"},
+		{"refund timeout", 200, withRefund(`"status": "approved"`, `"status": "timeout"`), nil, "", nil, providers.Unknown, providers.Unknown, "", "true", "true"},
+		{"refund system_error", 200, withRefund(`"status": "approved"`, `"status": "system_error"`), nil, "", nil, providers.Unknown, providers.Unknown, "", "true", "true"},
+		{"approved for another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "", nil, providers.Review, providers.Review, "262345", "true", "true"},
+		{"approved without an amount", 200, withRefund(`"amount": 262346,`, ``), nil, "", nil, providers.Review, providers.Review, "no amount", "true", "true"},
+		{"approved with a decimal amount", 200, withRefund(`"amount": 262346`, `"amount": 2623.46`), nil, "", nil, providers.Review, providers.Review, "2623.46", "true", "true"},
+		{"approved on an order in another currency", 200, strings.Replace(doc, `"currency": "SAR"`, `"currency": "USD"`, 1), nil, "", nil, providers.Review, providers.Review, "USD", "true", "true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, OtherRefs: tt.others, Attempt: 1}
+			if tt.key != "" {
+				r.Key = tt.key
+			}
 			c := answer(t, tt.status, tt.body, tt.header)
-			for op, want := range map[string]providers.Kind{"refund": tt.refund, "lookup": tt.lookup} {
-				var out providers.Outcome
-				if op == "refund" {
-					out = c.Refund(context.Background(), r)
-				} else {
-					out = c.Lookup(context.Background(), r)
+			for _, op := range []string{"refund", "lookup"} {
+				want, wantObs, out := tt.refund, tt.observe, c.Refund(context.Background(), r)
+				if op == "lookup" {
+					want, wantObs, out = tt.lookup, tt.observeL, c.Lookup(context.Background(), r)
 				}
 				if out.Kind != want {
 					t.Errorf("%s: %v, want %s", op, out, want)
 				}
-				if tt.contain != "" && out.Kind == want && want != providers.Unknown && !strings.Contains(out.Reason, tt.contain) && !strings.Contains(out.Status, strings.ReplaceAll(tt.contain, " ", "_")) {
+				if tt.contain != "" && out.Kind == want && want != providers.Unknown && want != providers.NotFound && !strings.Contains(out.Reason, tt.contain) {
 					t.Errorf("%s: reason %q lacks %q", op, out.Reason, tt.contain)
+				}
+				if got := observed(t, out); got != wantObs {
+					t.Errorf("%s: observed %q, want %q", op, got, wantObs)
+				}
+				if out.Kind == providers.Succeeded && out.Reference != docRefund {
+					t.Errorf("%s: reference %q", op, out.Reference)
 				}
 				if strings.Contains(out.Reason, "SECRET") {
 					t.Errorf("%s: reason leaks the key: %q", op, out.Reason)
@@ -93,28 +156,50 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 	}
 }
 
-// FuzzClassify feeds arbitrary answers through both classifiers: no panic,
-// and nothing but a documented approved refund carrying our key is success.
-func FuzzClassify(f *testing.F) {
-	f.Add(200, []byte(`{"id":"o","transactions":[{"id":"k","type":"refund","status":"approved"}]}`))
-	f.Add(400, []byte(`{"message":"Initial request is still processing."}`))
-	f.Add(422, []byte(`{"message":"Data validation failed","errors":{"amount":["x"]}}`))
-	f.Add(500, []byte(`<html>`))
-	f.Fuzz(func(t *testing.T, status int, body []byte) {
-		if status < 100 || status > 599 {
-			return
-		}
-		resp := &providers.Response{Status: status, Header: http.Header{}, Body: body}
-		for _, lookup := range []bool{false, true} {
-			var out providers.Outcome
-			if status == 200 {
-				out = fromOrder(resp, "k", lookup)
-			} else {
-				out = fromError(resp, lookup)
-			}
-			if out.Kind == providers.Succeeded && (status != 200 || !strings.Contains(string(body), `"approved"`)) {
-				t.Fatalf("status %d body %q classified as success", status, body)
-			}
-		}
-	})
+// TestRequestShape checks what goes on the wire: the Bearer key, the path,
+// an integer amount and our key as transaction_id.
+func TestRequestShape(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, fmt.Sprintf("%s %s %s %s %s", r.Method, r.URL.EscapedPath(), r.Header.Get("Authorization"), r.Header.Get("Content-Type"), b))
+		w.WriteHeader(500)
+	}))
+	defer srv.Close()
+	c, err := New(Config{BaseURL: srv.URL + "/", APIKey: " " + docSecret + " "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := providers.Refund{OrderID: "ord/1", Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund}
+	c.Refund(context.Background(), r)
+	c.Lookup(context.Background(), r)
+	want := []string{
+		`POST /v1/orders/ord%2F1/refund Bearer ` + docSecret + ` application/json {"amount":262346,"transaction_id":"` + docRefund + `"}`,
+		`GET /v1/orders/ord%2F1 Bearer ` + docSecret + `  `,
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("requests\n%q\nwant\n%q", got, want)
+	}
+	if out := c.Refund(context.Background(), providers.Refund{OrderID: "o", Amount: r.Amount}); out.Kind != providers.Rejected || len(got) != 2 {
+		t.Fatalf("refund without a transaction_id = %v (%d requests), want rejected, nothing sent", out, len(got))
+	}
+}
+
+func TestEntry(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	e := Entry(env(map[string]string{}))
+	if e.Enabled() || len(e.Missing) != 1 || e.Missing[0] != EnvAPIKey || e.Name != providers.MoyasarPG {
+		t.Fatalf("entry = %+v", e)
+	}
+	e = Entry(env(map[string]string{EnvAPIKey: docSecret, EnvBaseURL: "pg.moyasar.com"}))
+	if e.Enabled() || e.Err == nil || strings.Contains(e.Err.Error(), docSecret) {
+		t.Fatalf("entry with a bad URL = %+v", e)
+	}
+	e = Entry(env(map[string]string{EnvAPIKey: docSecret}))
+	if !e.Enabled() || e.Provider.(*Client).base != SandboxURL || e.Keyless || e.SettleDelay != 0 {
+		t.Fatalf("entry = %+v", e)
+	}
+	if len(e.Guesses) != 1 || e.Guesses[0].Guess != "moyasarpg.refund_id" || e.Guesses[0].Means == "" {
+		t.Fatalf("guesses = %+v", e.Guesses)
+	}
 }

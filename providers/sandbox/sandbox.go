@@ -19,9 +19,9 @@ import (
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/bbmsl/bbmslsim"
 	"github.com/refundq/refundq/providers/ecartpay/ecartpaysim"
-	"github.com/refundq/refundq/providers/ecomcharge"
+	"github.com/refundq/refundq/providers/ecomcharge/ecomchargesim"
 	"github.com/refundq/refundq/providers/fatora/fatorasim"
-	"github.com/refundq/refundq/providers/moyasarpg"
+	"github.com/refundq/refundq/providers/moyasarpg/moyasarpgsim"
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
 )
@@ -65,7 +65,7 @@ func New(dir string) ([]Sim, error) {
 
 func moyasar() Sim {
 	const key = "sk_test_sandbox"
-	s := moyasarpg.NewSimulator(key)
+	s := moyasarpgsim.NewSimulator(key)
 	return Sim{
 		Name: providers.MoyasarPG, Currency: "SAR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -75,6 +75,7 @@ func moyasar() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.SetProcessing,
 		AutoCreate:  s.AutoCreate,
+		Guessed:     s.Guessed,
 		Partial:     true, Multiple: true,
 	}
 }
@@ -108,7 +109,7 @@ func fatoraSim() Sim {
 
 func ecomChargeSim() Sim {
 	const shop, secret = "361", "ecomcharge_test_sandbox"
-	s := ecomcharge.NewSimulator(shop, secret)
+	s := ecomchargesim.NewSimulator(shop, secret)
 	return Sim{
 		Name: providers.EcomCharge, Currency: "EUR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -118,6 +119,7 @@ func ecomChargeSim() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.MakePending,
 		AutoCreate:  s.AutoCreate,
+		Guessed:     s.Guessed,
 		Partial:     true, Multiple: true,
 	}
 }
