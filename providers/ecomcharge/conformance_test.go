@@ -26,7 +26,7 @@ const shop, secret = "361", "b8647b68898b084b836474ed8d61ffe1-s3cr3t"
 
 func setup(t *testing.T) (*ecomchargesim.Simulator, *ecomcharge.Client, string) {
 	t.Helper()
-	s := ecomchargesim.NewSimulator(shop, secret)
+	s := ecomchargesim.New(shop, secret)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	c, err := ecomcharge.New(ecomcharge.Config{BaseURL: srv.URL, ShopID: shop, SecretKey: secret})

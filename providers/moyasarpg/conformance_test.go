@@ -25,7 +25,7 @@ const key = "sk_test_conformance_SECRET"
 
 func setup(t *testing.T) (*moyasarpgsim.Simulator, *moyasarpg.Client, string) {
 	t.Helper()
-	s := moyasarpgsim.NewSimulator(key)
+	s := moyasarpgsim.New(key)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	c, err := moyasarpg.New(moyasarpg.Config{BaseURL: srv.URL, APIKey: key})

@@ -65,7 +65,7 @@ func New(dir string) ([]Sim, error) {
 
 func moyasar() Sim {
 	const key = "sk_test_sandbox"
-	s := moyasarpgsim.NewSimulator(key)
+	s := moyasarpgsim.New(key)
 	return Sim{
 		Name: providers.MoyasarPG, Currency: "SAR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {
@@ -109,7 +109,7 @@ func fatoraSim() Sim {
 
 func ecomChargeSim() Sim {
 	const shop, secret = "361", "ecomcharge_test_sandbox"
-	s := ecomchargesim.NewSimulator(shop, secret)
+	s := ecomchargesim.New(shop, secret)
 	return Sim{
 		Name: providers.EcomCharge, Currency: "EUR", Handler: s, Faults: s.Faults(),
 		Env: func(base string) []string {

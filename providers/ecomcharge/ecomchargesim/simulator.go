@@ -106,9 +106,9 @@ type refundTxn struct {
 	paid                          *time.Time
 }
 
-// NewSimulator returns a simulator of one shop with these credentials,
+// New returns a simulator of one shop with these credentials,
 // answering in the documented shape.
-func NewSimulator(shopID, secretKey string) *Simulator {
+func New(shopID, secretKey string) *Simulator {
 	s := &Simulator{shop: shopID, secret: secretKey, faults: sim.NewFaults(2), window: DuplicateWindow,
 		payments: map[string]*payment{}, pending: map[string]hold{}, short: map[string]bool{}}
 	mux := http.NewServeMux()

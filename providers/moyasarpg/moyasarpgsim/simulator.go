@@ -83,9 +83,9 @@ type simTxn struct {
 	left                          int // requests until an initiated refund is approved
 }
 
-// NewSimulator returns a simulator that accepts apiKey, answering in the
+// New returns a simulator that accepts apiKey, answering in the
 // documented shape.
-func NewSimulator(apiKey string) *Simulator {
+func New(apiKey string) *Simulator {
 	s := &Simulator{key: apiKey, faults: sim.NewFaults(1), orders: map[string]*simOrder{},
 		processing: map[string]int{}, short: map[string]bool{}}
 	mux := http.NewServeMux()
