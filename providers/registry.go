@@ -36,6 +36,11 @@ type Entry struct {
 	// per order, and trusts "not applied" only from two look-ups SettleDelay
 	// apart.
 	Keyless bool
+	// Idempotent: a resend with the same Key is answered from the first
+	// request (Moyasar PG's transaction_id, documented), never applied again.
+	// A refund the provider had pending and now cannot find may be sent
+	// again rather than handed to a human.
+	Idempotent bool
 	// SettleDelay is how long after a send a look-up's "not applied" is
 	// believed: a provider may still apply a request after our client gave
 	// up on it. Default DefaultSettleDelay.

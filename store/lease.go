@@ -56,6 +56,7 @@ type Lease struct {
 	provider string
 	order    string
 	ttl      time.Duration
+	released bool // Finish gave it up
 }
 
 // Token is the fencing token of the lease.
@@ -107,8 +108,12 @@ func (l *Lease) Renew(ctx context.Context) error {
 	return nil
 }
 
-// Release gives the refund up, if this lease still holds it.
+// Release gives the refund up, if this lease still holds it (and Finish has
+// not already).
 func (l *Lease) Release(ctx context.Context) error {
+	if l.released {
+		return nil
+	}
 	return releaseScript.Run(ctx, l.s.rdb, []string{l.s.leaseKey(l.id)}, l.value()).Err()
 }
 
@@ -182,6 +187,22 @@ func (l *Lease) Apply(ctx context.Context, c Change) error {
 		}
 		return fmt.Errorf("store: refund %s to %s: %w", l.id, c.State, err)
 	}
+	return nil
+}
+
+// Finish records the change that ends this run and gives the lease up, in
+// one round trip. After it the lease writes nothing more.
+func (l *Lease) Finish(ctx context.Context, c Change) error {
+	c.Entry.State = c.State
+	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: true}, c.fields(l.s.now())...)
+	if err != nil {
+		var taken *RefTakenError
+		if errors.As(err, &taken) {
+			taken.Ref = c.ProviderRef
+		}
+		return fmt.Errorf("store: refund %s to %s: %w", l.id, c.State, err)
+	}
+	l.released = true
 	return nil
 }
 

@@ -4,7 +4,7 @@
 -- with the record as it is now (one round trip for both).
 -- Returns {token, {field, value, ...}} or {0, pttl of the current lease}.
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('NOTFOUND')
+  return redis.error_reply('NOTFOUND no such refund')
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {0, redis.call('PTTL', KEYS[2])}

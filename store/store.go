@@ -348,6 +348,10 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 	return rec, false, nil
 }
 
+// Differs names the fields in which t is not the refund the record was
+// created from ("" when it is the same refund).
+func (r Record) Differs(t tasks.Refund) string { return differences(r.Refund(), t) }
+
 func differences(have, want tasks.Refund) string {
 	var d []string
 	cmp := func(name, a, b string) {
@@ -482,9 +486,10 @@ func (e *RefTakenError) Is(target error) bool { return target == ErrRefTaken }
 
 // write is one run of update.lua for the refund a lease holds.
 type write struct {
-	entry Entry
-	send  string // "0", "1", "2": see update.lua
-	due   time.Time
+	entry   Entry
+	send    string // "0", "1", "2": see update.lua
+	due     time.Time
+	release bool // give the lease up in the same script
 }
 
 // update runs update.lua: guard, set fields, move the state and due
@@ -501,10 +506,14 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 	if !w.due.IsZero() {
 		due = strconv.FormatInt(w.due.UnixMilli(), 10)
 	}
+	release := "0"
+	if w.release {
+		release = "1"
+	}
 	args := append([]any{s.prefix, strconv.FormatInt(l.token, 10), l.owner, string(hist), w.send,
-		now.UnixMilli(), due, "updated_at", fmtTime(now)}, fields...)
+		now.UnixMilli(), due, release, "updated_at", fmtTime(now)}, fields...)
 	keys := []string{s.recordKey(l.id), s.historyKey(l.id), s.dueKey(),
-		s.refOwnersKey(l.provider, l.order), s.slotKey(l.provider, l.order)}
+		s.refOwnersKey(l.provider, l.order), s.slotKey(l.provider, l.order), s.leaseKey(l.id)}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		if holder, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {

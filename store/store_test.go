@@ -439,3 +439,11 @@ func TestGuessesKeepFirstConfirmationAndRefutation(t *testing.T) {
 		t.Fatalf("after clear: %+v", g)
 	}
 }
+
+func TestAcquireOfAMissingRefundIsErrNotFound(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	if _, _, err := s.Acquire(context.Background(), "no_such_id", time.Minute); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Acquire(missing) = %v, want ErrNotFound", err)
+	}
+}

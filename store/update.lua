@@ -1,8 +1,9 @@
 -- KEYS: record, history, due index, the order's reference owners, the order's
--- in-flight slot.
+-- in-flight slot, the lease.
 -- ARGV: key prefix, fencing token, owner id, history entry, send flag ("0": no
 -- send; "1": a new attempt goes out; "2": the same, holding the order's slot),
--- now ms, due ms ("" keeps it), then field/value pairs.
+-- now ms, due ms ("" keeps it), "1" to release the lease after the write (the
+-- run is over: one round trip for both), then field/value pairs.
 --
 -- A write is refused when a newer owner took the refund (its fence or owner is
 -- not ours: the owner id keeps two owners apart even if a lost write let them
@@ -11,7 +12,7 @@
 -- the order, and when a send needs the order's slot and another refund holds it.
 -- Returns the attempt number for a send, else 0.
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('NOTFOUND')
+  return redis.error_reply('NOTFOUND no such refund')
 end
 local cur = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'state', 'refund_id')
 local fence, owner, state, id = cur[1] or '0', cur[2] or '', cur[3], cur[4]
@@ -24,7 +25,7 @@ end
 -- One provider refund belongs to one of our refunds. Two refunds of the same
 -- amount on one order, with no key to tell them apart, could otherwise both
 -- claim the one that was applied, and the other would never be paid.
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   if ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' then
     local holder = redis.call('HGET', KEYS[4], ARGV[i + 1])
     if holder and holder ~= id then
@@ -50,7 +51,7 @@ if ARGV[5] ~= '0' then
   entry = string.sub(entry, 1, -2) .. ',"attempt":' .. attempt .. '}'
 end
 local fields = {}
-for i = 8, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'pending_since_if_unset' then
     local since = redis.call('HGET', KEYS[1], 'pending_since')
@@ -80,4 +81,7 @@ elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[7], id)
 end
 redis.call('RPUSH', KEYS[2], entry)
+if ARGV[8] == '1' and redis.call('GET', KEYS[6]) == ARGV[2] .. ':' .. ARGV[3] then
+  redis.call('DEL', KEYS[6])
+end
 return attempt

@@ -73,6 +73,7 @@ type facts struct {
 	sinceUnsure time.Duration
 	settle      time.Duration // the provider's settle delay
 	keyless     bool          // the provider keeps no key of ours
+	idempotent  bool          // a resend with our key replays the first request
 }
 
 // decision is the next step, with what it waits for and why.
@@ -168,7 +169,7 @@ func unsure(f facts) decision {
 // notFound decides when a look-up's "not applied" is believed.
 func notFound(f facts) decision {
 	switch {
-	case f.pending:
+	case f.pending && !f.idempotent:
 		return decision{step: review, reason: "the provider had reported this refund in progress and now shows none of it"}
 	case f.sinceSent < f.settle:
 		// The provider may still be working on a request our client gave up

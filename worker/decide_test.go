@@ -61,6 +61,7 @@ func TestDecide(t *testing.T) {
 		{"not found, settled: resend", base(L, providers.NotFound), notApplied, 0},
 		{"not found too soon after the send: wait out the settle delay", with(base(L, providers.NotFound), func(f *facts) { f.sinceSent = 5 * time.Second }), retryLookup, 25 * time.Second},
 		{"not found while the provider had it pending: review", with(base(L, providers.NotFound), func(f *facts) { f.pending = true }), review, 0},
+		{"not found while pending, idempotent key: a resend replays", with(base(L, providers.NotFound), func(f *facts) { f.pending = true; f.idempotent = true }), notApplied, 0},
 		{"keyless, first not found: record it, ask again a settle delay later", with(base(L, providers.NotFound), func(f *facts) { f.keyless = true }), firstNotFound, settle},
 		{"keyless, second not found too soon", with(base(L, providers.NotFound), func(f *facts) { f.keyless = true; f.sinceNotFound = 10 * time.Second }), retryLookup, 20 * time.Second},
 		{"keyless, second not found a settle delay later: resend", with(base(L, providers.NotFound), func(f *facts) { f.keyless = true; f.sinceNotFound = settle }), notApplied, 0},

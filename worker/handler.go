@@ -71,23 +71,7 @@ func (h *Handler) HandleRefund(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.undecodable(ctx, t, err)
 	}
-	// Producers create the record before the task; creating it here too makes
-	// a task enqueued by other means safe, and catches a task whose payload
-	// disagrees with the record of the same refund id, or that is a second
-	// refund on an order its provider refunds once.
-	create := h.store.Create
-	if h.registry.OncePerOrder(r.Provider) {
-		create = h.store.CreateSole
-	}
-	_, _, err = create(ctx, r)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrOrderTaken) {
-		h.log.WithField("refund_id", r.RefundID).WithError(err).Error("refund task refused by its record or its order's; archived")
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
-	}
-	if err != nil {
-		return err
-	}
-	return h.drive(ctx, r.RefundID, nil)
+	return h.drive(ctx, r.RefundID, nil, &r)
 }
 
 // HandlePoll handles a TypePoll task.
@@ -104,7 +88,7 @@ func (h *Handler) HandlePoll(ctx context.Context, t *asynq.Task) error {
 		// only the newest poll chain drives the refund.
 		h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "step": p.Step, "current_step": rec.PollStep}).Debug("stale poll ignored")
 		return true
-	})
+	}, nil)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("poll for unknown refund %s: %w", p.RefundID, asynq.SkipRetry)
 	}
@@ -151,9 +135,33 @@ func (h *Handler) escalate(ctx context.Context, id, taskID, reason string) {
 // attempt may have been applied, send only when the provider shows nothing
 // was, and act on what decide makes of each answer.
 // skip, when not nil, lets the caller drop a run that is no longer wanted,
-// judged on the record as read under the lease.
-func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) bool) error {
+// judged on the record as read under the lease. payload, for a refund task,
+// is the refund the task carries: producers create the record before the
+// task, and creating it here when it is missing makes a task enqueued by
+// other means safe; a task whose payload disagrees with the record of the
+// same refund id, or that would be a second refund on an order its provider
+// refunds once, is archived.
+func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) bool, payload *tasks.Refund) error {
 	lease, rec, err := h.store.Acquire(ctx, id, LeaseTTL)
+	if errors.Is(err, store.ErrNotFound) && payload != nil {
+		create := h.store.Create
+		if h.registry.OncePerOrder(payload.Provider) {
+			create = h.store.CreateSole
+		}
+		if _, _, err = create(ctx, *payload); err == nil {
+			lease, rec, err = h.store.Acquire(ctx, id, LeaseTTL)
+		}
+	}
+	if err == nil && payload != nil {
+		if diff := rec.Differs(*payload); diff != "" {
+			lease.Release(recordCtx(ctx))
+			err = fmt.Errorf("refund %s: %w: %s", id, store.ErrConflict, diff)
+		}
+	}
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrOrderTaken) {
+		h.log.WithField("refund_id", id).WithError(err).Error("refund task refused by its record or its order's; archived")
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
 	var busy *store.BusyError
 	if errors.As(err, &busy) {
 		return &snoozeError{err: fmt.Errorf("refund %s: %w", id, err), after: busy.Remaining + time.Second}
@@ -363,7 +371,7 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		// The other refund's attempt settles a settle delay or so after its
 		// send at the earliest.
 		wait := h.entry.Settle() / 2
-		_ = h.apply(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
+		_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
 			Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
 		return "", out, e, true, &snoozeError{err: err, after: wait}
 	case errors.Is(err, store.ErrClosed):
@@ -406,7 +414,7 @@ func (h *run) facts(c call, out providers.Outcome) facts {
 	f := facts{
 		call: c, out: out, attempt: max(rec.Attempts, 1), pending: rec.State == store.Pending,
 		refused: rec.Refused, sinceSent: time.Since(rec.SentAt), sinceNotFound: -1,
-		sinceUnsure: -1, settle: h.entry.Settle(), keyless: h.entry.Keyless,
+		sinceUnsure: -1, settle: h.entry.Settle(), keyless: h.entry.Keyless, idempotent: h.entry.Idempotent,
 	}
 	if c == callPrepare {
 		f.attempt = rec.Attempts + 1
@@ -453,13 +461,28 @@ func (h *run) learn(ctx context.Context, out providers.Outcome) {
 }
 
 func (h *run) apply(ctx context.Context, c store.Change) error {
+	return h.write(ctx, c, false)
+}
+
+// finish records the change that ends the run and gives the lease up in
+// the same round trip.
+func (h *run) finish(ctx context.Context, c store.Change) error {
+	return h.write(ctx, c, true)
+}
+
+func (h *run) write(ctx context.Context, c store.Change, last bool) error {
 	if c.Task == "" {
 		c.Task = h.task
 	}
 	if c.Due.IsZero() && !c.State.Final() {
 		c.Due = h.dueRunning()
 	}
-	err := h.lease.Apply(recordCtx(ctx), c)
+	var err error
+	if last {
+		err = h.lease.Finish(recordCtx(ctx), c)
+	} else {
+		err = h.lease.Apply(recordCtx(ctx), c)
+	}
 	if err != nil && !errors.Is(err, store.ErrRefTaken) {
 		h.log.WithError(err).Warn("could not record the refund's progress")
 	}
@@ -497,7 +520,7 @@ func (h *run) close(ctx context.Context, state store.State, reason string, out p
 	// needs_review keeps an attempt in flight as it is (and so the order's
 	// slot): nothing is known of it until a human settles it.
 	settled := state != store.NeedsReview || out.Kind == providers.Review
-	err := h.apply(ctx, store.Change{
+	err := h.finish(ctx, store.Change{
 		State: state, ProviderRef: out.Reference, ProviderStatus: out.Status, LastError: reason, Settled: settled,
 		Entry: e,
 	})
@@ -534,7 +557,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	delay := sched.Delay(next-1, out.RetryAfter)
 	e.Detail = strings.TrimSpace(fmt.Sprintf("%s → poll %d in %s", e.Detail, next, delay))
 	pollID := tasks.PollTaskID(rec.RefundID, next)
-	err := h.apply(ctx, store.Change{
+	err := h.finish(ctx, store.Change{
 		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
 		Task: pollID, Due: h.dueAfter(delay), Entry: e,
 	})
@@ -566,7 +589,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 func (h *run) block(ctx context.Context, reason string, settled bool) error {
 	rec := h.rec
 	reason = "blocked: " + reason
-	err := h.apply(ctx, store.Change{State: rec.State, Blocked: reason, LastError: reason, Settled: settled,
+	err := h.finish(ctx, store.Change{State: rec.State, Blocked: reason, LastError: reason, Settled: settled,
 		Due: h.dueAfter(h.blockedRetry), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: reason}})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		return err
@@ -593,7 +616,7 @@ func (h *run) wait(ctx context.Context, d decision) error {
 		}
 		wait = max(next, d.hint)
 	} else if wait > h.inRunWait {
-		_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: h.rec.LastError, Due: h.dueAfter(wait),
+		_ = h.finish(ctx, store.Change{State: h.rec.State, LastError: h.rec.LastError, Due: h.dueAfter(wait),
 			Entry: store.Entry{Event: "decision", Attempt: h.rec.Attempts, Detail: fmt.Sprintf("%s; next call in %s", d.reason, wait.Round(time.Second))}})
 		return &snoozeError{err: fmt.Errorf("refund %s: %s", h.rec.RefundID, d.reason), after: wait}
 	}

@@ -338,6 +338,7 @@ func run(c config) (bool, error) {
 	table := map[cell]int{}
 	var duplicates, lost, wrong, unpaidSucceeded, paidFailed, notFinal, unexpected []string
 	reconciled := 0
+	reviews := map[string]int{}
 	seen := map[string]bool{}
 	for _, r := range recs {
 		seen[r.RefundID] = true
@@ -365,6 +366,7 @@ func run(c config) (bool, error) {
 				unexpected = append(unexpected, r.RefundID+": "+r.LastError)
 			}
 		case store.NeedsReview:
+			reviews[r.Provider+": "+reviewCategory(r.LastError)]++
 		default:
 			notFinal = append(notFinal, r.RefundID+" ("+string(r.State)+")")
 		}
@@ -409,6 +411,17 @@ func run(c config) (bool, error) {
 		fmt.Printf("  %s", strings.Join(unexpected[:min(len(unexpected), 5)], "; "))
 	}
 	fmt.Println()
+	if len(reviews) > 0 {
+		fmt.Println("needs_review, by provider and reason (not violations: automation stopped without proof either way):")
+		keys := make([]string, 0, len(reviews))
+		for k := range reviews {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Printf("  %4d  %s\n", reviews[k], k)
+		}
+	}
 	violations := 0
 	report := func(name string, items []string) {
 		fmt.Printf("%-32s %d", name, len(items))
@@ -436,6 +449,25 @@ func run(c config) (bool, error) {
 	}
 	fmt.Println("PASS: every refund paid exactly once or reported unpaid")
 	return true, nil
+}
+
+// reviewCategory names why a refund went to needs_review, without its ids.
+func reviewCategory(reason string) string {
+	for _, c := range []struct{ has, name string }{
+		{"answers cannot show whether the refund was applied", "the provider's answers cannot show the outcome"},
+		{"in progress and now shows none", "reported pending, then not found"},
+		{"outcome still unknown after", "outcome unknown through every retry"},
+		{"not sent after", "not sent through every retry (nothing applied)"},
+		{"still pending at the provider", "pending past the provider's horizon"},
+	} {
+		if strings.Contains(reason, c.has) {
+			return c.name
+		}
+	}
+	if len(reason) > 70 {
+		reason = reason[:70] + "…"
+	}
+	return reason
 }
 
 func orNone(s string) string {

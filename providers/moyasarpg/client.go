@@ -128,7 +128,7 @@ func New(cfg Config) (*Client, error) {
 // MOYASAR_PG_API_KEY: disabled when the key is unset, with Err set when the
 // base URL is unusable. It is not Keyless: transaction_id is our key.
 func Entry(getenv func(string) string) providers.Entry {
-	e := providers.Entry{Name: providers.MoyasarPG, Schedule: Schedule, Guesses: Guesses}
+	e := providers.Entry{Name: providers.MoyasarPG, Schedule: Schedule, Guesses: Guesses, Idempotent: true}
 	c, err := New(Config{BaseURL: getenv(EnvBaseURL), APIKey: getenv(EnvAPIKey)})
 	var me *providers.MissingError
 	switch {
