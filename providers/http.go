@@ -52,11 +52,26 @@ func Do(ctx context.Context, hc *http.Client, req *http.Request) (*Response, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}
+	if sink, ok := ctx.Value(requestIDKey{}).(*string); ok {
+		if id := r.RequestID(); id != "" {
+			*sink = id
+		}
+	}
 	if err != nil {
 		// The status line arrived, so the provider saw the request.
 		return nil, &TransportError{Sent: true, Err: fmt.Errorf("read body of HTTP %d: %w", resp.StatusCode, err)}
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
+	return r, nil
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context in which Do writes to *id the provider's
+// request id of each answer it reads, so the caller can keep it with the
+// outcome without every adapter passing it along.
+func WithRequestID(ctx context.Context, id *string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
 // neverConnected reports whether err shows that no connection to the provider
@@ -142,10 +157,20 @@ func Snippet(b []byte) string {
 
 // HTTPClient returns the client adapters use by default: a whole-call timeout
 // shorter than the worker's shutdown grace, so a call in flight at SIGTERM
-// finishes and records its outcome.
+// finishes and records its outcome, and a connection pool that keeps as many
+// idle connections per provider host as refunds are handled at once (Go's
+// default keeps 2, so most refunds would open a new TLS connection).
 func HTTPClient() *http.Client {
-	return &http.Client{Timeout: CallTimeout}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no overall cap; per host below
+	t.MaxIdleConnsPerHost = PoolSize
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Timeout: CallTimeout, Transport: t}
 }
+
+// PoolSize is how many idle connections each provider's client keeps per
+// host; the worker sets it to its concurrency before building the adapters.
+var PoolSize = 10
 
 // CallTimeout bounds one HTTP request to a provider.
 const CallTimeout = 20 * time.Second

@@ -143,6 +143,12 @@ func decide(f facts) decision {
 			return notFound(f)
 		}
 		if o.Kind == providers.Unknown && o.HTTPStatus >= 200 && o.HTTPStatus < 300 {
+			if f.idempotent && f.sinceSent >= f.settle {
+				// The answer cannot show our refund, but sending it again
+				// can: the provider answers a resend with our key from the
+				// first request (or says it is still processing).
+				return decision{step: notApplied, reason: "the provider's answer cannot show the refund; a resend with the same key replays the first request"}
+			}
 			return unsure(f)
 		}
 		return decision{step: retryLookup, hint: o.RetryAfter, reason: o.Reason}

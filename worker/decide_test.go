@@ -54,6 +54,8 @@ func TestDecide(t *testing.T) {
 		{"lookup answered but inconclusive: record it, ask again a settle delay later", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200 }), firstUnsure, settle},
 		{"inconclusive again too soon", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.sinceUnsure = time.Second }), retryLookup, settle - time.Second},
 		{"inconclusive again a settle delay later: a human decides", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.sinceUnsure = settle }), review, 0},
+		{"inconclusive, idempotent key: a resend replays the first request", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.idempotent = true }), notApplied, 0},
+		{"inconclusive, idempotent key, too soon: ask again", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.idempotent = true; f.sinceSent = time.Second }), firstUnsure, settle},
 		{"5xx is no answer: keep asking", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 503; f.sinceUnsure = settle }), retryLookup, 0},
 		{"lookup blocked", base(L, providers.Blocked), block, 0},
 		{"lookup review", base(L, providers.Review), review, 0},
