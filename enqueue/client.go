@@ -320,3 +320,26 @@ func isCheckErr(err error) bool {
 	var ce *providers.CheckError
 	return errors.As(err, &ce)
 }
+
+// Wait returns the refund's record once it is final (succeeded, failed or
+// needs_review), or ctx's error. It reads the record with a growing pause
+// (100 ms to 2 s); a refund that waits on its provider for days is better
+// followed through webhooks or the events stream.
+func (c *Client) Wait(ctx context.Context, refundID string) (store.Record, error) {
+	pause := 100 * time.Millisecond
+	for {
+		rec, err := c.store.Get(ctx, refundID)
+		if err != nil {
+			return store.Record{}, err
+		}
+		if rec.State.Final() {
+			return rec, nil
+		}
+		select {
+		case <-ctx.Done():
+			return rec, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(pause*2, 2*time.Second)
+	}
+}

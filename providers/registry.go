@@ -47,6 +47,10 @@ type Entry struct {
 	SettleDelay time.Duration
 	// Guesses lists the undocumented facts the adapter relies on (see Guess).
 	Guesses []GuessInfo
+	// RateLimit caps calls to the provider per second, per worker process
+	// (0: no cap); RateBurst is how many may go at once.
+	RateLimit float64
+	RateBurst int
 }
 
 // DefaultSettleDelay is longer than a provider operation may run

@@ -24,4 +24,7 @@ redis.call('ZADD', KEYS[3], ARGV[3], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
 redis.call('SADD', KEYS[5], id)
 redis.call('ZADD', ARGV[1] .. 'state:queued', ARGV[3], id)
+redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',
+  'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', '', 'to', 'queued',
+  'at', ARGV[3], 'provider_ref', '', 'reason', '')
 return 1

@@ -71,11 +71,24 @@ if redis.call('HGET', KEYS[1], 'in_flight') == '0' and redis.call('GET', KEYS[5]
   redis.call('DEL', KEYS[5])
 end
 local now = redis.call('HGET', KEYS[1], 'state')
+local final = now == 'succeeded' or now == 'failed' or now == 'needs_review'
 if now ~= state then
   redis.call('ZREM', ARGV[1] .. 'state:' .. state, id)
   redis.call('ZADD', ARGV[1] .. 'state:' .. now, ARGV[6], id)
+  -- Every state change is an event, in the same step as the change itself,
+  -- so a consumer (webhooks, an order system) never misses one.
+  redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',
+    'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', state, 'to', now,
+    'at', ARGV[6], 'provider_ref', redis.call('HGET', KEYS[1], 'provider_ref') or '',
+    'reason', redis.call('HGET', KEYS[1], 'last_error') or '')
 end
-if now == 'succeeded' or now == 'failed' or now == 'needs_review' then
+local blocked = redis.call('HGET', KEYS[1], 'blocked')
+if blocked and blocked ~= '' and not final then
+  redis.call('ZADD', ARGV[1] .. 'blocked', 'NX', ARGV[6], id)
+else
+  redis.call('ZREM', ARGV[1] .. 'blocked', id)
+end
+if final then
   redis.call('ZREM', KEYS[3], id)
 elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[7], id)

@@ -37,6 +37,8 @@ type Handler struct {
 	// dueMargin: see Config.DueMargin.
 	dueMargin time.Duration
 	knowledge *knowledge
+	metrics   *metrics
+	guards    guards
 
 	quit     chan struct{}
 	quitOnce sync.Once
@@ -59,6 +61,13 @@ func (h *Handler) stopping() bool {
 	default:
 		return false
 	}
+}
+
+// snooze hands the task back to asynq for later without counting a failure,
+// and counts why.
+func (h *Handler) snooze(why string, err error, after time.Duration) error {
+	h.metrics.snoozes.WithLabelValues(why).Inc()
+	return &snoozeError{err: err, after: after}
 }
 
 // errShutdown hands the task back to asynq when the worker is stopping
@@ -109,7 +118,7 @@ func (h *Handler) undecodable(ctx context.Context, t *asynq.Task, err error) err
 	log := h.log.WithFields(logrus.Fields{"task_type": t.Type(), "refund_id": head.RefundID})
 	if head.Version > tasks.PayloadVersion {
 		log.WithError(err).Warn("task payload is newer than this worker; handed back for a newer worker")
-		return &snoozeError{err: fmt.Errorf("payload version %d is newer than this worker's %d: %w", head.Version, tasks.PayloadVersion, err), after: time.Minute}
+		return h.snooze("newer_payload", fmt.Errorf("payload version %d is newer than this worker's %d: %w", head.Version, tasks.PayloadVersion, err), time.Minute)
 	}
 	log.WithError(err).Error("malformed task archived")
 	if head.RefundID != "" {
@@ -164,7 +173,7 @@ func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) 
 	}
 	var busy *store.BusyError
 	if errors.As(err, &busy) {
-		return &snoozeError{err: fmt.Errorf("refund %s: %w", id, err), after: busy.Remaining + time.Second}
+		return h.snooze("lease_busy", fmt.Errorf("refund %s: %w", id, err), busy.Remaining+time.Second)
 	}
 	if err != nil {
 		return err
@@ -242,7 +251,15 @@ func (h *run) drive(ctx context.Context) error {
 	if inFlight {
 		next = lookUp
 	}
+	guard := h.guards.of(entry)
 	for {
+		if out, open := guard.open(); open {
+			// The provider failed call after call just now: nothing is
+			// called, so nothing is spent; the refund waits for it.
+			_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + out.Reason, Due: h.dueAfter(out.RetryAfter),
+				Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: "waiting: " + out.Reason}})
+			return h.snooze("circuit_open", errors.New(out.Reason), out.RetryAfter)
+		}
 		var c call
 		var out providers.Outcome
 		var e store.Entry
@@ -302,6 +319,7 @@ func (h *run) drive(ctx context.Context) error {
 		case block:
 			return h.block(ctx, d.reason, c == callSend)
 		case notApplied:
+			h.metrics.resends.WithLabelValues(rec.Provider).Inc()
 			e.Detail = strings.TrimSpace(e.Detail + " → " + d.reason)
 			if err := h.apply(ctx, store.Change{State: rec.State, Settled: true, Entry: e}); err != nil {
 				return err
@@ -351,8 +369,16 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		var ok bool
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
-		before, out, ok = p.Prepare(pctx, req)
+		out = h.guards.of(h.entry).call(pctx, func() providers.Outcome {
+			var o providers.Outcome
+			before, o, ok = p.Prepare(pctx, req)
+			if ok {
+				o.Kind = providers.Succeeded // read; for the breaker and the metric
+			}
+			return o
+		})
 		cancel()
+		h.metrics.calls.WithLabelValues(rec.Provider, string(callPrepare), out.Kind.String()).Observe(time.Since(start).Seconds())
 		if !ok {
 			h.learn(ctx, out)
 			e = h.entryFor(callPrepare, rec.Attempts+1, out, time.Since(start))
@@ -373,11 +399,14 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		wait := h.entry.Settle() / 2
 		_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
 			Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
-		return "", out, e, true, &snoozeError{err: err, after: wait}
+		return "", out, e, true, h.snooze("order_busy", err, wait)
 	case errors.Is(err, store.ErrClosed):
 		return "", out, e, true, nil // another run finished it meanwhile
 	case err != nil:
 		return "", out, e, true, err
+	}
+	if rec.State != store.Processing {
+		h.metrics.transitions.WithLabelValues(rec.Provider, string(rec.State), string(store.Processing)).Inc()
 	}
 	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
 	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""
@@ -435,10 +464,15 @@ func (h *run) facts(c call, out providers.Outcome) facts {
 // history entry (recorded with whatever the decision writes).
 func (h *run) call(ctx context.Context, c call, fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund) (providers.Outcome, store.Entry) {
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
-	out := fn(cctx, req)
+	var requestID string
+	cctx, cancel := context.WithTimeout(providers.WithRequestID(ctx, &requestID), providers.OperationTimeout)
+	out := h.guards.of(h.entry).call(cctx, func() providers.Outcome { return fn(cctx, req) })
 	cancel()
 	dur := time.Since(start)
+	h.metrics.calls.WithLabelValues(h.rec.Provider, string(c), out.Kind.String()).Observe(dur.Seconds())
+	if out.RequestID == "" {
+		out.RequestID = requestID
+	}
 	h.learn(ctx, out)
 	return out, h.entryFor(c, req.Attempt, out, dur)
 }
@@ -485,6 +519,10 @@ func (h *run) write(ctx context.Context, c store.Change, last bool) error {
 	}
 	if err != nil && !errors.Is(err, store.ErrRefTaken) {
 		h.log.WithError(err).Warn("could not record the refund's progress")
+	}
+	if err == nil && c.State != h.rec.State {
+		h.metrics.transitions.WithLabelValues(h.rec.Provider, string(h.rec.State), string(c.State)).Inc()
+		h.rec.State = c.State
 	}
 	return err
 }
@@ -595,7 +633,7 @@ func (h *run) block(ctx context.Context, reason string, settled bool) error {
 		return err
 	}
 	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": h.blockedRetry.String()}).Error("refund blocked by configuration")
-	return &snoozeError{err: errors.New(reason), after: h.blockedRetry}
+	return h.snooze("blocked", errors.New(reason), h.blockedRetry)
 }
 
 // wait sleeps before the next call. A delay the rule itself requires (a
@@ -618,7 +656,7 @@ func (h *run) wait(ctx context.Context, d decision) error {
 	} else if wait > h.inRunWait {
 		_ = h.finish(ctx, store.Change{State: h.rec.State, LastError: h.rec.LastError, Due: h.dueAfter(wait),
 			Entry: store.Entry{Event: "decision", Attempt: h.rec.Attempts, Detail: fmt.Sprintf("%s; next call in %s", d.reason, wait.Round(time.Second))}})
-		return &snoozeError{err: fmt.Errorf("refund %s: %s", h.rec.RefundID, d.reason), after: wait}
+		return h.snooze("settle", fmt.Errorf("refund %s: %s", h.rec.RefundID, d.reason), wait)
 	}
 	if !h.sleep(ctx, wait) {
 		if h.stopping() {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
@@ -42,6 +44,16 @@ type Config struct {
 	// RecoverEvery is how often the worker looks for open refunds whose task
 	// is missing or was archived or deleted by hand; default one minute.
 	RecoverEvery time.Duration
+	// Metrics is where the worker registers its Prometheus metrics (and
+	// asynq's queue metrics); default a registry of its own, served by
+	// HTTPHandler's /metrics.
+	Metrics *prometheus.Registry
+	// Ready, when set, is one more condition of /readyz (e.g. Redis still
+	// has the persistence refundq requires).
+	Ready func(context.Context) error
+	// Webhook, when its URL is set, sends every refund's final state (and
+	// needs_review) to the merchant, signed (package webhook).
+	Webhook WebhookConfig
 	// DueMargin is how long after a refund's task should have run the
 	// recoverer looks for it; default 2 minutes. Shorter only in tests and
 	// sandboxes: a check that comes early costs a look at asynq.
@@ -71,11 +83,16 @@ const ShutdownTimeout = providers.OperationTimeout + 10*time.Second
 
 // Worker is a running refund worker.
 type Worker struct {
+	cfg       Config
+	rdb       redis.UniversalClient
 	srv       *asynq.Server
 	h         *Handler
 	recoverer *recoverer
 	announcer *announcer
+	hooks     *dispatcher
 	insp      *asynq.Inspector
+	health    *health
+	gatherer  prometheus.Gatherer
 }
 
 // New builds a worker; Start or Run starts it.
@@ -127,6 +144,20 @@ func New(cfg Config) (*Worker, error) {
 		knowledge:    newKnowledge(st, cfg.Logger),
 		quit:         make(chan struct{}),
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	insp := asynq.NewInspector(cfg.Redis)
+	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics,
+		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery},
+		announcer: &announcer{h: h},
+	}
+	w.health = &health{w: w}
+	h.metrics = newMetrics(cfg.Metrics, st, w.recoverer)
+	cfg.Metrics.MustRegister(asynqmetrics.NewQueueMetricsCollector(insp))
+	if cfg.Webhook.URL != "" {
+		w.hooks = newDispatcher(h, cfg.Webhook)
+	}
 	srv := asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   map[string]int{cfg.Queue: 1},
@@ -138,13 +169,10 @@ func New(cfg Config) (*Worker, error) {
 		ShutdownTimeout:          ShutdownTimeout,
 		DelayedTaskCheckInterval: cfg.PollInterval,
 		TaskCheckInterval:        cfg.PollInterval,
+		HealthCheckFunc:          w.health.asynqCheck,
 	})
-	insp := asynq.NewInspector(cfg.Redis)
-	return &Worker{
-		srv: srv, h: h, insp: insp,
-		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery},
-		announcer: &announcer{h: h},
-	}, nil
+	w.srv = srv
+	return w, nil
 }
 
 // Handler returns the worker's task handler, e.g. to mount next to others.
@@ -152,11 +180,18 @@ func (w *Worker) Handler() *Handler { return w.h }
 
 // Start starts processing in the background.
 func (w *Worker) Start() error {
-	if err := w.srv.Start(w.h.Mux()); err != nil {
+	mux := w.h.Mux()
+	if w.hooks != nil {
+		mux.HandleFunc(TypeWebhook, w.hooks.deliver)
+	}
+	if err := w.srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
 	w.recoverer.start()
 	w.announcer.start()
+	if w.hooks != nil {
+		w.hooks.start()
+	}
 	return nil
 }
 
@@ -170,6 +205,9 @@ func (w *Worker) Recover(ctx context.Context) int { return w.recoverer.recover(c
 func (w *Worker) Shutdown() {
 	w.recoverer.shutdown()
 	w.announcer.shutdown()
+	if w.hooks != nil {
+		w.hooks.shutdown()
+	}
 	w.h.stop()
 	w.srv.Shutdown()
 	w.h.client.Close()

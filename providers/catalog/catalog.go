@@ -6,6 +6,8 @@ package catalog
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/refundq/refundq/providers"
@@ -41,6 +43,10 @@ func FromEnv(getenv func(string) string) *providers.Registry {
 	maxD, errM := time.ParseDuration(getenv("REFUNDQ_POLL_MAX"))
 	settle, errS := time.ParseDuration(getenv("REFUNDQ_SETTLE_DELAY"))
 	for i := range entries {
+		// <PROVIDER>_RATE_LIMIT: calls per second per worker process.
+		if v, err := strconv.ParseFloat(getenv(strings.ToUpper(entries[i].Name)+"_RATE_LIMIT"), 64); err == nil && v > 0 {
+			entries[i].RateLimit, entries[i].RateBurst = v, max(1, int(v))
+		}
 		if errS == nil && settle > 0 {
 			entries[i].SettleDelay = settle
 		}

@@ -1,0 +1,165 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/webhook"
+	"github.com/refundq/refundq/worker"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// After a refund, /metrics shows the provider call histogram per provider,
+// operation and outcome, the transitions, and the fleet-wide state gauges.
+func TestMetricsAfterARefund(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-m", mustMoney(t, "5.00", "SAR"))
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-m", "ord-m", "5.00")); err != nil {
+		t.Fatal(err)
+	}
+	if rec := h.await(t, "rf-m"); rec.State != store.Succeeded {
+		t.Fatalf("refund: %+v", rec)
+	}
+	srv := httptest.NewServer(h.worker.HTTPHandler())
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`refundq_provider_call_duration_seconds_count{op="send",outcome="succeeded",provider="moyasarpg"} 1`,
+		`refundq_refund_transitions_total{from="processing",provider="moyasarpg",to="succeeded"} 1`,
+		`refundq_refunds{state="succeeded"} 1`,
+		`refundq_refunds_blocked 0`,
+		`refundq_oldest_refund_age_seconds{state="queued"} 0`,
+		`asynq_tasks_processed_total`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics (HTTP %d) lacks %s", code, want)
+		}
+	}
+	if code, _ := get(t, srv.URL+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get(t, srv.URL+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+}
+
+// /readyz fails while the worker's Redis is unreachable, and names why.
+func TestReadyzFailsWithoutRedis(t *testing.T) {
+	h := start(t)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer dead.Close()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	w, err := worker.New(worker.Config{Redis: asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, RDB: dead,
+		Registry: h.registry(t, apiKey), Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w.HTTPHandler())
+	defer srv.Close()
+	code, body := get(t, srv.URL+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "redis") {
+		t.Fatalf("/readyz without Redis = %d %q; want 503 naming redis", code, body)
+	}
+	if code, _ := get(t, srv.URL+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d; the process is alive", code)
+	}
+}
+
+// A receiver gets one signed delivery per final refund; it verifies each,
+// and when it answers 500 the delivery comes again. Each try is in the
+// refund's history.
+func TestWebhooksSignedAndRedelivered(t *testing.T) {
+	secret := []byte("whsec_test_SECRET")
+	var mu sync.Mutex
+	got := map[string][]webhook.Event{}
+	failFirst := map[string]bool{"rf-wh-2": true}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify(r.Header.Get(webhook.Header), body, secret, webhook.DefaultTolerance, time.Now()); err != nil {
+			t.Errorf("delivery fails verification: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		var ev webhook.Event
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("delivery body: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got[ev.Refund.RefundID] = append(got[ev.Refund.RefundID], ev)
+		if failFirst[ev.Refund.RefundID] {
+			failFirst[ev.Refund.RefundID] = false
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	defer recv.Close()
+	h := start(t, func(s *setup) {
+		s.webhook = worker.WebhookConfig{URL: recv.URL, Secret: secret, FirstRetry: 200 * time.Millisecond}
+	})
+	h.sim.AddOrder("ord-wh", mustMoney(t, "50.00", "SAR"))
+	for _, r := range [][2]string{{"rf-wh-1", "10.00"}, {"rf-wh-2", "20.00"}, {"rf-wh-3", "99.00"}} {
+		if _, err := h.enq.Enqueue(context.Background(), req(r[0], "ord-wh", r[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]string{"rf-wh-1": "refund.succeeded", "rf-wh-2": "refund.succeeded", "rf-wh-3": "refund.failed"}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		done := len(got["rf-wh-1"]) == 1 && len(got["rf-wh-2"]) == 2 && len(got["rf-wh-3"]) == 1
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			t.Fatalf("deliveries: %+v", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, typ := range want {
+		for _, ev := range got[id] {
+			if ev.Type != typ || ev.ID == "" || ev.Refund.Currency != "SAR" || ev.Refund.Amount == "" {
+				t.Errorf("%s: delivery %+v, want type %s with its amount", id, ev, typ)
+			}
+		}
+	}
+	if a, b := got["rf-wh-2"][0], got["rf-wh-2"][1]; a.ID != b.ID {
+		t.Errorf("a redelivery must carry the same event id: %s vs %s", a.ID, b.ID)
+	}
+	hist, _ := h.store.History(context.Background(), "rf-wh-2")
+	var tries []string
+	for _, e := range hist {
+		if e.Event == "webhook" {
+			tries = append(tries, e.Detail)
+		}
+	}
+	if len(tries) != 2 || !strings.Contains(tries[0], "not delivered") || !strings.Contains(tries[1], "delivered") {
+		t.Fatalf("webhook tries in the history: %q", tries)
+	}
+}
