@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,4 +122,39 @@ func (s *Store) Note(ctx context.Context, id string, e Entry) error {
 func (s *Store) Blocked(ctx context.Context) (int, error) {
 	n, err := s.rdb.ZCard(ctx, s.prefix+"blocked").Result()
 	return int(n), err
+}
+
+//go:embed expire.lua
+var expireLua string
+
+var expireScript = newScript(expireLua)
+
+// Expired returns up to limit succeeded or failed refunds that reached that
+// state more than retention ago. needs_review refunds never expire: a human
+// has not settled them yet.
+func (s *Store) Expired(ctx context.Context, retention time.Duration, limit int) ([]Record, error) {
+	cut := strconv.FormatInt(s.now().Add(-retention).UnixMilli(), 10)
+	var ids []string
+	for _, st := range []State{Succeeded, Failed} {
+		got, err := s.rdb.ZRangeByScore(ctx, s.stateKey(st), &redis.ZRangeBy{Min: "-inf", Max: cut, Count: int64(limit)}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("store: expired %s refunds: %w", st, err)
+		}
+		ids = append(ids, got...)
+	}
+	return s.getMany(ctx, ids)
+}
+
+// Expire deletes a final refund found by Expired, with its history and its
+// index entries. It reports false when the refund changed meanwhile. After
+// it, the refund id is free again: idempotency by refund id lasts as long
+// as the retention.
+func (s *Store) Expire(ctx context.Context, rec Record, retention time.Duration) (bool, error) {
+	cut := s.now().Add(-retention).UnixMilli()
+	n, err := expireScript.Run(ctx, s.rdb, []string{s.recordKey(rec.RefundID), s.historyKey(rec.RefundID), s.indexKey()},
+		s.prefix, rec.RefundID, string(rec.State), cut).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: expire refund %s: %w", rec.RefundID, err)
+	}
+	return n == 1, nil
 }

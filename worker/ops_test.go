@@ -3,9 +3,12 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,7 +18,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
 	"github.com/refundq/refundq/webhook"
 	"github.com/refundq/refundq/worker"
 )
@@ -161,5 +167,49 @@ func TestWebhooksSignedAndRedelivered(t *testing.T) {
 	}
 	if len(tries) != 2 || !strings.Contains(tries[0], "not delivered") || !strings.Contains(tries[1], "delivered") {
 		t.Fatalf("webhook tries in the history: %q", tries)
+	}
+}
+
+// A final refund past its retention is exported to the audit file, then
+// deleted with its history and index entries; an open one and one in
+// needs_review are kept.
+func TestJanitorExportsThenDeletesPastRetention(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, func(s *setup) { s.retention, s.auditDir = time.Millisecond, dir })
+	h.sim.AddOrder("ord-j", mustMoney(t, "5.00", "SAR"))
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-j", "ord-j", "5.00")); err != nil {
+		t.Fatal(err)
+	}
+	h.await(t, "rf-j")
+	h.sim.AddOrder("ord-j2", mustMoney(t, "9.00", "SAR"))
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-j2/refund", sim.AppliedThenReset)
+	h.sim.Faults().Next(1000, "GET", "/v1/orders/ord-j2", sim.Status5xx)
+	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-j2", Provider: providers.MoyasarPG, OrderID: "ord-j2", AmountMinor: 900, Currency: "SAR"}, 0)
+	if rec := h.await(t, "rf-j2"); rec.State != store.NeedsReview {
+		t.Fatalf("rf-j2 = %s, want needs_review", rec.State)
+	}
+	n, err := h.worker.Sweep(context.Background())
+	if err != nil || n != 1 {
+		t.Fatalf("sweep deleted %d, %v; want the one succeeded refund", n, err)
+	}
+	if _, err := h.store.Get(context.Background(), "rf-j"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("rf-j still stored: %v", err)
+	}
+	if hist, _ := h.store.History(context.Background(), "rf-j"); len(hist) != 0 {
+		t.Fatalf("rf-j's history still stored: %v", hist)
+	}
+	if _, n, _ := h.store.ListState(context.Background(), store.Succeeded, 0, 10); n != 0 {
+		t.Fatalf("succeeded index still counts %d", n)
+	}
+	if rec, err := h.store.Get(context.Background(), "rf-j2"); err != nil || rec.State != store.NeedsReview {
+		t.Fatalf("needs_review refund deleted: %+v, %v", rec, err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "refunds-*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("audit files: %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	if !strings.Contains(string(b), `"RefundID":"rf-j"`) || !strings.Contains(string(b), `"event":"send"`) || strings.Count(string(b), "\n") != 1 {
+		t.Fatalf("audit file: %s", b)
 	}
 }

@@ -54,6 +54,14 @@ type Config struct {
 	// Webhook, when its URL is set, sends every refund's final state (and
 	// needs_review) to the merchant, signed (package webhook).
 	Webhook WebhookConfig
+	// Retention is how long a succeeded or failed refund (record and
+	// history) is kept after it became final; default 90 days. The refund id
+	// is free again after it, so idempotency by refund id lasts this long.
+	// needs_review refunds are kept until settled.
+	Retention time.Duration
+	// AuditDir, when set, is where each refund is appended (JSON Lines, a
+	// file per day) before it is deleted.
+	AuditDir string
 	// DueMargin is how long after a refund's task should have run the
 	// recoverer looks for it; default 2 minutes. Shorter only in tests and
 	// sandboxes: a check that comes early costs a look at asynq.
@@ -76,6 +84,13 @@ type AttemptPolicy struct {
 // talks to the provider.
 var DefaultAttemptPolicy = AttemptPolicy{Initial: 200 * time.Millisecond, Max: 5 * time.Second, MaxElapsed: 30 * time.Second, MaxTries: 5}
 
+// DefaultRetention is how long a final refund is kept (Config.Retention).
+const DefaultRetention = 90 * 24 * time.Hour
+
+// Sweep runs one pass of the janitor now and returns how many refunds past
+// their retention it deleted.
+func (w *Worker) Sweep(ctx context.Context) (int, error) { return w.janitor.sweep(ctx) }
+
 // ShutdownTimeout is how long SIGTERM waits for running handlers: longer than
 // the longest provider call, so a call in flight finishes and its outcome is
 // recorded before the process exits.
@@ -90,6 +105,7 @@ type Worker struct {
 	recoverer *recoverer
 	announcer *announcer
 	hooks     *dispatcher
+	janitor   *janitor
 	insp      *asynq.Inspector
 	health    *health
 	gatherer  prometheus.Gatherer
@@ -130,6 +146,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.DueMargin <= 0 {
 		cfg.DueMargin = 2 * time.Minute
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
 	st := store.New(cfg.RDB, cfg.Prefix)
 	h := &Handler{
 		store:        st,
@@ -151,6 +170,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics,
 		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery},
 		announcer: &announcer{h: h},
+		janitor:   &janitor{h: h, retention: cfg.Retention, auditDir: cfg.AuditDir, every: time.Minute},
 	}
 	w.health = &health{w: w}
 	h.metrics = newMetrics(cfg.Metrics, st, w.recoverer)
@@ -189,6 +209,7 @@ func (w *Worker) Start() error {
 	}
 	w.recoverer.start()
 	w.announcer.start()
+	w.janitor.start()
 	if w.hooks != nil {
 		w.hooks.start()
 	}
@@ -205,6 +226,7 @@ func (w *Worker) Recover(ctx context.Context) int { return w.recoverer.recover(c
 func (w *Worker) Shutdown() {
 	w.recoverer.shutdown()
 	w.announcer.shutdown()
+	w.janitor.shutdown()
 	if w.hooks != nil {
 		w.hooks.shutdown()
 	}

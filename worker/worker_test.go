@@ -58,9 +58,11 @@ type harness struct {
 
 // setup says how start builds its worker.
 type setup struct {
-	key     string // the worker's Moyasar PG API key; default apiKey
-	noStart bool   // build, but let the test start the worker
-	webhook worker.WebhookConfig
+	key       string // the worker's Moyasar PG API key; default apiKey
+	noStart   bool   // build, but let the test start the worker
+	webhook   worker.WebhookConfig
+	retention time.Duration
+	auditDir  string
 }
 
 // start runs a real worker against a real Redis and the Moyasar PG simulator
@@ -116,7 +118,7 @@ func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 		Redis: h.env.Asynq, RDB: h.env.Client, Registry: h.registry(t, cfg.key), Prefix: h.env.Prefix, Queue: h.env.Queue, Logger: log,
 		Attempt:      worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
 		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: time.Hour,
-		Webhook: cfg.webhook,
+		Webhook: cfg.webhook, Retention: cfg.retention, AuditDir: cfg.auditDir,
 	})
 	if err != nil {
 		t.Fatal(err)
