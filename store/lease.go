@@ -179,7 +179,7 @@ func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
 // writes nothing (ErrFenced).
 func (l *Lease) Apply(ctx context.Context, c Change) error {
 	c.Entry.State = c.State
-	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due}, c.fields(l.s.now())...)
+	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, fold: c.Fold}, c.fields(l.s.now())...)
 	if err != nil {
 		var taken *RefTakenError
 		if errors.As(err, &taken) {
@@ -194,7 +194,7 @@ func (l *Lease) Apply(ctx context.Context, c Change) error {
 // one round trip. After it the lease writes nothing more.
 func (l *Lease) Finish(ctx context.Context, c Change) error {
 	c.Entry.State = c.State
-	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: true}, c.fields(l.s.now())...)
+	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: true, fold: c.Fold}, c.fields(l.s.now())...)
 	if err != nil {
 		var taken *RefTakenError
 		if errors.As(err, &taken) {

@@ -109,6 +109,11 @@ type Entry struct {
 	Detail     string    `json:"detail,omitempty"`
 	DurationMS int64     `json:"duration_ms,omitempty"`
 	State      State     `json:"state,omitempty"` // state after this entry
+	// Count and Last fold repeated identical answers (a refund the provider
+	// keeps pending, polled for weeks) into one entry: it stands for Count
+	// answers, the last at Last.
+	Count int       `json:"count,omitempty"`
+	Last  time.Time `json:"last,omitempty"`
 }
 
 // Errors returned by Store.
@@ -433,7 +438,10 @@ type Change struct {
 	// UnsureAt, when set, records the first look-up whose answer could not
 	// show what became of the attempt in flight (cleared by the next send).
 	UnsureAt time.Time
-	Entry    Entry
+	// Fold: if the history's last entry is the same answer (event, outcome,
+	// provider status, state), count this one into it instead of adding one.
+	Fold  bool
+	Entry Entry
 }
 
 func (c Change) fields(now time.Time) []any {
@@ -490,6 +498,7 @@ type write struct {
 	send    string // "0", "1", "2": see update.lua
 	due     time.Time
 	release bool // give the lease up in the same script
+	fold    bool // see Change.Fold
 }
 
 // update runs update.lua: guard, set fields, move the state and due
@@ -509,6 +518,9 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 	release := "0"
 	if w.release {
 		release = "1"
+	}
+	if w.fold {
+		release += "f"
 	}
 	args := append([]any{s.prefix, strconv.FormatInt(l.token, 10), l.owner, string(hist), w.send,
 		now.UnixMilli(), due, release, "updated_at", fmtTime(now)}, fields...)

@@ -447,3 +447,30 @@ func TestAcquireOfAMissingRefundIsErrNotFound(t *testing.T) {
 		t.Fatalf("Acquire(missing) = %v, want ErrNotFound", err)
 	}
 }
+
+// A refund the provider keeps pending does not grow with every poll: the
+// same answer again is counted into the history's last entry.
+func TestRepeatedPollsFoldIntoOneEntry(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-1")); err != nil {
+		t.Fatal(err)
+	}
+	l, _, _ := s.Acquire(ctx, "r-1", time.Minute)
+	poll := func(status string) {
+		t.Helper()
+		if err := l.Apply(ctx, store.Change{State: store.Pending, Fold: true,
+			Entry: store.Entry{Event: "lookup", Outcome: "pending", Status: status, Detail: "poll"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 60 {
+		poll("initiated")
+	}
+	poll("processing")
+	h, _ := s.History(ctx, "r-1")
+	if len(h) != 3 || h[1].Count != 60 || h[1].Last.IsZero() || h[2].Status != "processing" || h[2].Count != 0 {
+		t.Fatalf("history after 60 identical polls and a different one: %+v", h)
+	}
+}

@@ -3,7 +3,8 @@
 -- ARGV: key prefix, fencing token, owner id, history entry, send flag ("0": no
 -- send; "1": a new attempt goes out; "2": the same, holding the order's slot),
 -- now ms, due ms ("" keeps it), "1" to release the lease after the write (the
--- run is over: one round trip for both), then field/value pairs.
+-- run is over: one round trip for both; "0" not), followed by "f" to fold the
+-- entry into an identical last one, then field/value pairs.
 --
 -- A write is refused when a newer owner took the refund (its fence or owner is
 -- not ours: the owner id keeps two owners apart even if a lost write let them
@@ -93,8 +94,26 @@ if final then
 elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[7], id)
 end
-redis.call('RPUSH', KEYS[2], entry)
-if ARGV[8] == '1' and redis.call('GET', KEYS[6]) == ARGV[2] .. ':' .. ARGV[3] then
+local folded = false
+if string.sub(ARGV[8], 2, 2) == 'f' then
+  -- A refund polled for weeks must not grow with every poll: the same
+  -- answer again is counted into the last entry.
+  local last = redis.call('LINDEX', KEYS[2], -1)
+  if last then
+    local a, b = cjson.decode(last), cjson.decode(entry)
+    if a.event == b.event and a.outcome == b.outcome and a.status == b.status and a.state == b.state then
+      a.count = (a.count or 1) + 1
+      a.last = b.at
+      a.detail = b.detail
+      redis.call('LSET', KEYS[2], -1, cjson.encode(a))
+      folded = true
+    end
+  end
+end
+if not folded then
+  redis.call('RPUSH', KEYS[2], entry)
+end
+if string.sub(ARGV[8], 1, 1) == '1' and redis.call('GET', KEYS[6]) == ARGV[2] .. ':' .. ARGV[3] then
   redis.call('DEL', KEYS[6])
 end
 return attempt

@@ -65,6 +65,8 @@ func NewPollTask(p Poll, delay time.Duration, queue string) (*asynq.Task, error)
 	if err != nil {
 		return nil, err
 	}
+	// No retention: a refund may poll hundreds of times, and a finished poll
+	// says nothing the refund's history does not.
 	return asynq.NewTask(TypePoll, payload, asynq.TaskID(PollTaskID(p.RefundID, p.Step)), asynq.MaxRetry(MaxRetry),
-		asynq.Timeout(Timeout), asynq.Retention(Retention), asynq.ProcessIn(delay), asynq.Queue(queue)), nil
+		asynq.Timeout(Timeout), asynq.ProcessIn(delay), asynq.Queue(queue)), nil
 }

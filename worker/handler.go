@@ -597,7 +597,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	pollID := tasks.PollTaskID(rec.RefundID, next)
 	err := h.finish(ctx, store.Change{
 		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
-		Task: pollID, Due: h.dueAfter(delay), Entry: e,
+		Task: pollID, Due: h.dueAfter(delay), Entry: e, Fold: true,
 	})
 	if errors.Is(err, store.ErrClosed) {
 		return nil
