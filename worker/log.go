@@ -46,7 +46,7 @@ func errorHandler(l logrus.FieldLogger) asynq.ErrorHandlerFunc {
 			"task_type": t.Type(),
 			"refund_id": ids.RefundID,
 			"provider":  ids.Provider,
-			"attempt":   retry + 1,
+			"task_run":  retry + 1, // asynq's run of the task; "attempt" is a send to the provider
 			"max_retry": maxRetry,
 		}).WithError(err).Warn(fmt.Sprintf("task run failed (%s)", verdict(retry, maxRetry, err)))
 	}
