@@ -39,6 +39,9 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *met
 			Help: "Runs that handed their refund back to asynq for later without counting a failure, by reason.",
 		}, []string{"reason"}),
 	}
+	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "newer_payload"} {
+		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
+	}
 	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "refundq_recoverer_repairs_total",

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -211,5 +212,34 @@ func TestJanitorExportsThenDeletesPastRetention(t *testing.T) {
 	b, _ := os.ReadFile(files[0])
 	if !strings.Contains(string(b), `"RefundID":"rf-j"`) || !strings.Contains(string(b), `"event":"send"`) || strings.Count(string(b), "\n") != 1 {
 		t.Fatalf("audit file: %s", b)
+	}
+}
+
+// Every refundq metric the Grafana dashboard charts is one the worker
+// exports, so the dashboard cannot drift from the code.
+func TestDashboardChartsExportedMetrics(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-d", mustMoney(t, "5.00", "SAR"))
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-d/refund", sim.ResetBeforeApply)
+	if _, err := h.enq.Enqueue(context.Background(), req("rf-d", "ord-d", "5.00")); err != nil {
+		t.Fatal(err)
+	}
+	h.await(t, "rf-d")
+	srv := httptest.NewServer(h.worker.HTTPHandler())
+	defer srv.Close()
+	_, body := get(t, srv.URL+"/metrics")
+	dash, err := os.ReadFile("../deploy/grafana/refundq.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := regexp.MustCompile(`refundq_[a-z_]+`).FindAllString(string(dash), -1)
+	if len(names) < 5 {
+		t.Fatalf("dashboard charts %d refundq metrics", len(names))
+	}
+	for _, n := range names {
+		n = strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_count")
+		if !strings.Contains(body, "# TYPE "+n+" ") {
+			t.Errorf("dashboard charts %s, which /metrics does not export", n)
+		}
 	}
 }
