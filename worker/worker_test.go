@@ -639,3 +639,138 @@ func TestWorkerAnnouncesItsProviders(t *testing.T) {
 		t.Fatalf("fatora announced by a worker without its credentials: %v, %v", enabled, err)
 	}
 }
+
+// overdue makes refund id due for the recoverer now, as if its due time had
+// passed, and runs one recoverer pass.
+func (h *harness) recoverNow(t *testing.T, id string) int {
+	t.Helper()
+	if err := h.store.Postpone(context.Background(), id, time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return h.worker.Recover(context.Background())
+}
+
+// The poll chain broke: the record says pending with poll 2 scheduled, but
+// the poll task never made it to asynq (the worker died between the two
+// writes, or the enqueue failed). The recoverer re-creates the poll and the
+// refund finishes.
+func TestRecovererRestartsABrokenPollChain(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.sim.AddOrder("ord-chain", mustMoney(t, "30.00", "SAR"))
+	h.sim.SetProcessing("ord-chain", 4) // pending for the send and three more answers
+	if _, err := h.enq.Enqueue(ctx, req("rf-chain", "ord-chain", "30.00")); err != nil {
+		t.Fatal(err)
+	}
+	var rec store.Record
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		rec, _ = h.store.Get(ctx, "rf-chain")
+		if rec.State == store.Pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never pending: %+v", rec)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.worker.Shutdown() // no worker runs the poll meanwhile
+	rec, _ = h.store.Get(ctx, "rf-chain")
+	if err := h.insp.DeleteTask(h.env.Queue, rec.Task); err != nil {
+		t.Fatalf("delete the scheduled poll %s: %v", rec.Task, err)
+	}
+	h.worker = h.newWorker(t)
+	if n := h.recoverNow(t, "rf-chain"); n != 1 {
+		t.Fatalf("recoverer re-created %d tasks, want the poll", n)
+	}
+	if rec := h.await(t, "rf-chain"); rec.State != store.Succeeded {
+		t.Fatalf("after the repair: %+v", rec)
+	}
+	if got := h.sim.RefundsFor("ord-chain"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+// An operator archives a refund's task in asynqmon while it waits for a
+// retry: the refund is open, its task archived by hand (not out of
+// retries), so the recoverer brings it back and it finishes, paid once.
+func TestRecovererUndoesAnOperatorsArchive(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true })
+	ctx := context.Background()
+	h.sim.AddOrder("ord-arch", mustMoney(t, "11.00", "SAR"))
+	if _, err := h.enq.Enqueue(ctx, req("rf-arch", "ord-arch", "11.00")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.insp.ArchiveTask(h.env.Queue, tasks.RefundTaskID("rf-arch")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.worker.Shutdown)
+	if n := h.recoverNow(t, "rf-arch"); n != 1 {
+		t.Fatalf("recoverer re-created %d tasks, want 1", n)
+	}
+	if rec := h.await(t, "rf-arch"); rec.State != store.Succeeded {
+		t.Fatalf("after the repair: %+v", rec)
+	}
+	if got := h.sim.RefundsFor("ord-arch"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+}
+
+// A task whose retries ran out is archived by asynq: the recoverer does not
+// bring it back (that would retry forever) but hands the refund to a human.
+func TestRecovererEscalatesATaskOutOfRetries(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true })
+	ctx := context.Background()
+	r := tasks.Refund{Version: 1, RefundID: "rf-spent", Provider: providers.MoyasarPG, OrderID: "ord-spent", AmountMinor: 100, Currency: "SAR"}
+	rec := diedAfterSending(t, h.store, r)
+	// As asynq leaves a task whose last run failed: archived, retries spent.
+	payload, _ := tasks.EncodeRefund(r)
+	c := asynq.NewClient(h.env.Asynq)
+	defer c.Close()
+	if _, err := c.Enqueue(asynq.NewTask(tasks.TypeRefund, payload), asynq.TaskID(rec.Task), asynq.Queue(h.env.Queue), asynq.MaxRetry(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.insp.ArchiveTask(h.env.Queue, rec.Task); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.worker.Shutdown)
+	if n := h.recoverNow(t, "rf-spent"); n != 0 {
+		t.Fatalf("recoverer re-created %d tasks out of retries", n)
+	}
+	rec, _ = h.store.Get(ctx, "rf-spent")
+	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "archived after") || rec.InFlight != 1 {
+		t.Fatalf("record = %+v; want needs_review, the attempt still in flight", rec)
+	}
+}
+
+// A task from a newer producer (payload version 2) reaching this older
+// worker during a rolling deploy is handed back for a newer worker, not
+// archived, and costs none of its retries.
+func TestNewerPayloadIsHandedBack(t *testing.T) {
+	h := start(t)
+	c := asynq.NewClient(h.env.Asynq)
+	defer c.Close()
+	payload := `{"v":2,"refund_id":"rf-v2","provider":"moyasarpg","order_id":"o","amount_minor":100,"currency":"SAR","new_field":1}`
+	if _, err := c.Enqueue(asynq.NewTask(tasks.TypeRefund, []byte(payload)), asynq.Queue(h.env.Queue), asynq.TaskID("refund:rf-v2"), asynq.MaxRetry(1)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		info, err := h.insp.GetTaskInfo(h.env.Queue, "refund:rf-v2")
+		if err == nil && info.State == asynq.TaskStateRetry {
+			if info.Retried != 0 || !strings.Contains(info.LastErr, "newer") {
+				t.Fatalf("task %+v; want handed back without a retry spent", info)
+			}
+			return
+		}
+		if err == nil && info.State == asynq.TaskStateArchived || time.Now().After(deadline) {
+			t.Fatalf("task %+v, %v; want it waiting for a newer worker", info, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
