@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,24 @@ func TestDecideFailsOnlyOnProof(t *testing.T) {
 							t.Errorf("%s %s attempt %d refused %q since %s → failed", c, k, attempt, refused, since)
 						}
 					}
+				}
+			}
+		}
+	}
+}
+
+// Every (record state, call, outcome kind) has a rule: none falls through to
+// the "no rule" review.
+func TestDecideCoversEveryStateAndOutcome(t *testing.T) {
+	kinds := []providers.Kind{providers.Unknown, providers.Succeeded, providers.Pending, providers.Rejected,
+		providers.Transient, providers.NotFound, providers.Blocked, providers.Review}
+	for _, pending := range []bool{false, true} { // queued/processing vs pending
+		for _, c := range []call{callPrepare, callSend, callLookup} {
+			for _, k := range kinds {
+				d := decide(facts{call: c, out: providers.Outcome{Kind: k}, attempt: 1, pending: pending,
+					sinceNotFound: -1, sinceUnsure: -1, sinceSent: time.Hour, settle: time.Minute})
+				if strings.HasPrefix(d.reason, "no rule") {
+					t.Errorf("pending=%v %s %s: no rule", pending, c, k)
 				}
 			}
 		}
