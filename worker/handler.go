@@ -410,7 +410,9 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	}
 	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
 	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""
-	req.Attempt = attempt
+	// The adapter judges its answer against what it read just now, not
+	// against an earlier attempt's read.
+	req.Attempt, req.Before = attempt, before
 	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req)
 	return callSend, out, e, false, nil
 }
