@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) {
 	default:
 		amountErr = &FieldError{Field: "amount", Pointer: "/amount", Message: `must be a decimal string such as "12.50", not a JSON number`}
 	}
+	if amountErr == nil && req.Amount == "" {
+		amountErr = &FieldError{Field: "amount", Pointer: "/amount", Message: "is required"}
+	}
 	t, err := req.Refund()
 	if amountErr != nil {
 		// Report the amount with every other field problem at once.
@@ -163,8 +167,20 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error, 
 }
 
 func validationProblem(w http.ResponseWriter, r *http.Request, errs []FieldError) {
+	// In the body's order, whatever order the checks ran in.
+	slices.SortStableFunc(errs, func(a, b FieldError) int { return fieldRank(a.Field) - fieldRank(b.Field) })
 	writeProblem(w, r, Problem{Status: http.StatusBadRequest, Type: typeValidation,
 		Title: "The request has invalid fields", Detail: fmt.Sprintf("%d field(s) invalid; see errors", len(errs)), Errors: errs})
+}
+
+var fieldOrder = []string{"refund_id", "provider", "order_id", "transaction_id", "amount", "currency", "reason", "metadata"}
+
+func fieldRank(name string) int {
+	name, _, _ = strings.Cut(name, ".")
+	if i := slices.Index(fieldOrder, name); i >= 0 {
+		return i
+	}
+	return len(fieldOrder)
 }
 
 // differences names each identifying field in which want differs from the
@@ -366,6 +382,13 @@ func (s *Server) settleRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !validRefundID(id) {
+		notFound(w, r, id)
+		return
+	}
+	// Looked up first: store.Acquire does not report an unknown refund as
+	// store.ErrNotFound on Redis 7 (its script's bare "NOTFOUND" comes back
+	// as "ERR NOTFOUND"). Refunds are never deleted, so this cannot race.
+	if _, err := s.store.Get(r.Context(), id); errors.Is(err, store.ErrNotFound) {
 		notFound(w, r, id)
 		return
 	}
