@@ -2,8 +2,11 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
+# make browser-test: asynqmon at /monitoring in headless Chromium (Debian's
+# `chromium` package); not part of `make test`: .ci/run runs it only where
+# Chromium starts, and says so when it does not.
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large demo fuzz
+.PHONY: test unit chaos chaos-large demo fuzz browser-test
 
 test: unit chaos
 
@@ -31,3 +34,11 @@ fuzz:
 
 demo:
 	go run ./cmd/refundctl demo
+
+# Signs in to /monitoring through the real API server, finds a refund's task
+# by id and checks its decimal amount and result; the screenshot is the CI
+# artefact. CHROMIUM names another binary.
+ARTIFACTS ?= $(CURDIR)/artifacts
+browser-test:
+	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \
+	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run '^TestMonitoringInBrowser$$' -v ./api

@@ -180,6 +180,10 @@ type BulkOptions struct {
 	Concurrency int
 	DryRun      bool                  // validate only; write nothing
 	Progress    func(done, total int) // called after each row, from one goroutine at a time
+	// Done, when set, is told what became of each row, from one goroutine
+	// at a time: err nil and created true for a new refund (in a dry run: a
+	// valid row), false for a refund id already known with the same refund.
+	Done func(row Row, created bool, err error)
 }
 
 // RowError is one row that did not go through.
@@ -233,6 +237,9 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 			sum.Errors = append(sum.Errors, RowError{row.Line, row.Request.RefundID, err, false})
 		}
 		done++
+		if opt.Done != nil {
+			opt.Done(row, created, err)
+		}
 		if opt.Progress != nil {
 			opt.Progress(done, len(rows))
 		}

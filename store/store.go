@@ -147,9 +147,11 @@ func New(rdb redis.UniversalClient, prefix string) *Store {
 	return &Store{rdb: rdb, prefix: prefix, now: time.Now}
 }
 
+// A refund's keys differ in their first segment, not in a suffix: a refund
+// id may hold colons, and "x:history" must not name refund x's history.
 func (s *Store) recordKey(id string) string  { return s.prefix + "refund:" + id }
-func (s *Store) historyKey(id string) string { return s.prefix + "refund:" + id + ":history" }
-func (s *Store) leaseKey(id string) string   { return s.prefix + "refund:" + id + ":lease" }
+func (s *Store) historyKey(id string) string { return s.prefix + "history:" + id }
+func (s *Store) leaseKey(id string) string   { return s.prefix + "lease:" + id }
 func (s *Store) indexKey() string            { return s.prefix + "refunds" }
 
 // dueKey orders every open refund by when the recoverer should next make sure

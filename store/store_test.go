@@ -396,7 +396,7 @@ func TestOwnerIDFencesEvenWhenTokensCollide(t *testing.T) {
 	}
 	old, _, _ := s.Acquire(ctx, "r-1", time.Minute)
 	// Redis forgets the lease and the fence bump, as a crash before fsync would.
-	env.Client.Del(ctx, env.Prefix+"refund:r-1:lease")
+	env.Client.Del(ctx, env.Prefix+"lease:r-1")
 	env.Client.HIncrBy(ctx, env.Prefix+"refund:r-1", "fence", -1)
 	newer, _, err := s.Acquire(ctx, "r-1", time.Minute)
 	if err != nil || newer.Token() != old.Token() {
@@ -472,5 +472,33 @@ func TestRepeatedPollsFoldIntoOneEntry(t *testing.T) {
 	h, _ := s.History(ctx, "r-1")
 	if len(h) != 3 || h[1].Count != 60 || h[1].Last.IsZero() || h[2].Status != "processing" || h[2].Count != 0 {
 		t.Fatalf("history after 60 identical polls and a different one: %+v", h)
+	}
+}
+
+// A refund id may hold colons; no refund's id names another refund's
+// history or lease.
+func TestRefundIDsWithColonsKeepTheirOwnKeys(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for _, id := range []string{"x", "x:history", "x:lease"} {
+		if _, _, err := s.Create(ctx, refund(id)); err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+	}
+	for _, id := range []string{"x", "x:history", "x:lease"} {
+		rec, err := s.Get(ctx, id)
+		h, _ := s.History(ctx, id)
+		if err != nil || rec.RefundID != id || len(h) != 1 {
+			t.Fatalf("%s: %+v, %v, history %d entries", id, rec, err, len(h))
+		}
+	}
+	l, _, err := s.Acquire(ctx, "x", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	if _, _, err := s.Acquire(ctx, "x:lease", time.Minute); err != nil {
+		t.Fatalf("x's lease blocks x:lease: %v", err)
 	}
 }

@@ -80,7 +80,7 @@ func (h *Handler) HandleRefund(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.undecodable(ctx, t, err)
 	}
-	return h.drive(ctx, r.RefundID, nil, &r)
+	return h.drive(ctx, t, r.RefundID, nil, &r)
 }
 
 // HandlePoll handles a TypePoll task.
@@ -89,7 +89,7 @@ func (h *Handler) HandlePoll(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.undecodable(ctx, t, err)
 	}
-	err = h.drive(ctx, p.RefundID, func(rec store.Record) bool {
+	err = h.drive(ctx, t, p.RefundID, func(rec store.Record) bool {
 		if p.Step == rec.PollStep {
 			return false
 		}
@@ -150,7 +150,7 @@ func (h *Handler) escalate(ctx context.Context, id, taskID, reason string) {
 // other means safe; a task whose payload disagrees with the record of the
 // same refund id, or that would be a second refund on an order its provider
 // refunds once, is archived.
-func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) bool, payload *tasks.Refund) error {
+func (h *Handler) drive(ctx context.Context, t *asynq.Task, id string, skip func(store.Record) bool, payload *tasks.Refund) error {
 	lease, rec, err := h.store.Acquire(ctx, id, LeaseTTL)
 	if errors.Is(err, store.ErrNotFound) && payload != nil {
 		create := h.store.Create
@@ -192,7 +192,7 @@ func (h *Handler) drive(ctx context.Context, id string, skip func(store.Record) 
 		return nil
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
-	r := &run{Handler: h, lease: lease, log: log, rec: rec, task: taskID, b: h.newBackoff(ctx)}
+	r := &run{Handler: h, lease: lease, log: log, rec: rec, task: taskID, result: t.ResultWriter(), b: h.newBackoff(ctx)}
 	err = r.drive(ctx)
 	if err != nil && !isSnooze(err) && !isSkipRetry(err) {
 		if lastRun(ctx) {
@@ -225,8 +225,11 @@ type run struct {
 	log   *logrus.Entry
 	rec   store.Record
 	task  string
-	entry providers.Entry
-	b     backoff.BackOff
+	// result is the task's result writer (nil for a task not run by an
+	// asynq server): where a run leaves the state it reached, for asynqmon.
+	result *asynq.ResultWriter
+	entry  providers.Entry
+	b      backoff.BackOff
 	// last is the most recent outcome, for a run that ends without a
 	// final answer.
 	last providers.Outcome
@@ -570,6 +573,7 @@ func (h *run) close(ctx context.Context, state store.State, reason string, out p
 	if err != nil {
 		return err // not recorded: the re-run reconciles and records it
 	}
+	h.writeResult(state, out.Reference)
 	f := logrus.Fields{"state": state, "provider_ref": out.Reference, "reason": reason}
 	switch state {
 	case store.NeedsReview:
@@ -607,6 +611,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	if err != nil {
 		return err
 	}
+	h.writeResult(store.Pending, out.Reference)
 	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next}, delay, h.queue)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
@@ -618,6 +623,25 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	}
 	h.log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Info("refund pending; poll scheduled")
 	return nil
+}
+
+// writeResult leaves the state a run reached (and the provider's reference)
+// as the task's result, which asynqmon shows. The record stays the truth:
+// this is written after it, best effort.
+func (h *run) writeResult(state store.State, providerRef string) {
+	if h.result == nil {
+		return
+	}
+	if providerRef == "" {
+		providerRef = h.rec.ProviderRef // kept by the record when the answer named none
+	}
+	b, _ := json.Marshal(struct {
+		State       store.State `json:"state"`
+		ProviderRef string      `json:"provider_ref,omitempty"`
+	}{state, providerRef})
+	if _, err := h.result.Write(b); err != nil {
+		h.log.WithError(err).Warn("could not write the task's result")
+	}
 }
 
 // block keeps the refund where it is, with the reason, and hands the task

@@ -1,0 +1,162 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/providers/catalog"
+	"github.com/refundq/refundq/store"
+)
+
+type openAPIDoc struct {
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas map[string]struct {
+			Properties map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"properties"`
+			Enum []string `json:"enum"`
+		} `json:"schemas"`
+	} `json:"components"`
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// TestOpenAPIMatchesTheRoutes holds the document to the mux both ways: each
+// registered pattern is documented, and each documented operation reaches
+// the pattern it documents in the server's own mux (not a 404 or a 405).
+func TestOpenAPIMatchesTheRoutes(t *testing.T) {
+	toks, err := ParseTokens(strings.Repeat("t", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is served: the routes are only matched, so no Redis is needed.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	enq := enqueue.New(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, rdb)
+	defer enq.Close()
+	s, err := New(Config{Enqueue: enq, Store: store.New(rdb, "x:"), Tokens: toks, Monitoring: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc openAPIDoc
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{} // "GET /v1/refunds/{id}"
+	for path, item := range doc.Paths {
+		for m := range item {
+			if slices.Contains(httpMethods, m) {
+				documented[strings.ToUpper(m)+" "+path] = true
+			}
+		}
+	}
+
+	registered := map[string]bool{}
+	for _, rt := range s.routes {
+		registered[rt.pattern] = true
+		method, path, ok := strings.Cut(rt.pattern, " ")
+		if !ok { // a subtree for every method (asynqmon): documented with at least GET
+			method, path = "GET", rt.pattern
+		}
+		if !documented[method+" "+path] {
+			t.Errorf("route %q is not in openapi.json", rt.pattern)
+		}
+	}
+	for op := range documented {
+		method, path, _ := strings.Cut(op, " ")
+		url := strings.NewReplacer("{id}", "rf_1").Replace(path)
+		_, pattern := s.mux.Handler(httptest.NewRequest(method, url, nil))
+		switch {
+		case pattern == "":
+			t.Errorf("openapi.json documents %s, which no route takes", op)
+		case pattern != op && !(pattern == path && registered[path]):
+			t.Errorf("openapi.json documents %s, but the mux routes it to %q", op, pattern)
+		}
+	}
+	if len(registered) < 8 || len(documented) < len(registered) {
+		t.Fatalf("%d routes, %d documented operations: the check saw too little", len(registered), len(documented))
+	}
+}
+
+// The document's enums are the code's.
+func TestOpenAPIEnumsMatchTheCode(t *testing.T) {
+	var doc openAPIDoc
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	providers := doc.Components.Schemas["RefundRequest"].Properties["provider"].Enum
+	sort.Strings(providers)
+	want := catalog.Rules().Names()
+	sort.Strings(want)
+	if !slices.Equal(providers, want) {
+		t.Errorf("provider enum = %v, want %v", providers, want)
+	}
+	var st []string
+	for _, s := range states {
+		st = append(st, string(s))
+	}
+	if got := doc.Components.Schemas["State"].Enum; !slices.Equal(got, st) {
+		t.Errorf("State enum = %v, want %v", got, st)
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	tokA, tokB := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	both, _ := ParseTokens(tokA + "\n" + tokB)
+	onlyB, _ := ParseTokens(tokB)
+	now := time.Unix(1_800_000_000, 0)
+	v := newSession(sha256.Sum256([]byte(tokA)), now)
+	if strings.Contains(v, tokA) {
+		t.Fatal("the cookie holds the token")
+	}
+	idA, _ := both.match(tokA)
+	if id, ok := both.session(v, now.Add(time.Hour)); !ok || id != idA {
+		t.Fatalf("fresh session: ok=%v id=%q, want token A's id %q", ok, id, idA)
+	}
+	exp, mac, _ := strings.Cut(v, ".")
+	for name, c := range map[string]struct {
+		v   string
+		at  time.Time
+		set *Tokens
+	}{
+		"expired":          {v, now.Add(monitoringSession), both},
+		"token removed":    {v, now, onlyB},
+		"expiry extended":  {"9" + exp + "." + mac, now, both},
+		"mac altered":      {exp + "." + strings.ToUpper(mac), now, both},
+		"no mac":           {exp, now, both},
+		"the token itself": {tokA, now, both},
+	} {
+		if _, ok := c.set.session(c.v, c.at); ok {
+			t.Errorf("%s: session accepted", name)
+		}
+	}
+}
+
+func TestSafeNext(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                "/monitoring/",
+		"/monitoring/queues/default":      "/monitoring/queues/default",
+		"/monitoring":                     "/monitoring",
+		"https://evil.example/monitoring": "/monitoring/",
+		"//evil.example/monitoring/":      "/monitoring/",
+		`/\evil.example`:                  "/monitoring/",
+		"/v1/refunds":                     "/monitoring/",
+		"/monitoring/../v1/refunds":       "/monitoring/",
+		"/monitoringx":                    "/monitoring/",
+	} {
+		if got := safeNext(in); got != want {
+			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
