@@ -25,7 +25,7 @@ rf-h,moyasarpg,ord-8,,0.01,SAR,
 // Lines, counted by hand: 2 good; 3 has an extra field; 4 too many decimals;
 // 5 no order; 6 blank; 7 bad currency; 8-9 a newline in the reason (it would
 // break log lines and provider requests); 10 unknown provider; 11 good.
-var csvBad = map[int]string{3: "rf-b: 8 fields", 4: "2 decimals", 5: "order_id", 7: "currency", 8: "reason: contains control", 10: "unknown provider"}
+var csvBad = map[int]string{3: `"rf-b": 8 fields`, 4: "2 decimals", 5: "order_id", 7: "currency", 8: "reason: contains control", 10: "unknown provider"}
 
 const jsonlFile = `{"refund_id":"rf-j1","provider":"moyasarpg","order_id":"o1","amount":"403.33","currency":"SAR"}
 {"refund_id":"rf-j2","provider":"moyasarpg","order_id":"o2","amount":12.5,"currency":"SAR"}

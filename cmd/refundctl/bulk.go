@@ -183,10 +183,10 @@ func bulkVerdict(sum enqueue.BulkSummary, dry bool) string {
 		parts = append(parts, plural(sum.Failed, "row")+" not written (Redis)")
 	}
 	what := strings.Join(parts, " and ") + " (listed above); "
-	if dry {
-		return what + "dry run: nothing was written, and the other rows would go through"
-	}
 	good := sum.Enqueued + sum.Existing
+	if dry {
+		return what + fmt.Sprintf("dry run: nothing was written; the other %s would be enqueued (or already are)", plural(good, "row"))
+	}
 	return what + fmt.Sprintf("the other %s enqueued (or already were). Fix the bad rows and run the file again: rows already enqueued are skipped",
 		pluralVerb(good, "row was", "rows were"))
 }
