@@ -239,8 +239,9 @@ func parseJSONLine(b []byte) (Request, error) {
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return req, jsonErr(err)
 	}
+	end := dec.InputOffset()
 	if _, err := dec.Token(); err != io.EOF {
-		return req, fmt.Errorf("more after the JSON object at byte %d: one object per line", dec.InputOffset())
+		return req, fmt.Errorf("more after the JSON object that ends at byte %d: one object per line", end)
 	}
 	if len(problems) > 0 {
 		return req, errors.New(strings.Join(problems, "; "))
