@@ -23,7 +23,7 @@ func sandboxCmd() *cobra.Command {
 		orders                          []string
 		auto                            int64
 		pendingPolls                    int
-		noSeed                          bool
+		noSeed, guessed                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -60,7 +60,7 @@ Then the environment lines that point a worker at the sandbox (also written to -
 			if keyDir == "" {
 				keyDir = os.TempDir()
 			}
-			sb, err := sandbox.Open(sandbox.Config{KeyDir: keyDir, Auto: auto, PendingPolls: pendingPolls, NoSeed: noSeed})
+			sb, err := sandbox.Open(sandbox.Config{KeyDir: keyDir, Auto: auto, PendingPolls: pendingPolls, NoSeed: noSeed, Guessed: guessed})
 			if err != nil {
 				return err
 			}
@@ -92,6 +92,13 @@ Then the environment lines that point a worker at the sandbox (also written to -
 			}
 			out := cmd.OutOrStdout()
 			env := sb.Env(base)
+			// The file first: whoever waits for it may start a worker at once.
+			if envFile != "" {
+				if err := writeEnvFile(envFile, env); err != nil {
+					ln.Close()
+					return err
+				}
+			}
 			fmt.Fprintf(out, "refundq sandbox: the simulators of %d providers at %s/<provider>/\n", len(sb.Sims), base)
 			sb.Describe(out)
 			fmt.Fprintln(out, "\n# point a worker (and refundctl, to check Fatora payments at enqueue) at the sandbox:")
@@ -99,10 +106,6 @@ Then the environment lines that point a worker at the sandbox (also written to -
 				fmt.Fprintln(out, "export "+line)
 			}
 			if envFile != "" {
-				if err := writeEnvFile(envFile, env); err != nil {
-					ln.Close()
-					return err
-				}
 				fmt.Fprintf(out, "# the same lines are in %s: . %s\n", envFile, envFile)
 			}
 			srv := &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -120,7 +123,7 @@ Then the environment lines that point a worker at the sandbox (also written to -
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve the simulators on")
+	f.StringVar(&listen, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8080"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
 	f.StringVar(&public, "url", "", "base URL workers reach the sandbox at (default http://<listen address>)")
 	f.StringVar(&keyDir, "key-dir", "", "where to write the generated BBMSL merchant key workers read (default the temp dir)")
 	f.StringVar(&envFile, "env-file", "", "also write the worker's environment lines to this file")
@@ -128,6 +131,7 @@ Then the environment lines that point a worker at the sandbox (also written to -
 	f.Int64Var(&auto, "auto", 10000, "amount (major units) of the paid order an unknown id becomes on first use; 0: unknown ids are not found")
 	f.IntVar(&pendingPolls, "pending-polls", 2, "look-ups a pending- refund stays pending")
 	f.BoolVar(&noSeed, "no-seed", false, "leave out the example orders")
+	f.BoolVar(&guessed, "guessed", false, "answer with the fields refundq only guesses at (default: exactly the documented answers)")
 	return cmd
 }
 

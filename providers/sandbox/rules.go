@@ -54,6 +54,10 @@ type Config struct {
 	PendingPolls int
 	// NoSeed leaves out the example orders every sandbox starts with.
 	NoSeed bool
+	// Guessed makes the simulators answer with the fields refundq only
+	// guesses at (as a provider whose answers confirm them would); off,
+	// the answers have exactly the documented shape.
+	Guessed bool
 }
 
 // Sandbox is every provider's simulator behind one handler, each at
@@ -83,6 +87,9 @@ func Open(cfg Config) (*Sandbox, error) {
 		if cfg.Auto > 0 {
 			m, _ := tasks.ParseMoney(fmt.Sprint(cfg.Auto), s.Currency)
 			s.AutoCreate(m)
+		}
+		if cfg.Guessed && s.Guessed != nil {
+			s.Guessed(true)
 		}
 		if cfg.NoSeed {
 			continue
@@ -271,9 +278,17 @@ func (sb *Sandbox) Describe(w io.Writer) {
 
 // fate says what a refund of order id does at s.
 func (sb *Sandbox) fate(s *Sim, id string) string {
+	// A provider whose look-up rests on a guess shows nothing conclusive in
+	// its documented answer until the guess is confirmed.
+	blind := s.Guessed != nil && !sb.cfg.Guessed
+	const unproven = "; its documented answer cannot show the outcome (refundctl guesses), so the refund waits, then goes to a human (needs_review), never sent twice; with --guessed it succeeds"
 	switch {
+	case strings.HasPrefix(id, PendingPrefix) && s.MakePending != nil && blind:
+		return fmt.Sprintf("stays pending for %d look-ups%s", sb.cfg.PendingPolls, unproven)
 	case strings.HasPrefix(id, PendingPrefix) && s.MakePending != nil:
 		return fmt.Sprintf("stays pending for %d look-ups, then succeeds", sb.cfg.PendingPolls)
+	case strings.HasPrefix(id, LostPrefix) && blind:
+		return "applied, its answer lost (connection reset): the worker looks it up" + unproven
 	case strings.HasPrefix(id, LostPrefix):
 		return "applied, its answer lost (connection reset): the worker looks it up, then succeeds"
 	case strings.HasPrefix(id, ReviewPrefix) && s.WrongAmount != nil:

@@ -183,3 +183,40 @@ func TestSandboxAddedOrders(t *testing.T) {
 		t.Fatalf("unknown order with Auto off: state %s: %s", rec.State, rec.LastError)
 	}
 }
+
+// Where a look-up rests on a guess, the sandbox says a lost answer cannot be
+// proven in the documented shape; with the guessed fields on (--guessed)
+// it is looked up and paid once.
+func TestSandboxLostAnswerAtKeylessProviders(t *testing.T) {
+	var b strings.Builder
+	documented, err := sandbox.Open(sandbox.Config{KeyDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented.Describe(&b)
+	lineOf := func(order string) string {
+		for _, l := range strings.Split(b.String(), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), order+" ") {
+				return l
+			}
+		}
+		return ""
+	}
+	if l := lineOf("lost-fat-1004"); !strings.Contains(l, "txn-lost-fat-1004") || !strings.Contains(l, "its documented answer cannot show the outcome") {
+		t.Errorf("lost-fat-1004: %q", l)
+	}
+	if l := lineOf("lost-mpg-1004"); !strings.Contains(l, "the worker looks it up, then succeeds") {
+		t.Errorf("lost-mpg-1004: %q", l)
+	}
+	r := startSandbox(t, sandbox.Config{Guessed: true})
+	for _, tc := range []struct{ provider, order, txn, amount, cur string }{
+		{"fatora", "lost-fat-1004", "txn-lost-fat-1004", "300.00", "QAR"},
+		{"bbmsl", "lost-bb-1004", "", "300.00", "HKD"},
+	} {
+		rec, _ := r.refund(t, "sb-"+tc.provider, tc.provider, tc.order, tc.txn, tc.amount, tc.cur)
+		paid := r.sb.Sim(tc.provider).Applied(tc.order)
+		if rec.State != store.Succeeded || len(paid) != 1 {
+			t.Errorf("%s: state %s, paid %v: %s", tc.order, rec.State, paid, rec.LastError)
+		}
+	}
+}
