@@ -118,4 +118,3 @@ func exampleMoyasar(order string, paid tasks.Money) (map[string]string, func()) 
 	}
 	panic("no Moyasar PG simulator")
 }
-

@@ -6,9 +6,9 @@ package sandbox
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -175,8 +175,8 @@ func ecartPaySim() Sim {
 	s := ecartpaysim.New(pub, priv)
 	return Sim{
 		Name: providers.EcartPay, Title: "Ecart Pay", Currency: "MXN", Handler: s, Faults: s.Faults(),
-		Target:  pathTarget("/api/orders/", "/refund"),
-		Refuses: []string{"a reason other than requested, duplicate or fraudulent (refused at enqueue)"},
+		Target:        pathTarget("/api/orders/", "/refund"),
+		Refuses:       []string{"a reason other than requested, duplicate or fraudulent (refused at enqueue)"},
 		OtherCurrency: "refused by the worker before sending: it reads the order's currency first",
 		Env: func(base string) []string {
 			return []string{"ECARTPAY_BASE_URL=" + base, "ECARTPAY_PUBLIC_KEY=" + pub, "ECARTPAY_PRIVATE_KEY=" + priv}
