@@ -283,3 +283,21 @@ func TestReadmeStaysInsideTheRepository(t *testing.T) {
 		}
 	}
 }
+
+// go.mod lists as direct every module the code imports, and nothing it
+// does not (finding 11); CI runs the same check (make tidy-check).
+func TestGoModIsTidy(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+		if _, err := os.Stat(goBin); err != nil {
+			t.Skip("no go command")
+		}
+	}
+	c := exec.Command(goBin, "mod", "tidy", "-diff")
+	c.Dir = repoRoot(t)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go mod tidy -diff: %v (run go mod tidy and commit the result)\n%s", err, out)
+	}
+}
