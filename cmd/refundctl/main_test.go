@@ -231,7 +231,7 @@ func TestJSONLTrailingObjectIsAnError(t *testing.T) {
 	env := redistest.New(t)
 	line := `{"refund_id":"t1","provider":"moyasarpg","order_id":"o1","amount":"1.00","currency":"SAR"} {"refund_id":"t2"}`
 	r := cli(t, env, line+"\n", "bulk", "-", "--format", "jsonl")
-	if r.code != 1 || !strings.Contains(r.err, `line 1: "t1": more after the JSON object that ends at byte 92`) {
+	if r.code != 1 || !strings.Contains(r.err, `line 1: "t1": more after the JSON object that ends at byte 90`) {
 		t.Fatalf("%s", r)
 	}
 	if r := cli(t, env, "", "status", "t1"); r.code != 1 {
