@@ -2,13 +2,28 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
+# make build: every binary in bin/ (refundctl, refund-worker, refund-api, refund-chaos, ...).
 # make browser-test: asynqmon at /monitoring in headless Chromium (Debian's
 # `chromium` package); not part of `make test`: .ci/run runs it only where
 # Chromium starts, and says so when it does not.
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large demo fuzz browser-test
+.PHONY: test unit chaos chaos-large demo fuzz build tidy-check browser-test
 
-test: unit chaos
+# Where make build puts the binaries.
+BINDIR ?= bin
+
+test: tidy-check unit chaos
+
+# -buildvcs=auto stamps the commit into each binary (refundctl --version)
+# where git is there, whatever GOFLAGS says.
+build:
+	mkdir -p $(BINDIR)
+	go build -buildvcs=auto -o $(BINDIR)/ ./cmd/...
+	@ls $(BINDIR)
+
+# go.mod and go.sum must be what go mod tidy makes of the code.
+tidy-check:
+	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
 
 unit:
 	go vet ./...

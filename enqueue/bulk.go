@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
@@ -72,16 +75,19 @@ func readCSV(r io.Reader) ([]Row, error) {
 	cr.TrimLeadingSpace = true
 	header, err := cr.Read()
 	if err != nil {
+		if err == io.EOF {
+			return nil, fmt.Errorf("bulk: the file is empty; a CSV file starts with the header %s", columnList())
+		}
 		return nil, fmt.Errorf("bulk: read CSV header: %w", err)
 	}
 	cols := map[string]int{}
 	for i, h := range header {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		if _, ok := csvColumns[h]; !ok {
-			return nil, fmt.Errorf("bulk: line 1: unknown column %q (want %s)", h, columnList())
+			return nil, fmt.Errorf("bulk: line 1: unknown column %s (want %s)", quoteInput(h), columnList())
 		}
 		if _, dup := cols[h]; dup {
-			return nil, fmt.Errorf("bulk: line 1: column %q twice", h)
+			return nil, fmt.Errorf("bulk: line 1: column %s twice", quoteInput(h))
 		}
 		cols[h] = i
 	}
@@ -133,43 +139,248 @@ func columnList() string {
 	return "refund_id,provider,order_id,transaction_id,amount,currency,reason"
 }
 
+// MaxLine is the longest line a bulk file may have: 16 MiB. A longer JSON
+// Lines row is reported as a bad row, and the rest of the file still goes
+// through; a longer CSV record is read whole (CSV has no line limit).
+const MaxLine = 16 << 20
+
+// jsonFields are the keys a JSON Lines object may have.
+var jsonFields = map[string]bool{
+	"refund_id": true, "provider": true, "order_id": true, "transaction_id": true,
+	"amount": true, "currency": true, "reason": true, "metadata": true,
+}
+
 func readJSONL(r io.Reader) ([]Row, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	br := bufio.NewReaderSize(r, 64*1024)
 	var rows []Row
-	for n := 1; sc.Scan(); n++ {
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
+	for n := 1; ; n++ {
+		line, tooLong, err := readLine(br, MaxLine)
+		if err == io.EOF {
+			return rows, nil
 		}
-		var raw struct {
-			Request
-			Amount json.RawMessage `json:"amount"`
+		if err != nil {
+			return rows, fmt.Errorf("bulk: read line %d: %w", n, err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&raw); err != nil {
-			rows = append(rows, Row{Line: n, Err: fmt.Errorf("invalid JSON: %v", err)})
-			continue
+		switch b := bytes.TrimSpace(line); {
+		case tooLong:
+			rows = append(rows, Row{Line: n, Err: fmt.Errorf("line longer than %d MiB, the limit of a bulk line", MaxLine>>20)})
+		case len(b) > 0:
+			req, rerr := parseJSONLine(b)
+			rows = append(rows, Row{Line: n, Request: req, Err: rerr})
 		}
-		req := raw.Request
-		// An amount may be written as a string ("403.33") or a bare JSON
-		// number (403.33); either way its digits are kept as written, never
-		// parsed into a float.
-		amt := strings.TrimSpace(string(raw.Amount))
-		if strings.HasPrefix(amt, `"`) {
-			if err := json.Unmarshal(raw.Amount, &amt); err != nil {
-				rows = append(rows, Row{Line: n, Request: req, Err: fmt.Errorf("amount: %v", err)})
-				continue
+	}
+}
+
+// readLine returns the next line without its newline, or io.EOF when there
+// is none. A line longer than limit is read to its end and reported as
+// tooLong, without being kept in memory.
+func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > limit+1 { // +1: the newline
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
 			}
 		}
-		req.Amount = amt
-		rows = append(rows, Row{Line: n, Request: req})
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if n := len(line); n > 0 && line[n-1] == '\n' {
+			line = line[:n-1]
+		}
+		if err == io.EOF && (len(chunk) > 0 || tooLong) {
+			err = nil // a last line without a newline; the next call says EOF
+		}
+		return line, tooLong, err
 	}
-	if err := sc.Err(); err != nil {
-		return rows, fmt.Errorf("bulk: read line %d: %w", len(rows)+1, err)
+}
+
+// parseJSONLine reads one JSON Lines row: exactly one object, with only the
+// known keys, each of the right type. Errors name the field; they quote what
+// the line holds at most quoteMax characters long.
+func parseJSONLine(b []byte) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return req, jsonErr(err)
 	}
-	return rows, nil
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return req, fmt.Errorf("want one JSON object per line, got %s", kindOfToken(tok))
+	}
+	seen := map[string]bool{}
+	var problems []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return req, jsonErr(err)
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return req, jsonErr(err)
+		}
+		switch {
+		case !jsonFields[key]:
+			problems = append(problems, fmt.Sprintf("unknown field %s (want %s, metadata)", quoteInput(key), columnList()))
+			continue
+		case seen[key]:
+			problems = append(problems, fmt.Sprintf("field %s appears twice", key))
+			continue
+		}
+		seen[key] = true
+		if err := setField(&req, key, raw); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return req, jsonErr(err)
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); err != io.EOF {
+		return req, fmt.Errorf("more after the JSON object that ends at byte %d: one object per line", end)
+	}
+	if len(problems) > 0 {
+		return req, errors.New(strings.Join(problems, "; "))
+	}
+	return req, nil
+}
+
+// setField sets one known field of req from its JSON value.
+func setField(req *Request, key string, raw json.RawMessage) error {
+	str := func(dst *string) error {
+		if string(raw) == "null" {
+			return nil
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return fmt.Errorf("field %s: want a string, got %s", key, kindOf(raw))
+		}
+		return nil
+	}
+	switch key {
+	case "refund_id":
+		return str(&req.RefundID)
+	case "provider":
+		return str(&req.Provider)
+	case "order_id":
+		return str(&req.OrderID)
+	case "transaction_id":
+		return str(&req.TransactionID)
+	case "currency":
+		return str(&req.Currency)
+	case "reason":
+		return str(&req.Reason)
+	case "amount":
+		// A string ("403.33") or a bare JSON number (403.33); either way
+		// its digits are kept as written, never parsed into a float.
+		switch k := kindOf(raw); k {
+		case "a number":
+			req.Amount = string(raw)
+			return nil
+		case "a string":
+			return str(&req.Amount)
+		default:
+			return fmt.Errorf("field amount: want a string like \"403.33\" or a number, got %s", k)
+		}
+	case "metadata":
+		if string(raw) == "null" {
+			return nil
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("field metadata: want an object of strings, got %s", kindOf(raw))
+		}
+		req.Metadata = make(map[string]string, len(m))
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			var v string
+			if err := json.Unmarshal(m[k], &v); err != nil {
+				return fmt.Errorf("field metadata.%s: want a string, got %s", clip(k), kindOf(m[k]))
+			}
+			req.Metadata[k] = v
+		}
+	}
+	return nil
+}
+
+// kindOf names the JSON type of a valid JSON value, for messages.
+func kindOf(raw json.RawMessage) string {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+func kindOfToken(tok json.Token) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "an array"
+		}
+		return fmt.Sprintf("%q", string(t))
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return "something else"
+}
+
+// jsonErr words a syntax error of a JSON Lines row.
+func jsonErr(err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, se)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON: the object is not closed on this line (one object per line)")
+	}
+	return fmt.Errorf("invalid JSON: %v", err)
+}
+
+// quoteMax is how much of a user's input a message quotes.
+const quoteMax = 64
+
+// clip shortens s to quoteMax characters, marking the cut with "…".
+func clip(s string) string {
+	if utf8.RuneCountInString(s) <= quoteMax {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:quoteMax]) + "…"
+}
+
+// quoteInput quotes user input for a message, at most quoteMax characters
+// of it.
+func quoteInput(s string) string {
+	if c := clip(s); c != s {
+		return strconv.Quote(strings.TrimSuffix(c, "…")) + "…"
+	}
+	return strconv.Quote(s)
 }
 
 // BulkOptions tunes EnqueueBulk.
@@ -194,12 +405,37 @@ type RowError struct {
 	Invalid  bool // the row itself is wrong (not a Redis failure)
 }
 
+// Error reads `line N: "<refund id>": reason`, the refund id quoted and cut
+// at 64 characters, as is any longer quoted input in the reason.
 func (e RowError) Error() string {
-	id := e.RefundID
-	if id == "" {
-		id = "-"
+	id := "-"
+	if e.RefundID != "" {
+		id = quoteInput(e.RefundID)
 	}
-	return fmt.Sprintf("line %d: %s: %v", e.Line, id, e.Err)
+	return fmt.Sprintf("line %d: %s: %s", e.Line, id, ClipQuoted(e.Err.Error()))
+}
+
+func (e RowError) Unwrap() error { return e.Err }
+
+// Outcome is what became of one row of a bulk file.
+type Outcome string
+
+// The outcomes of a row.
+const (
+	OutcomeEnqueued Outcome = "enqueued" // a new refund, its task queued
+	OutcomeExisting Outcome = "existing" // the refund id was known with the same refund
+	OutcomeValid    Outcome = "valid"    // dry run: the row would be enqueued
+	OutcomeInvalid  Outcome = "invalid"  // the row is wrong; fix it
+	OutcomeFailed   Outcome = "failed"   // could not be written (Redis); re-running is safe
+)
+
+// RowResult is what became of one row.
+type RowResult struct {
+	Line     int
+	RefundID string
+	Outcome  Outcome
+	State    store.State // the refund's state, when enqueued or existing
+	Err      error       // set for invalid and failed rows
 }
 
 // BulkSummary counts what happened to the rows of a bulk file.
@@ -208,8 +444,9 @@ type BulkSummary struct {
 	Enqueued int // new refunds (in a dry run: valid rows)
 	Existing int // refund id already known with the same refund
 	Invalid  int
-	Failed   int        // could not be written (e.g. Redis unreachable); safe to re-run
-	Errors   []RowError // sorted by line
+	Failed   int         // could not be written (e.g. Redis unreachable); safe to re-run
+	Errors   []RowError  // sorted by line
+	Results  []RowResult // every row, sorted by line
 }
 
 // EnqueueBulk enqueues every good row and reports every bad one; one bad row
@@ -221,24 +458,33 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 	sum := BulkSummary{Total: len(rows)}
 	var mu sync.Mutex
 	done := 0
-	record := func(row Row, created bool, err error) {
+	record := func(row Row, res Result, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		rr := RowResult{Line: row.Line, RefundID: row.Request.RefundID, Err: err}
 		switch {
-		case err == nil && created:
+		case err == nil && opt.DryRun:
 			sum.Enqueued++
+			rr.Outcome = OutcomeValid
+		case err == nil && res.Created:
+			sum.Enqueued++
+			rr.Outcome, rr.State = OutcomeEnqueued, res.Record.State
 		case err == nil:
 			sum.Existing++
+			rr.Outcome, rr.State = OutcomeExisting, res.Record.State
 		case IsInvalid(err) || row.Err != nil:
 			sum.Invalid++
 			sum.Errors = append(sum.Errors, RowError{row.Line, row.Request.RefundID, err, true})
+			rr.Outcome = OutcomeInvalid
 		default:
 			sum.Failed++
 			sum.Errors = append(sum.Errors, RowError{row.Line, row.Request.RefundID, err, false})
+			rr.Outcome = OutcomeFailed
 		}
+		sum.Results = append(sum.Results, rr)
 		done++
 		if opt.Done != nil {
-			opt.Done(row, created, err)
+			opt.Done(row, err == nil && res.Created, err)
 		}
 		if opt.Progress != nil {
 			opt.Progress(done, len(rows))
@@ -292,11 +538,11 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 	}
 	handle := func(row Row) {
 		if row.Err != nil {
-			record(row, false, row.Err)
+			record(row, Result{}, row.Err)
 			return
 		}
 		if ctx.Err() != nil {
-			record(row, false, ctx.Err())
+			record(row, Result{}, ctx.Err())
 			return
 		}
 		t, err := row.Request.Refund()
@@ -304,11 +550,11 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 			err = dryRun(row, t)
 		}
 		if err != nil || opt.DryRun {
-			record(row, true, err)
+			record(row, Result{}, err)
 			return
 		}
 		res, err := c.EnqueueRefund(ctx, t)
-		record(row, res.Created, err)
+		record(row, res, err)
 	}
 	for _, pass := range passes {
 		work := make(chan Row)
@@ -329,5 +575,22 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 		wg.Wait()
 	}
 	sort.Slice(sum.Errors, func(i, j int) bool { return sum.Errors[i].Line < sum.Errors[j].Line })
+	sort.Slice(sum.Results, func(i, j int) bool { return sum.Results[i].Line < sum.Results[j].Line })
 	return sum
+}
+
+// quotedRun matches a Go-quoted string of more than quoteMax characters.
+var quotedRun = regexp.MustCompile(`"(?:[^"\\]|\\.){` + strconv.Itoa(quoteMax+1) + `,}"`)
+
+// ClipQuoted cuts every quoted string in msg longer than 64 characters to
+// its first 64, then "…": messages from deeper layers quote user input (an
+// amount, a currency) whole, and one bad cell of a file may be megabytes.
+func ClipQuoted(msg string) string {
+	return quotedRun.ReplaceAllStringFunc(msg, func(q string) string {
+		s, err := strconv.Unquote(q)
+		if err != nil {
+			return q[:quoteMax] + "…"
+		}
+		return quoteInput(s)
+	})
 }

@@ -29,6 +29,8 @@ type Client struct {
 
 	servedMu sync.Mutex
 	servedAt map[string]servedAnswer // by provider; see served
+
+	owned redis.UniversalClient // the go-redis client Open made, closed by Close
 }
 
 // Option configures a Client.
@@ -81,10 +83,17 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 	}
 }
 
-// Close releases the asynq client (not the go-redis client passed to New).
+// Close releases the asynq client, and the go-redis client when Open made
+// it (not one passed to New).
 func (c *Client) Close() error {
 	c.insp.Close()
-	return c.ac.Close()
+	err := c.ac.Close()
+	if c.owned != nil {
+		if cerr := c.owned.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // Request is a refund as a producer states it: the amount is a decimal string

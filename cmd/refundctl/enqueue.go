@@ -1,80 +1,126 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/tasks"
+	"github.com/refundq/refundq/providers/catalog"
 )
 
-// metaFlag collects repeated --meta key=value flags.
-type metaFlag map[string]string
-
-func (m metaFlag) String() string { return "" }
-func (m metaFlag) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("want key=value, got %q", v)
-	}
-	m[k] = val
-	return nil
+// producerFlags are the flags of the commands that enqueue.
+type producerFlags struct {
+	checkConfig bool
 }
 
-func runEnqueue(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("enqueue", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	var r enqueue.Request
-	meta := metaFlag{}
-	fs.StringVar(&r.RefundID, "id", "", "refund id (yours; the idempotency key)")
-	fs.StringVar(&r.Provider, "provider", "", "ecartpay, ecomcharge, fatora, bbmsl or moyasarpg")
-	fs.StringVar(&r.OrderID, "order", "", "the provider's order or payment id")
-	fs.StringVar(&r.TransactionID, "transaction", "", "the provider's payment transaction id, where it needs one")
-	fs.StringVar(&r.Amount, "amount", "", "amount in major units, e.g. 403.33")
-	fs.StringVar(&r.Currency, "currency", "", "ISO 4217 code, e.g. MXN")
-	fs.StringVar(&r.Reason, "reason", "", "reason for the refund")
-	fs.Var(meta, "meta", "metadata key=value (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
-	}
-	if len(meta) > 0 {
-		r.Metadata = meta
-	}
-	cl, closeFn, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	res, err := cl.Enqueue(ctx, r)
-	if err != nil {
-		return invalidOr(err)
-	}
-	verb := "created"
-	if !res.Created {
-		verb = "already exists"
-	}
-	fmt.Fprintf(out, "refund %s %s: %s %s on %s order %s\n", r.RefundID, verb, res.Record.State, res.Record.Amount, res.Record.Provider, res.Record.OrderID)
-	return nil
+func (p *producerFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&p.checkConfig, "check-config", false,
+		"also require the provider's credentials in this environment, as a worker would")
 }
 
-// invalidOr turns an invalid-input error into exit status 2 with one line
-// per bad field.
-func invalidOr(err error) error {
-	var verr tasks.ValidationError
-	if errors.As(err, &verr) {
-		lines := make([]string, len(verr))
-		for i, f := range verr {
-			lines[i] = "  " + f.Field + ": " + f.Message
-		}
-		return &exitError{2, fmt.Errorf("invalid refund:\n%s", strings.Join(lines, "\n"))}
+// client opens an enqueue client on REDIS_URL. Producers check each
+// provider's own rules without credentials (workers hold those); a provider
+// whose credentials are set here anyway is asked what it can tell before a
+// refund is accepted (Fatora: a partial amount is refused at once).
+func (p *producerFlags) client(g *globals) (*enqueue.Client, error) {
+	reg := catalog.FromEnv(os.Getenv)
+	if !p.checkConfig {
+		reg = reg.RulesOnly()
 	}
-	if enqueue.IsInvalid(err) {
-		return &exitError{2, err}
+	return enqueue.Open(redisURL(), enqueue.WithQueue(g.queue), enqueue.WithPrefix(g.prefix), enqueue.WithRegistry(reg))
+}
+
+func enqueueCmd(g *globals) *cobra.Command {
+	var (
+		r    enqueue.Request
+		meta []string
+		p    producerFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "enqueue --id ID --provider P --order O --amount A --currency C [flags]",
+		Short: "Enqueue one refund",
+		Long: `Enqueue one refund. The refund id is yours and is the idempotency key: the same id again returns the
+existing refund (and says so), never a second refund; the same id with another provider, order, transaction,
+amount or currency is refused. The amount is a decimal in major units (403.33), converted once to the
+currency's minor units.
+
+Required: --id, --provider, --order, --amount, --currency; --transaction where the provider needs the payment's
+transaction id (ecomCharge, Fatora).`,
+		Example: joinExamples(
+			"refundctl enqueue --id rf_1 --provider moyasarpg --order mpg-1001 --amount 100.00 --currency SAR",
+			"refundctl enqueue --id rf_2 --provider fatora --order fat-1001 --transaction txn-fat-1001 --amount 500.00 --currency QAR",
+			"refundctl enqueue --id rf_3 --provider ecartpay --order ep-1001 --amount 40.00 --currency MXN --reason requested --meta shop=north"),
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var missing []string
+			for _, f := range []struct{ flag, v string }{
+				{"--id", r.RefundID}, {"--provider", r.Provider}, {"--order", r.OrderID}, {"--amount", r.Amount}, {"--currency", r.Currency},
+			} {
+				if strings.TrimSpace(f.v) == "" {
+					missing = append(missing, f.flag)
+				}
+			}
+			if len(missing) > 0 {
+				return usagef("missing %s", strings.Join(missing, ", "))
+			}
+			if len(meta) > 0 {
+				r.Metadata = map[string]string{}
+				for _, kv := range meta {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok {
+						return usagef("--meta %s: want key=value", quote(kv))
+					}
+					r.Metadata[k] = v
+				}
+			}
+			// A wrong command line is found before Redis is asked anything:
+			// bad fields, an unknown provider, a refund the provider's own
+			// rules never take (exit 2). What the store or the provider
+			// refuses after that is a failed operation (exit 1).
+			t, err := r.Refund()
+			if err == nil {
+				err = catalog.Rules().Check(t)
+			}
+			if err != nil {
+				return &usageError{errors.New(human(err))}
+			}
+			cl, err := p.client(g)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			res, err := cl.Enqueue(cmd.Context(), r)
+			if err != nil {
+				return aboutRefund(r.RefundID, g.prefix, err)
+			}
+			verb := "created"
+			if !res.Created {
+				verb = "already exists"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "refund %s %s: %s, %s on %s order %s\n", r.RefundID, verb, res.Record.State,
+				res.Record.Amount, res.Record.Provider, res.Record.OrderID)
+			return nil
+		},
 	}
-	return err
+	f := cmd.Flags()
+	f.StringVar(&r.RefundID, "id", "", "refund id: yours, the idempotency key (letters, digits, . _ : -; at most 64)")
+	f.StringVar(&r.Provider, "provider", "", "ecartpay, ecomcharge, fatora, bbmsl or moyasarpg")
+	f.StringVar(&r.OrderID, "order", "", "the order (or payment) id at the provider")
+	f.StringVar(&r.TransactionID, "transaction", "", "the payment's transaction id, where the provider needs one (ecomCharge, Fatora)")
+	f.StringVar(&r.Amount, "amount", "", "amount in major units, e.g. 403.33")
+	f.StringVar(&r.Currency, "currency", "", "ISO 4217 code, e.g. SAR")
+	f.StringVar(&r.Reason, "reason", "", "reason for the refund (Ecart Pay: requested, duplicate or fraudulent)")
+	f.StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	p.register(cmd)
+	cmd.RegisterFlagCompletionFunc("provider", completeProviders)
+	cmd.RegisterFlagCompletionFunc("currency", cobra.FixedCompletions([]string{"SAR", "EUR", "QAR", "HKD", "MXN", "USD"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func completeProviders(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return catalog.Rules().Names(), cobra.ShellCompDirectiveNoFileComp
 }

@@ -1,122 +1,177 @@
 // Command refundctl enqueues refunds (one, or a bulk file), shows their
-// status, runs the provider sandbox, and runs the demo.
+// status, lists them by state, settles the ones a human must decide, shows
+// what refundq has learned of each provider's undocumented behaviour, runs
+// the provider sandbox, and runs the demo.
+//
+// Exit status: 0 when the command did what it was asked; 1 when the
+// operation failed (a refund not found, Redis down, a refund refused, some
+// rows of a bulk file bad); 2 when the command line is wrong (unknown command
+// or flag, a missing or invalid value, the wrong number of arguments).
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/internal/rediscfg"
-	"github.com/refundq/refundq/providers/catalog"
+	"github.com/spf13/cobra"
 )
 
-const usage = `refundctl: enqueue refunds and follow them.
-
-Usage:
-  refundctl enqueue --id ID --provider P --order O [--transaction T] --amount 403.33 --currency MXN [--reason R] [--meta k=v]...
-  refundctl bulk [--dry-run] [--format auto|csv|jsonl] [--concurrency N] FILE   (FILE "-" is stdin)
-  refundctl status [--json] ID
-  refundctl list [--state needs_review] [--limit N]
-  refundctl settle ID --as succeeded|failed --note TEXT [--ref REF]   close a needs_review refund by hand
-  refundctl sandbox [--listen 127.0.0.1:8080]     run the provider simulators
-  refundctl demo [-v]                             everything in one process, embedded Redis unless REDIS_URL is set
-
-Redis comes from REDIS_URL (default redis://127.0.0.1:6379/0). Exit status: 0 ok, 1 failure, 2 invalid input.
-`
-
-// exitError carries an exit status out of a subcommand.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the operation failed, or some rows did
+	exitUsage  = 2 // the command line is wrong
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		code := 1
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
+	os.Exit(code)
+}
+
+// execute runs refundctl with args and returns its exit status; tests call
+// it as main does.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", cmd.CommandPath(), clipText(ue.Error()), cmd.CommandPath())
+		return exitUsage
+	}
+	if !errors.Is(err, errReported) {
+		fmt.Fprintf(stderr, "%s: %s\n", cmd.CommandPath(), human(err))
+	}
+	return exitFailed
+}
+
+// newRoot builds the command tree, writing to the given streams.
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "refundctl",
+		Short: "Enqueue refunds and follow them to a final state",
+		Long: `refundctl enqueues refunds (one, or a CSV or JSON Lines file), shows where each one stands, lists
+them by state, settles the ones a human must decide, and runs the provider sandbox and the demo.
+
+Redis is REDIS_URL (redis://[user:password@]host:port/db; default redis://127.0.0.1:6379/0). The queue and
+key prefix are REFUNDQ_QUEUE and REFUNDQ_PREFIX (or --queue, --prefix); they must match the workers'.
+
+Exit status: 0 done; 1 the operation failed (or some rows of a bulk file did); 2 the command line is wrong.`,
+		Example: `  refundctl demo                      # everything in one process, on an embedded Redis
+  refundctl enqueue --id rf_1 --provider moyasarpg --order mpg-1001 --amount 100.00 --currency SAR
+  refundctl status rf_1
+  refundctl list --state needs_review
+  refundctl completion bash > /etc/bash_completion.d/refundctl`,
+		Version:       version(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(stderr)
+			cmd.Usage()
+			return &usageError{errors.New("no command given")}
+		},
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("refundctl {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+
+	g := &globals{}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.queue, "queue", envOr("REFUNDQ_QUEUE", "default"), "asynq queue of the refund tasks (env REFUNDQ_QUEUE)")
+	pf.StringVar(&g.prefix, "prefix", envOr("REFUNDQ_PREFIX", "refundq:"), "prefix of refundq's Redis keys (env REFUNDQ_PREFIX)")
+
+	root.AddCommand(
+		enqueueCmd(g), bulkCmd(g), statusCmd(g), listCmd(g), settleCmd(g), guessesCmd(g),
+		sandboxCmd(), demoCmd(),
+	)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = "  refundctl help bulk\n  refundctl bulk --help"
+			c.Args = usageArgs(cobra.ArbitraryArgs)
+		case "completion":
+			completionExamples(c)
 		}
-		if err.Error() != "" {
-			fmt.Fprintln(os.Stderr, "refundctl:", err)
+	}
+	return root
+}
+
+// completionExamples gives cobra's completion commands examples, as every
+// command has.
+func completionExamples(c *cobra.Command) {
+	c.Example = "  refundctl completion bash > /etc/bash_completion.d/refundctl\n  source <(refundctl completion zsh)"
+	c.Args = usageArgs(cobra.NoArgs)
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return &usageError{errors.New("name a shell: bash, zsh, fish or powershell")}
+	}
+	for _, sh := range c.Commands() {
+		switch sh.Name() {
+		case "bash":
+			sh.Example = "  source <(refundctl completion bash)\n  refundctl completion bash > /etc/bash_completion.d/refundctl"
+		case "zsh":
+			sh.Example = "  source <(refundctl completion zsh)\n  refundctl completion zsh > \"${fpath[1]}/_refundctl\""
+		case "fish":
+			sh.Example = "  refundctl completion fish | source\n  refundctl completion fish > ~/.config/fish/completions/refundctl.fish"
+		case "powershell":
+			sh.Example = "  refundctl completion powershell | Out-String | Invoke-Expression"
 		}
-		os.Exit(code)
+		sh.Args = usageArgs(sh.Args)
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return &exitError{2, errors.New("no command")}
+// version is the module version and VCS revision the binary was built
+// from, as the Go toolchain recorded them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown: built without module support)"
 	}
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "enqueue":
-		return runEnqueue(ctx, rest, stdout)
-	case "bulk":
-		return runBulk(ctx, rest, stdout, stderr)
-	case "status":
-		return runStatus(ctx, rest, stdout)
-	case "list":
-		return runList(ctx, rest, stdout)
-	case "settle":
-		return runSettle(ctx, rest, stdout)
-	case "sandbox":
-		return runSandbox(ctx, rest, stdout)
-	case "demo":
-		return runDemo(ctx, rest, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return &exitError{2, fmt.Errorf("unknown command %q", cmd)}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
 	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += fmt.Sprintf(" (commit %s, %s%s)", rev, at, dirty)
+	}
+	return v + " " + bi.GoVersion
 }
 
-// commonFlags are the flags every Redis-using subcommand takes.
-type commonFlags struct {
+// globals are the flags every Redis-using command shares.
+type globals struct {
 	queue, prefix string
-	checkConfig   bool
-}
-
-func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.queue, "queue", envOr("REFUNDQ_QUEUE", "default"), "asynq queue")
-	fs.StringVar(&c.prefix, "prefix", envOr("REFUNDQ_PREFIX", "refundq:"), "refund record key prefix")
-	fs.BoolVar(&c.checkConfig, "check-config", false, "also require the provider's credentials in this environment, as a worker would")
-}
-
-// client connects to REDIS_URL. Producers check provider names and each
-// provider's own rules; they need the provider's credentials only with
-// --check-config, since workers, not producers, hold them. A provider whose
-// credentials are set here anyway is asked what it can tell before a refund
-// is accepted (Fatora: a partial amount is refused at once).
-func (c *commonFlags) client() (*enqueue.Client, func(), error) {
-	url := envOr("REDIS_URL", "redis://127.0.0.1:6379/0")
-	aopt, ropt, err := rediscfg.Parse(url)
-	if err != nil {
-		return nil, nil, err
-	}
-	rdb := redis.NewClient(ropt)
-	reg := catalog.FromEnv(os.Getenv)
-	if !c.checkConfig {
-		reg = reg.RulesOnly()
-	}
-	cl := enqueue.New(aopt, rdb, enqueue.WithQueue(c.queue), enqueue.WithPrefix(c.prefix), enqueue.WithRegistry(reg))
-	return cl, func() { cl.Close(); rdb.Close() }, nil
 }
 
 func envOr(key, def string) string {
@@ -126,10 +181,31 @@ func envOr(key, def string) string {
 	return def
 }
 
-// flagError makes a flag parse error exit with status 2.
-func flagError(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return &exitError{0, errors.New("")}
+// usageArgs makes an argument-count error a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	if check == nil {
+		return nil
 	}
-	return &exitError{2, err}
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}
+
+// exactID is the argument check of the commands that take one refund id.
+func exactID(cmd *cobra.Command, args []string) error {
+	switch len(args) {
+	case 1:
+		return nil
+	case 0:
+		return &usageError{errors.New("want a refund id")}
+	}
+	return &usageError{fmt.Errorf("want one refund id, got %d arguments", len(args))}
+}
+
+// joinExamples indents example lines for cobra's help.
+func joinExamples(lines ...string) string {
+	return "  " + strings.Join(lines, "\n  ")
 }

@@ -1,41 +1,73 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/refundq/refundq/store"
 )
 
-// runSettle closes a needs_review refund by hand once a human has asked the
-// provider what happened: the last step of the operator's work list.
-func runSettle(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("settle", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	as := fs.String("as", "", "succeeded (the provider shows the refund) or failed (it shows none)")
-	ref := fs.String("ref", "", "the provider's refund reference, when succeeded")
-	note := fs.String("note", "", "what the provider said, for the history (required)")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+func settleCmd(g *globals) *cobra.Command {
+	var as, note, ref string
+	cmd := &cobra.Command{
+		Use:   "settle ID --as succeeded|failed --note TEXT [--ref REF]",
+		Short: "Close a needs_review refund by hand, once the provider has said what happened",
+		Long: `Close a refund in needs_review by hand: automation stopped on it without knowing whether the provider
+paid it, and a person has asked the provider. --as succeeded when the provider shows the refund (give its
+reference with --ref), --as failed when it shows none; --note says what the provider said, for the history.
+Only a needs_review refund can be settled, and never while a worker holds it.`,
+		Example: joinExamples(
+			`refundctl settle rf_3 --as succeeded --ref 3758 --note "BBMSL support: refunded 79.99 HKD on 2026-11-25"`,
+			`refundctl settle rf_4 --as failed --note "Fatora dashboard shows no refund of txn-fat-1004"`),
+		Args:              exactID,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			state := store.State(strings.ToLower(as))
+			switch {
+			case as == "":
+				return usagef("missing --as succeeded|failed")
+			case state != store.Succeeded && state != store.Failed:
+				return usagef("--as %s: want succeeded (the provider shows the refund) or failed (it shows none)", quote(as))
+			case strings.TrimSpace(note) == "":
+				return usagef("missing --note: say what the provider said, for the refund's history")
+			case ref != "" && state == store.Failed:
+				return usagef("--ref names the provider's refund; a refund settled as failed has none")
+			}
+			st, closeFn, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			id := args[0]
+			rec, err := st.Get(cmd.Context(), id)
+			if err != nil {
+				return aboutRefund(id, g.prefix, err)
+			}
+			if rec.State != store.NeedsReview {
+				return fmt.Errorf("refund %s is %s, not needs_review: only a refund automation stopped on is settled by hand%s",
+					quote(id), rec.State, notReviewHint(rec.State))
+			}
+			if err := st.Settle(cmd.Context(), id, state, ref, note); err != nil {
+				return aboutRefund(id, g.prefix, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "refund %s settled as %s\n", id, state)
+			return nil
+		},
 	}
-	if fs.NArg() != 1 || *note == "" || (*as != string(store.Succeeded) && *as != string(store.Failed)) {
-		return &exitError{2, errors.New("settle: want ID --as succeeded|failed --note TEXT [--ref REF]")}
+	f := cmd.Flags()
+	f.StringVar(&as, "as", "", "succeeded (the provider shows the refund) or failed (it shows none)")
+	f.StringVar(&note, "note", "", "what the provider said, for the history (required)")
+	f.StringVar(&ref, "ref", "", "the provider's reference of the refund, when succeeded")
+	cmd.RegisterFlagCompletionFunc("as", cobra.FixedCompletions([]string{"succeeded", "failed"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func notReviewHint(s store.State) string {
+	switch s {
+	case store.Succeeded, store.Failed:
+		return " (it is final and never changes again)"
 	}
-	cl, closeFn, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer closeFn()
-	if err := cl.Settle(ctx, fs.Arg(0), store.State(*as), *ref, *note); err != nil {
-		if errors.Is(err, store.ErrNotReview) || errors.Is(err, store.ErrNotFound) {
-			return &exitError{1, err}
-		}
-		return err
-	}
-	fmt.Fprintf(out, "refund %s settled as %s\n", fs.Arg(0), *as)
-	return nil
+	return " (automation is still working on it: refundctl status ID --wait 1m)"
 }

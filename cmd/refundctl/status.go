@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/refundq/refundq/store"
 )
@@ -25,49 +25,108 @@ type statusJSON struct {
 	Reason         string            `json:"reason,omitempty"`
 	Metadata       map[string]string `json:"metadata,omitempty"`
 	State          store.State       `json:"state"`
+	Final          bool              `json:"final"`
 	ProviderRef    string            `json:"provider_ref,omitempty"`
 	ProviderStatus string            `json:"provider_status,omitempty"`
 	Attempts       int               `json:"attempts"`
 	LastError      string            `json:"last_error,omitempty"`
+	Blocked        string            `json:"blocked,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
-	History        []store.Entry     `json:"history"`
+	History        []store.Entry     `json:"history,omitempty"`
 }
 
-func runStatus(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	var c commonFlags
-	c.register(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return flagError(err)
+func toJSON(rec store.Record, hist []store.Entry) statusJSON {
+	return statusJSON{
+		RefundID: rec.RefundID, Provider: rec.Provider, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
+		AmountMinor: rec.Amount.Minor, Amount: rec.Amount.Decimal(), Currency: rec.Amount.Currency,
+		Reason: rec.Reason, Metadata: rec.Metadata, State: rec.State, Final: rec.State.Final(), ProviderRef: rec.ProviderRef,
+		ProviderStatus: rec.ProviderStatus, Attempts: rec.Attempts, LastError: rec.LastError, Blocked: rec.Blocked,
+		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
 	}
-	if fs.NArg() != 1 {
-		return &exitError{2, errors.New("status: want exactly one refund id")}
+}
+
+func statusCmd(g *globals) *cobra.Command {
+	var (
+		out  output
+		wait time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show a refund's state and every attempt",
+		Long: `Show a refund's state, the provider's reference and status, and its history: every attempt, look-up
+and decision, with what was sent and what the provider answered. --wait waits until the refund is final
+(succeeded, failed or needs_review) and fails (exit 1) if it is not by then.`,
+		Example: joinExamples(
+			"refundctl status rf_1",
+			"refundctl status rf_1 --json",
+			"refundctl status rf_1 --wait 30s"),
+		Args:              exactID,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := out.isJSON()
+			if err != nil {
+				return err
+			}
+			if wait < 0 {
+				return usagef("--wait %s: want a positive duration such as 30s", wait)
+			}
+			st, closeFn, err := g.openStore()
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			id := args[0]
+			rec, err := awaitRecord(cmd.Context(), st, id, wait)
+			if err != nil && !errors.Is(err, errNotFinal) {
+				return aboutRefund(id, g.prefix, err)
+			}
+			hist, herr := st.History(cmd.Context(), id)
+			if herr != nil {
+				return aboutRefund(id, g.prefix, herr)
+			}
+			if asJSON {
+				if jerr := writeJSON(cmd.OutOrStdout(), toJSON(rec, hist)); jerr != nil {
+					return jerr
+				}
+			} else {
+				printStatus(cmd.OutOrStdout(), rec, hist)
+			}
+			if err != nil {
+				return fmt.Errorf("refund %s is still %s after %s", quote(id), rec.State, wait)
+			}
+			return nil
+		},
 	}
-	cl, closeFn, err := c.client()
-	if err != nil {
-		return err
+	out.register(cmd)
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the refund to be final (e.g. 30s)")
+	return cmd
+}
+
+var errNotFinal = errors.New("not final")
+
+// awaitRecord reads the record, and with wait > 0 reads it again every
+// 200 ms until it is final or wait has passed (errNotFinal, with the last
+// record read).
+func awaitRecord(ctx context.Context, st *store.Store, id string, wait time.Duration) (store.Record, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		rec, err := st.Get(ctx, id)
+		if err != nil || wait == 0 || rec.State.Final() {
+			return rec, err
+		}
+		if time.Now().After(deadline) {
+			return rec, errNotFinal
+		}
+		select {
+		case <-ctx.Done():
+			return rec, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	defer closeFn()
-	rec, hist, err := cl.Status(ctx, fs.Arg(0))
-	if errors.Is(err, store.ErrNotFound) {
-		return &exitError{1, err}
-	}
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(statusJSON{
-			RefundID: rec.RefundID, Provider: rec.Provider, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
-			AmountMinor: rec.Amount.Minor, Amount: rec.Amount.Decimal(), Currency: rec.Amount.Currency,
-			Reason: rec.Reason, Metadata: rec.Metadata, State: rec.State, ProviderRef: rec.ProviderRef,
-			ProviderStatus: rec.ProviderStatus, Attempts: rec.Attempts, LastError: rec.LastError,
-			CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
-		})
-	}
+}
+
+func printStatus(out io.Writer, rec store.Record, hist []store.Entry) {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
@@ -84,7 +143,8 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 	row("attempts", fmt.Sprint(rec.Attempts))
 	row("provider ref", rec.ProviderRef)
 	row("provider status", rec.ProviderStatus)
-	row("last error", rec.LastError)
+	row("last error", oneLine(rec.LastError))
+	row("blocked", oneLine(rec.Blocked))
 	row("created", rec.CreatedAt.Format(time.RFC3339))
 	row("updated", rec.UpdatedAt.Format(time.RFC3339))
 	tw.Flush()
@@ -95,7 +155,7 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format("15:04:05.000"), e.Event, nz(e.Attempt),
 			e.Outcome, e.Status, nz(e.HTTPStatus), nz(int(e.DurationMS)), e.State, oneLine(e.Detail+" "+e.Sent))
 	}
-	return tw.Flush()
+	tw.Flush()
 }
 
 func nz(n int) string {

@@ -8,12 +8,14 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/refundq/refundq/providers"
@@ -26,12 +28,31 @@ import (
 	"github.com/refundq/refundq/tasks"
 )
 
-// Sim is one provider's simulator with what callers need to drive it.
+// Sim is one provider's simulator with what callers need to drive it. Every
+// use of a simulator goes through these fields, so a simulator can move to
+// another package by changing its constructor here alone.
 type Sim struct {
 	Name     string // provider name, as in payloads
+	Title    string // the provider's name for people
 	Currency string // currency its sandbox payments are in
 	Handler  http.Handler
 	Faults   *sim.Faults
+	// Target returns the id a refund request names: the order (ecomCharge:
+	// the payment's transaction uid), or ok false when r is no refund
+	// request. The sandbox's rules (pending-, lost-, review-) key on it.
+	Target func(r *http.Request, body []byte) (id string, ok bool)
+	// NeedsTransaction: a refund must carry the payment's transaction id.
+	NeedsTransaction bool
+	// WrongAmount makes the next refund on the order move one minor unit
+	// less than asked, so the answer contradicts the refund; nil when the
+	// sandbox has no such rule for the provider.
+	WrongAmount func(orderID string)
+	// Refuses lists, for people, the provider's own reasons to refuse a
+	// refund beyond "more than is left to refund".
+	Refuses []string
+	// OtherCurrency says what becomes of a refund asked in another currency
+	// than the payment's.
+	OtherCurrency string
 	// Env returns the environment lines that point a worker at the
 	// simulator served at baseURL, credentials included (test values).
 	Env func(baseURL string) []string
@@ -67,7 +88,10 @@ func moyasar() Sim {
 	const key = "sk_test_sandbox"
 	s := moyasarpgsim.New(key)
 	return Sim{
-		Name: providers.MoyasarPG, Currency: "SAR", Handler: s, Faults: s.Faults(),
+		Name: providers.MoyasarPG, Title: "Moyasar PG", Currency: "SAR", Handler: s, Faults: s.Faults(),
+		Target: pathTarget("/v1/orders/", "/refund"),
+		OtherCurrency: "MPG's refund call carries no currency: MPG refunds the amount in the order's currency " +
+			"(SAR), and refundq's adapter does not compare yet",
 		Env: func(base string) []string {
 			return []string{"MOYASAR_PG_BASE_URL=" + base, "MOYASAR_PG_API_KEY=" + key}
 		},
@@ -95,7 +119,18 @@ func fatoraSim() Sim {
 	const key = "fatora_test_sandbox"
 	s := fatorasim.New(key)
 	return Sim{
-		Name: providers.Fatora, Currency: "QAR", Handler: s, Faults: s.Faults(),
+		Name: providers.Fatora, Title: "Fatora", Currency: "QAR", Handler: s, Faults: s.Faults(),
+		Target: bodyTarget(func(b []byte) string {
+			var in struct {
+				OrderID string `json:"order_id"`
+			}
+			json.Unmarshal(b, &in)
+			return in.OrderID
+		}),
+		NeedsTransaction: true,
+		Refuses: []string{"anything but the whole payment (Fatora has no partial refunds): refused at enqueue where " +
+			"FATORA_API_KEY is set, else by the worker before sending", "a second refund of the payment"},
+		OtherCurrency: "refused like a partial refund: the payment's amount and currency are compared before sending",
 		Env: func(base string) []string {
 			return []string{"FATORA_BASE_URL=" + base, "FATORA_API_KEY=" + key}
 		},
@@ -111,7 +146,20 @@ func ecomChargeSim() Sim {
 	const shop, secret = "361", "ecomcharge_test_sandbox"
 	s := ecomchargesim.New(shop, secret)
 	return Sim{
-		Name: providers.EcomCharge, Currency: "EUR", Handler: s, Faults: s.Faults(),
+		Name: providers.EcomCharge, Title: "ecomCharge", Currency: "EUR", Handler: s, Faults: s.Faults(),
+		Target: bodyTarget(func(b []byte) string {
+			var in struct {
+				Request struct {
+					ParentUID string `json:"parent_uid"`
+				} `json:"request"`
+			}
+			json.Unmarshal(b, &in)
+			return in.Request.ParentUID
+		}),
+		NeedsTransaction: true,
+		Refuses:          []string{"the same amount on the same payment again within 30 s (duplicate_check)"},
+		OtherCurrency: "ecomCharge's refund call carries no currency: it refunds the amount in the payment's " +
+			"currency (EUR); refundq records it succeeded with a note saying so",
 		Env: func(base string) []string {
 			return []string{"ECOMCHARGE_BASE_URL=" + base, "ECOMCHARGE_SHOP_ID=" + shop, "ECOMCHARGE_SECRET_KEY=" + secret}
 		},
@@ -128,7 +176,10 @@ func ecartPaySim() Sim {
 	const pub, priv = "pub_sandbox", "prv_sandbox"
 	s := ecartpaysim.New(pub, priv)
 	return Sim{
-		Name: providers.EcartPay, Currency: "MXN", Handler: s, Faults: s.Faults(),
+		Name: providers.EcartPay, Title: "Ecart Pay", Currency: "MXN", Handler: s, Faults: s.Faults(),
+		Target:        pathTarget("/api/orders/", "/refund"),
+		Refuses:       []string{"a reason other than requested, duplicate or fraudulent (refused at enqueue)"},
+		OtherCurrency: "refused by the worker before sending: it reads the order's currency first",
 		Env: func(base string) []string {
 			return []string{"ECARTPAY_BASE_URL=" + base, "ECARTPAY_PUBLIC_KEY=" + pub, "ECARTPAY_PRIVATE_KEY=" + priv}
 		},
@@ -156,7 +207,23 @@ func bbmslSim(dir string) (Sim, error) {
 	}
 	s := bbmslsim.New(merchant, &key.PublicKey)
 	return Sim{
-		Name: providers.BBMSL, Currency: "HKD", Handler: s, Faults: s.Faults(),
+		Name: providers.BBMSL, Title: "BBMSL", Currency: "HKD", Handler: s, Faults: s.Faults(),
+		Target: bodyTarget(func(b []byte) string {
+			var env struct {
+				Request string `json:"request"`
+			}
+			var in struct {
+				MerchantReference string `json:"merchantReference"`
+			}
+			if json.Unmarshal(b, &env) == nil {
+				json.Unmarshal([]byte(env.Request), &in)
+			}
+			return in.MerchantReference
+		}),
+		WrongAmount: s.WrongAmount,
+		Refuses:     []string{"a second refund on the order (refused at enqueue)"},
+		OtherCurrency: "BBMSL's refund call carries no currency: it refunds the amount in HKD, answers so, and " +
+			"the worker stops at needs_review for a human to settle",
 		Env: func(base string) []string {
 			return []string{"BBMSL_BASE_URL=" + base, "BBMSL_MERCHANT_ID=" + merchant, "BBMSL_PRIVATE_KEY_FILE=" + path}
 		},
@@ -166,4 +233,27 @@ func bbmslSim(dir string) (Sim, error) {
 		Partial:    true,
 		Guessed:    s.Guessed,
 	}, nil
+}
+
+// pathTarget finds the order in a refund path prefix + id + suffix.
+func pathTarget(prefix, suffix string) func(*http.Request, []byte) (string, bool) {
+	return func(r *http.Request, _ []byte) (string, bool) {
+		p := r.URL.Path
+		if r.Method != http.MethodPost || !strings.HasPrefix(p, prefix) || !strings.HasSuffix(p, suffix) {
+			return "", false
+		}
+		return strings.TrimSuffix(strings.TrimPrefix(p, prefix), suffix), true
+	}
+}
+
+// bodyTarget finds the order in the JSON body of a POST to a path ending in
+// "/refund" or "/refunds".
+func bodyTarget(id func([]byte) string) func(*http.Request, []byte) (string, bool) {
+	return func(r *http.Request, body []byte) (string, bool) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/refund") && !strings.HasSuffix(r.URL.Path, "/refunds") {
+			return "", false
+		}
+		v := id(body)
+		return v, v != ""
+	}
 }

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/store"
+)
+
+// output is the -o table|json and --json flags of a command that prints
+// records.
+type output struct {
+	format string
+	json   bool
+}
+
+func (o *output) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.format, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON (same as -o json)")
+	cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// isJSON reports whether JSON was asked for, or a usage error for an
+// unknown format.
+func (o *output) isJSON() (bool, error) {
+	switch strings.ToLower(o.format) {
+	case "table", "":
+		return o.json, nil
+	case "json":
+		return true, nil
+	}
+	return false, usagef("--output %s: want table or json", quote(o.format))
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// redisURL is REDIS_URL or the local default.
+func redisURL() string { return envOr("REDIS_URL", "redis://127.0.0.1:6379/0") }
+
+// openStore connects to REDIS_URL for the commands that read and settle
+// records; close releases the connection.
+func (g *globals) openStore() (*store.Store, func(), error) {
+	_, ropt, err := rediscfg.Parse(redisURL())
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb := redis.NewClient(ropt)
+	return store.New(rdb, g.prefix), func() { rdb.Close() }, nil
+}
+
+// oneLine folds a message onto one line for a table cell.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

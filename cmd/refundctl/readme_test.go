@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/store"
+)
+
+// repoRoot is the module's root, two levels above this package.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// step is one command of the README's walk-through.
+type step struct {
+	cmd        string // as written, without its comment
+	comment    string
+	background bool // ends in &: a long-lived process
+	exit       int  // the exit status the comment announces ("exit 1"), else 0
+}
+
+var exitNote = regexp.MustCompile(`\bexit (\d)\b`)
+
+// firstHour reads the commands of the README's "The first hour" section:
+// every line of its sh blocks, a trailing backslash joining lines.
+func firstHour(t *testing.T, text string) []step {
+	t.Helper()
+	start := strings.Index(text, "\n## The first hour\n")
+	if start < 0 {
+		t.Fatal(`README.md has no "## The first hour" section`)
+	}
+	section := text[start+1:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	var steps []step
+	in, pending := false, ""
+	for _, line := range strings.Split(section, "\n") {
+		switch {
+		case strings.HasPrefix(line, "```sh"):
+			in = true
+			continue
+		case strings.HasPrefix(line, "```"):
+			in = false
+			continue
+		case !in:
+			continue
+		}
+		if strings.HasSuffix(line, `\`) {
+			pending += strings.TrimSuffix(line, `\`) + " "
+			continue
+		}
+		line, pending = pending+line, ""
+		cmd, comment := line, ""
+		if i := strings.Index(line, "  # "); i >= 0 {
+			cmd, comment = line[:i], line[i+4:]
+		}
+		cmd = strings.TrimSpace(cmd)
+		if cmd == "" {
+			continue
+		}
+		s := step{cmd: cmd, comment: comment}
+		if strings.HasSuffix(cmd, "&") && !strings.HasSuffix(cmd, "&&") {
+			s.background = true
+		}
+		if m := exitNote.FindStringSubmatch(comment); m != nil {
+			s.exit, _ = strconv.Atoi(m[1])
+		}
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+// shell is one bash session fed the walk-through a command at a time.
+type shell struct {
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	lines chan string
+	log   strings.Builder
+}
+
+func startShell(t *testing.T, dir string, env []string) *shell {
+	t.Helper()
+	c := exec.Command("bash", "--noprofile", "--norc")
+	c.Dir, c.Env = dir, env
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	c.Stdout, c.Stderr = pw, pw
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sh := &shell{cmd: c, in: in, lines: make(chan string, 1000)}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 4<<20)
+		for sc.Scan() {
+			sh.lines <- sc.Text()
+		}
+		close(sh.lines)
+	}()
+	t.Cleanup(func() {
+		// Whatever the walk-through left running (it stops its own jobs
+		// when it passes) goes with the session's process group.
+		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		pw.Close()
+		c.Wait()
+	})
+	return sh
+}
+
+// run sends one command and returns its output and exit status.
+func (sh *shell) run(t *testing.T, n int, command string, timeout time.Duration) (string, int) {
+	t.Helper()
+	marker := fmt.Sprintf("__step_%d_done__", n)
+	if _, err := fmt.Fprintf(sh.in, "%s\necho \"%s $?\"\n", command, marker); err != nil {
+		t.Fatalf("shell gone: %v", err)
+	}
+	var out strings.Builder
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line, ok := <-sh.lines:
+			if !ok {
+				t.Fatalf("the shell ended during %q:\n%s", command, out.String())
+			}
+			if rest, ok := strings.CutPrefix(line, marker+" "); ok {
+				code, _ := strconv.Atoi(rest)
+				sh.log.WriteString("$ " + command + "\n" + out.String())
+				return out.String(), code
+			}
+			out.WriteString(line + "\n")
+		case <-deadline:
+			t.Fatalf("%q did not finish in %s:\n%s", command, timeout, out.String())
+		}
+	}
+}
+
+var redirect = regexp.MustCompile(`(?:2?>|--env-file)\s*(\S+)`)
+
+// awaitFiles waits until every file a background command writes to is
+// there and not empty, as a person waits for a process to come up.
+func awaitFiles(t *testing.T, dir, command string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, m := range redirect.FindAllStringSubmatch(command, -1) {
+		path := filepath.Join(dir, m[1])
+		for {
+			if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%q wrote nothing to %s in 30 s", command, m[1])
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// The README's first hour, run line by line as written, in one bash
+// session: make build, then the built binaries against a real Redis and the
+// sandbox. It cannot drift from the CLI (findings 3 and 9 of issue 11).
+func TestReadmeFirstHour(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binaries and runs the walk-through")
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	steps := firstHour(t, readme(t))
+	if len(steps) < 15 {
+		t.Fatalf("the walk-through has %d commands", len(steps))
+	}
+	env := redistest.New(t)
+	dir := t.TempDir()
+	vars := append(os.Environ(),
+		fmt.Sprintf("REDIS_URL=redis://%s/%d", redistest.Addr(), redistest.DB()),
+		"REFUNDQ_PREFIX="+env.Prefix, "REFUNDQ_QUEUE="+env.Queue,
+		"REFUNDQ_SANDBOX_LISTEN=127.0.0.1:0", // any free port; the env file has it
+		"PATH="+os.Getenv("PATH")+":/usr/local/go/bin")
+	sh := startShell(t, dir, vars)
+	// The README runs from the repository's root; here make builds into this
+	// test's own directory, so the binaries are these sources'.
+	if _, code := sh.run(t, 0, fmt.Sprintf(`make() { command make -s -C %q BINDIR="$PWD/bin" "$@"; }`, repoRoot(t)), time.Second*5); code != 0 {
+		t.Fatal("cannot define make")
+	}
+	for i, s := range steps {
+		timeout := 60 * time.Second
+		if strings.HasPrefix(s.cmd, "make ") {
+			timeout = 5 * time.Minute
+		}
+		out, code := sh.run(t, i+1, s.cmd, timeout)
+		if code != s.exit {
+			t.Fatalf("README step %d: %q exited %d, want %d\n%s\n--- the session so far\n%s", i+1, s.cmd, code, s.exit, out, sh.log.String())
+		}
+		if s.background {
+			awaitFiles(t, dir, s.cmd)
+		}
+	}
+
+	// What the comments say became of each refund.
+	st := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for id, want := range map[string]store.State{
+		"rf_1": store.Succeeded, "rf_2": store.Succeeded, "rf_3": store.Succeeded,
+		"rf_11": store.Succeeded, "rf_13": store.Failed,
+	} {
+		rec, err := st.Get(ctx, id)
+		if err != nil || rec.State != want {
+			t.Errorf("%s: %s (%v); the README says %s", id, rec.State, err, want)
+		}
+	}
+	hist, _ := st.History(ctx, "rf_2")
+	sawPending := false
+	for _, e := range hist {
+		sawPending = sawPending || e.State == store.Pending
+	}
+	if !sawPending {
+		t.Errorf("rf_2 was never pending: %+v", hist)
+	}
+	if _, err := st.Get(ctx, "rf_14"); err == nil {
+		t.Errorf("rf_14, the bad row, was enqueued")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "sandbox.txt")); !strings.Contains(string(b), "txn-fat-1001") {
+		t.Errorf("sandbox.txt does not show Fatora's transaction id:\n%s", b)
+	}
+}
+
+// The README names no path outside the repository and no flag refundctl
+// does not have; long-lived processes run as binaries, go run is kept for
+// the demo alone (finding 9).
+func TestReadmeStaysInsideTheRepository(t *testing.T) {
+	text := readme(t)
+	if strings.Contains(text, "../") {
+		t.Errorf("README.md points outside the repository (../)")
+	}
+	if strings.Contains(text, "refundctl --check-config") {
+		t.Errorf("README.md gives --check-config to refundctl itself; it is a flag of enqueue and bulk")
+	}
+	for _, m := range regexp.MustCompile(`go run \./cmd/\S+(?: \S+)?`).FindAllString(text, -1) {
+		if m != "go run ./cmd/refundctl demo" {
+			t.Errorf("README.md runs %q; long-lived processes run from bin/ (make build)", m)
+		}
+	}
+	// Every refundctl command the README names exists.
+	root := newRoot(strings.NewReader(""), io.Discard, io.Discard)
+	for _, m := range regexp.MustCompile("refundctl ([a-z]+)").FindAllStringSubmatch(text, -1) {
+		if c, _, err := root.Find([]string{m[1]}); err != nil || c == root {
+			t.Errorf("README.md names refundctl %s, which does not exist", m[1])
+		}
+	}
+}
+
+// go.mod lists as direct every module the code imports, and nothing it
+// does not (finding 11); CI runs the same check (make tidy-check).
+func TestGoModIsTidy(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+		if _, err := os.Stat(goBin); err != nil {
+			t.Skip("no go command")
+		}
+	}
+	c := exec.Command(goBin, "mod", "tidy", "-diff")
+	c.Dir = repoRoot(t)
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("go mod tidy -diff: %v (run go mod tidy and commit the result)\n%s", err, out)
+	}
+}

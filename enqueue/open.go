@@ -1,0 +1,36 @@
+package enqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/internal/rediscfg"
+)
+
+// Open connects to the Redis at redisURL (redis://[user:password@]host:port/db
+// or rediss:// for TLS) and returns a Client on it: one call for a producer,
+// where New needs an asynq option and a go-redis client built separately.
+// It pings Redis first, so a wrong address or password is an error here
+// rather than on the first enqueue. Close releases everything Open made.
+// Errors never repeat the URL, which may hold a password.
+func Open(redisURL string, opts ...Option) (*Client, error) {
+	aopt, ropt, err := rediscfg.Parse(redisURL)
+	if err != nil {
+		// rediscfg's message names REDIS_URL; a library caller may not.
+		return nil, errors.New("enqueue: the Redis URL is not a valid redis:// or rediss:// URL")
+	}
+	rdb := redis.NewClient(ropt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("enqueue: Redis at %s does not answer: %w", ropt.Addr, err)
+	}
+	c := New(aopt, rdb, opts...)
+	c.owned = rdb
+	return c, nil
+}
