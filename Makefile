@@ -2,8 +2,9 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
+# make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large demo fuzz
+.PHONY: test unit chaos chaos-large demo fuzz bench
 
 test: unit chaos
 
@@ -31,3 +32,11 @@ fuzz:
 
 demo:
 	go run ./cmd/refundctl demo
+
+# By hand: every scenario against bare asynq v0.26 on a redis-server of its
+# own (persistence off), arms interleaved, a few minutes on 2 cores;
+# `make bench BENCH_FLAGS="--reps 5 --only drain"` for fewer or more.
+BENCH_FLAGS ?=
+bench:
+	bash .ci/redis-up --install-only
+	go run ./cmd/refund-bench $(BENCH_FLAGS)
