@@ -113,7 +113,7 @@ func childMain(args []string) int {
 // tuned to), answer read and decoded.
 func bareRefundCall(simURL string, conc int) asynq.Handler {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = conc
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conc, conc
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: tr}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		var p struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
@@ -236,27 +237,37 @@ func checkSucceeded(ctx context.Context, st *store.Store, count int) error {
 	return nil
 }
 
-// waitQueueDone waits until a bare queue holds no task left to run; bare
-// tasks are deleted once done. gate, when not nil, must reach count first.
-func waitQueueDone(ctx context.Context, insp *asynq.Inspector, queue string, count int, gate *atomic.Int64) error {
+// waitQueueDone waits until a bare queue holds no task left to run (bare
+// tasks are deleted once done). It reads asynq v0.26's own lists and sets,
+// in one pipelined round trip: the Inspector's queue summary runs two scripts
+// and samples memory, which would load the Redis being measured. gate, when
+// not nil, must reach count first.
+func waitQueueDone(ctx context.Context, rdb *redis.Client, queue string, count int, gate *atomic.Int64) error {
 	deadline := time.Now().Add(waitLimit)
+	key := func(s string) string { return "asynq:{" + queue + "}:" + s }
 	for time.Now().Before(deadline) {
 		if gate == nil || gate.Load() >= int64(count) {
-			q, err := insp.GetQueueInfo(queue)
+			var pending, active, scheduled, retry, archived *redis.IntCmd
+			_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				pending, active = p.LLen(ctx, key("pending")), p.LLen(ctx, key("active"))
+				scheduled, retry = p.ZCard(ctx, key("scheduled")), p.ZCard(ctx, key("retry"))
+				archived = p.ZCard(ctx, key("archived"))
+				return nil
+			})
 			if err != nil {
-				return err
+				return fmt.Errorf("bare queue %s: %w", queue, err)
 			}
-			if q.Archived > 0 {
-				return fmt.Errorf("%d bare tasks archived", q.Archived)
+			if archived.Val() > 0 {
+				return fmt.Errorf("%d bare tasks archived", archived.Val())
 			}
-			if q.Pending+q.Active+q.Scheduled+q.Retry == 0 {
+			if pending.Val()+active.Val()+scheduled.Val()+retry.Val() == 0 {
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 	return fmt.Errorf("bare tasks not done after %s", waitLimit)

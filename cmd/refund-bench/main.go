@@ -110,6 +110,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 			continue
 		}
 		if err := steps[s](ctx); err != nil {
+			b.res.print(out) // what was measured before
 			return fmt.Errorf("%s: %w", s, err)
 		}
 	}

@@ -73,8 +73,6 @@ func (b *bench) childDrain(ctx context.Context, a arm, n, procs, c int, delay ti
 		kids = append(kids, k)
 	}
 	st := store.New(b.admin, space.prefix)
-	insp := asynq.NewInspector(b.asynqOpt())
-	defer insp.Close()
 	start := time.Now()
 	for _, k := range kids {
 		if err := k.start(); err != nil {
@@ -85,9 +83,9 @@ func (b *bench) childDrain(ctx context.Context, a arm, n, procs, c int, delay ti
 	case a == refundq:
 		err = waitFinal(ctx, st, n, &sim.posts)
 	case delay > 0:
-		err = waitQueueDone(ctx, insp, space.queue, n, &sim.posts)
+		err = waitQueueDone(ctx, b.admin, space.queue, n, &sim.posts)
 	default:
-		err = waitQueueDone(ctx, insp, space.queue, n, nil)
+		err = waitQueueDone(ctx, b.admin, space.queue, n, nil)
 	}
 	elapsed := time.Since(start)
 	if err != nil {

@@ -100,6 +100,7 @@ func (r *results) print(w io.Writer) {
 			fmt.Fprintln(w, b.String()+"|")
 		}
 	}
+	fmt.Fprintln(w, "\nratio: refundq's median / bare's median. load1: the 1-minute load average (/proc/loadavg) as each figure of the row was taken, lowest–highest.")
 	for _, n := range r.notes {
 		fmt.Fprintln(w, n)
 	}
