@@ -131,12 +131,15 @@ func TestTableShowsSpreadRatioAndLoad(t *testing.T) {
 	r.add("about zero", refundq, 800)
 	r.add("about zero", bare, 0.4)
 	r.noRatio("about zero")
+	r.add("connections", refundq, 63)
+	r.add("connections", bare, 20)
 	var out bytes.Buffer
 	r.print(&out)
 	for _, want := range [][]string{
 		{"drain (tasks/s)", "1,000 / 2,000 / 3,000", "4,000 / 4,000 / 4,000", "0.50"},
 		{"only ours", "2.50", "—", "—"},
 		{"about zero", "800", "0.40", "—"},
+		{"connections", "63", "20", "3.15"},
 	} {
 		got := cells(lineWith(out.String(), want[0]))
 		if len(got) != 5 || !slices.Equal(got[:4], want) || !strings.Contains(got[4], "–") {

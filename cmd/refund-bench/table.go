@@ -72,7 +72,8 @@ func (r *results) print(w io.Writer) {
 				ratio = fmt.Sprintf("%.2f", median(x.vals[refundq])/b)
 			}
 		}
-		lines = append(lines, []string{x.label, spread(x.vals[refundq]), spread(x.vals[bare]), ratio,
+		whole := !slices.ContainsFunc(slices.Concat(x.vals[refundq], x.vals[bare]), func(f float64) bool { return f != math.Trunc(f) })
+		lines = append(lines, []string{x.label, spread(x.vals[refundq], whole), spread(x.vals[bare], whole), ratio,
 			fmt.Sprintf("%.2f–%.2f", slices.Min(x.loads), slices.Max(x.loads))})
 	}
 	width := make([]int, len(lines[0]))
@@ -106,14 +107,16 @@ func (r *results) print(w io.Writer) {
 	}
 }
 
-func spread(v []float64) string {
+// spread is "min / median / max" of v, or its one value; whole: every
+// figure of the row is a whole number, printed without decimals.
+func spread(v []float64, whole bool) string {
 	switch len(v) {
 	case 0:
 		return "—"
 	case 1:
-		return num(v[0])
+		return num(v[0], whole)
 	}
-	return num(slices.Min(v)) + " / " + num(median(v)) + " / " + num(slices.Max(v))
+	return num(slices.Min(v), whole) + " / " + num(median(v), whole) + " / " + num(slices.Max(v), whole)
 }
 
 func median(v []float64) float64 {
@@ -126,11 +129,11 @@ func median(v []float64) float64 {
 	}
 }
 
-// num formats a figure: whole numbers and those from 100 up without
-// decimals, thousands separated; smaller ones with one or two.
-func num(f float64) string {
+// num formats a figure: from 100 up (or whole) without decimals, thousands
+// separated; smaller ones with one or two.
+func num(f float64, whole bool) string {
 	switch a := math.Abs(f); {
-	case a >= 100 || f == math.Trunc(f):
+	case a >= 100 || whole:
 		return thousands(int64(math.Round(f)))
 	case a >= 10:
 		return strconv.FormatFloat(f, 'f', 1, 64)
