@@ -65,7 +65,7 @@ func (b *bench) bulkRefundq(ctx context.Context, n, c int) (bulkRun, error) {
 	defer rdb.Close()
 	cl := enqueue.New(countedOpt{b.asynqOpt(), tc}, rdb, enqueue.WithQueue(space.queue), enqueue.WithPrefix(space.prefix))
 	defer cl.Close()
-	file := rows(n)
+	file := rows(0, n)
 	var r bulkRun
 	for i, want := range []string{"enqueued", "existing"} {
 		t0, s0 := tc.snapshot()
@@ -93,7 +93,7 @@ func (b *bench) bulkBare(ctx context.Context, n, c int) (bulkRun, error) {
 	for i, wantConflicts := range []int64{0, int64(n)} {
 		t0, s0 := tc.snapshot()
 		start := time.Now()
-		conflicts, err := enqueueBare(ctx, ac, space.queue, n, c)
+		conflicts, err := enqueueBare(ctx, ac, space.queue, 0, n, c)
 		r.took[i] = time.Since(start)
 		t1, s1 := tc.snapshot()
 		r.trips[i], r.sent[i] = t1-t0, callsSince(s0, s1)

@@ -113,24 +113,26 @@ func refund(i int) tasks.Refund {
 
 func orderID(i int) string { return fmt.Sprintf("ord-%07d", i) }
 
-// rows is a bulk file of n refunds, as enqueue.ReadBulk would give it.
-func rows(n int) []enqueue.Row {
+// rows is a bulk file of refunds first… first+n-1, as enqueue.ReadBulk
+// would give it.
+func rows(first, n int) []enqueue.Row {
 	out := make([]enqueue.Row, n)
 	for i := range out {
-		r := refund(i)
+		r := refund(first + i)
 		out[i] = enqueue.Row{Line: i + 2, Request: enqueue.Request{RefundID: r.RefundID, Provider: r.Provider,
 			OrderID: r.OrderID, Amount: r.Money().Decimal(), Currency: r.Currency, Reason: r.Reason}}
 	}
 	return out
 }
 
-// enqueueRefunds queues n refunds the way a producer does, untimed.
-func (b *bench) enqueueRefunds(ctx context.Context, n ns, count int) error {
+// enqueueRefunds queues refunds first… first+count-1 the way a producer
+// does, untimed.
+func (b *bench) enqueueRefunds(ctx context.Context, n ns, first, count int) error {
 	rdb := b.client(nil)
 	defer rdb.Close()
 	c := enqueue.New(b.asynqOpt(), rdb, enqueue.WithQueue(n.queue), enqueue.WithPrefix(n.prefix))
 	defer c.Close()
-	sum := c.EnqueueBulk(ctx, rows(count), enqueue.BulkOptions{Concurrency: 16})
+	sum := c.EnqueueBulk(ctx, rows(first, count), enqueue.BulkOptions{Concurrency: 16})
 	if sum.Enqueued != count {
 		return fmt.Errorf("enqueued %d of %d refunds: %v", sum.Enqueued, count, sum.Errors[:min(3, len(sum.Errors))])
 	}
@@ -147,9 +149,9 @@ func bareTask(i int, id, queue string) (*asynq.Task, error) {
 	return asynq.NewTask(bareType, payload, asynq.TaskID(id), asynq.Queue(queue)), nil
 }
 
-// enqueueBare enqueues n bare tasks from conc goroutines and returns how
-// many asynq refused as already there.
-func enqueueBare(ctx context.Context, ac *asynq.Client, queue string, count, conc int) (conflicts int64, err error) {
+// enqueueBare enqueues the bare tasks of refunds first… first+count-1 from
+// conc goroutines and returns how many asynq refused as already there.
+func enqueueBare(ctx context.Context, ac *asynq.Client, queue string, first, count, conc int) (conflicts int64, err error) {
 	work := make(chan int)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -176,7 +178,7 @@ func enqueueBare(ctx context.Context, ac *asynq.Client, queue string, count, con
 		}()
 	}
 	for i := range count {
-		work <- i
+		work <- first + i
 	}
 	close(work)
 	wg.Wait()

@@ -82,7 +82,7 @@ func (b *bench) drainRefundq(ctx context.Context, n, c int) (drainRun, error) {
 		return drainRun{}, err
 	}
 	defer sim.close()
-	if err := b.enqueueRefunds(ctx, space, n); err != nil {
+	if err := b.enqueueRefunds(ctx, space, 0, n); err != nil {
 		return drainRun{}, err
 	}
 	reg, err := registry(sim.url, moyasarpg.Schedule)
@@ -135,7 +135,7 @@ func (b *bench) drainBare(ctx context.Context, n, c int) (drainRun, error) {
 	space := b.newNS()
 	defer b.cleanup(space)
 	ac := asynq.NewClient(b.asynqOpt())
-	_, err := enqueueBare(ctx, ac, space.queue, n, 16)
+	_, err := enqueueBare(ctx, ac, space.queue, 0, n, 16)
 	ac.Close()
 	if err != nil {
 		return drainRun{}, err

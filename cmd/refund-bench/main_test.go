@@ -37,7 +37,7 @@ func TestEveryScenarioPrintsItsRows(t *testing.T) {
 	var out, progress bytes.Buffer
 	err := run(ctx, []string{"--redis-addr", redistest.Addr(), "--redis-db", strconv.Itoa(redistest.DB()), "--reps", "1",
 		"--drain", "30", "--drain-c", "2,5", "--procs", "2", "--procs-c", "3", "--slow", "20", "--slow-c", "5",
-		"--slow-delay", "10ms", "--bulk", "40", "--bulk-c", "4", "--mem-queued", "30", "--mem-pending", "10", "--mem-polls", "2"},
+		"--slow-delay", "10ms", "--bulk", "40", "--bulk-c", "4", "--mem-queued", "30", "--mem-pending", "10", "--mem-polls", "3"},
 		&out, &progress)
 	if err != nil {
 		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
@@ -61,8 +61,8 @@ func TestEveryScenarioPrintsItsRows(t *testing.T) {
 		"round trips per row, re-run",
 		"refundq re-run:",
 		"Redis memory per queued refund, 30 queued (B)",
-		"Redis memory per pending refund, 10 pending, after ≥1 poll (B)",
-		"after ≥2 polls (B)",
+		"Redis memory per pending refund, 10 pending, at 1 poll (B)",
+		"… at 3 polls (B)",
 		"growth per poll (B)",
 		"refundq round trips:",
 		"bare    commands:",

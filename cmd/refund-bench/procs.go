@@ -50,10 +50,10 @@ func (b *bench) childDrain(ctx context.Context, a arm, n, procs, c int, delay ti
 	}
 	defer sim.close()
 	if a == refundq {
-		err = b.enqueueRefunds(ctx, space, n)
+		err = b.enqueueRefunds(ctx, space, 0, n)
 	} else {
 		ac := asynq.NewClient(b.asynqOpt())
-		_, err = enqueueBare(ctx, ac, space.queue, n, 16)
+		_, err = enqueueBare(ctx, ac, space.queue, 0, n, 16)
 		ac.Close()
 	}
 	if err != nil {
