@@ -133,9 +133,9 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.slowN, "slow", 4000, "refunds through the slow provider")
 	fs.IntVar(&c.slowC, "slow-c", 200, "worker concurrency with the slow provider")
 	fs.DurationVar(&c.slowDelay, "slow-delay", 200*time.Millisecond, "how long the slow provider takes to answer")
-	fs.IntVar(&c.bulkN, "bulk", 20000, "rows of the bulk file (the issue's figure is for 100000)")
+	fs.IntVar(&c.bulkN, "bulk", 10000, "rows of the bulk file (the issue's figure is for 100000)")
 	fs.IntVar(&c.bulkC, "bulk-c", 16, "goroutines enqueueing the bulk file")
-	fs.IntVar(&c.memQueued, "mem-queued", 10000, "refunds queued to measure Redis memory")
+	fs.IntVar(&c.memQueued, "mem-queued", 5000, "refunds queued to measure Redis memory")
 	fs.IntVar(&c.memPending, "mem-pending", 1000, "refunds kept pending to measure Redis memory")
 	fs.IntVar(&c.memPolls, "mem-polls", 5, "polls per pending refund at the second memory measure")
 	if err := fs.Parse(args); err != nil {
