@@ -6,8 +6,9 @@
 # make browser-test: asynqmon at /monitoring in headless Chromium (Debian's
 # `chromium` package); not part of `make test`: .ci/run runs it only where
 # Chromium starts, and says so when it does not.
+# make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large demo fuzz build tidy-check browser-test
+.PHONY: test unit chaos chaos-large demo fuzz build tidy-check browser-test bench
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -57,3 +58,11 @@ ARTIFACTS ?= $(CURDIR)/artifacts
 browser-test:
 	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \
 	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run '^TestMonitoringInBrowser$$' -v ./api
+
+# By hand: every scenario against bare asynq v0.26 on a redis-server of its
+# own (persistence off), arms interleaved, a few minutes on 2 cores;
+# `make bench BENCH_FLAGS="--reps 5 --only drain"` for fewer or more.
+BENCH_FLAGS ?=
+bench:
+	bash .ci/redis-up --install-only
+	go run ./cmd/refund-bench $(BENCH_FLAGS)

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/internal/redistest"
+)
+
+// TestMain lets the test binary be the bench's child worker, as the bench
+// binary is.
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childMain(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestEveryScenarioPrintsItsRows runs every scenario at tiny sizes on the
+// test Redis and checks the table: a row per measure, each with a refundq
+// figure. No figure's value is checked: timings belong to the bench.
+func TestEveryScenarioPrintsItsRows(t *testing.T) {
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: redistest.Addr(), DB: redistest.DB()})
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("no Redis at %s: %v", redistest.Addr(), err)
+	}
+	before := benchKeys(t, rdb)
+	var out, progress bytes.Buffer
+	err := run(ctx, []string{"--redis-addr", redistest.Addr(), "--redis-db", strconv.Itoa(redistest.DB()), "--reps", "1",
+		"--drain", "30", "--drain-c", "2,5", "--procs", "2", "--procs-c", "3", "--slow", "20", "--slow-c", "5",
+		"--slow-delay", "10ms", "--bulk", "40", "--bulk-c", "4", "--mem-queued", "30", "--mem-pending", "10", "--mem-polls", "3"},
+		&out, &progress)
+	if err != nil {
+		t.Fatalf("run: %v\nprogress:\n%s", err, progress.String())
+	}
+	table := out.String()
+	for _, want := range []string{
+		"drain 30, instant simulator, c=2 (tasks/s)",
+		"drain 30, instant simulator, c=5 (tasks/s)",
+		"TCP connections opened to the provider, drain c=2",
+		"client→Redis round trips per refund",
+		"of which refundq's own client",
+		"commands executed in Redis per refund",
+		"drain 30, 2 worker processes × c=3 (tasks/s)",
+		"provider answering in 10ms, 20 refunds, c=5 (refunds/s)",
+		"TCP connections opened for those 20",
+		"worker RSS at c=5",
+		"worker peak RSS at c=5",
+		"bulk file of 40 rows, 4 goroutines (rows/s)",
+		"re-run of the same rows",
+		"round trips per row, first run",
+		"round trips per row, re-run",
+		"refundq re-run:",
+		"Redis memory per queued refund, 30 queued (B)",
+		"Redis memory per pending refund, 10 pending, at 1 poll (B)",
+		"… at 3 polls (B)",
+		"growth per poll (B)",
+		"refundq round trips:",
+		"bare    commands:",
+	} {
+		line := lineWith(table, want)
+		if line == "" {
+			t.Errorf("no line with %q in:\n%s", want, table)
+			continue
+		}
+		if c := cells(line); len(c) == 5 && c[1] == "—" {
+			t.Errorf("row %q has no refundq figure: %s", want, line)
+		}
+	}
+	if after := benchKeys(t, rdb); after > before {
+		t.Errorf("%d bench keys left in Redis (%d before)", after, before)
+	}
+}
+
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+// benchKeys counts the keys a bench run makes (its prefixes and queues).
+func benchKeys(t *testing.T, rdb *redis.Client) int {
+	t.Helper()
+	n := 0
+	iter := rdb.Scan(context.Background(), 0, "*bench-*", 1000).Iterator()
+	for iter.Next(context.Background()) {
+		n++
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestFlagsRefuseUnknownScenariosAndSizes(t *testing.T) {
+	for _, args := range [][]string{{"--only", "drain,nope"}, {"--drain", "0"}, {"--drain-c", "10,x"}, {"extra"}} {
+		if _, err := parseFlags(args); err == nil {
+			t.Errorf("parseFlags(%q) accepted", args)
+		}
+	}
+	c, err := parseFlags([]string{"--procs", "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.Join(c.only, ","), "procs") {
+		t.Errorf("--procs 0 still runs the procs scenario: %v", c.only)
+	}
+}
+
+func TestTableShowsSpreadRatioAndLoad(t *testing.T) {
+	r := newResults()
+	for _, v := range []float64{1000, 3000, 2000} {
+		r.add("drain (tasks/s)", refundq, v)
+	}
+	for _, v := range []float64{4000, 4000} {
+		r.add("drain (tasks/s)", bare, v)
+	}
+	r.add("only ours", refundq, 2.5)
+	r.add("about zero", refundq, 800)
+	r.add("about zero", bare, 0.4)
+	r.noRatio("about zero")
+	r.add("connections", refundq, 63)
+	r.add("connections", bare, 20)
+	var out bytes.Buffer
+	r.print(&out)
+	for _, want := range [][]string{
+		{"drain (tasks/s)", "1,000 / 2,000 / 3,000", "4,000 / 4,000 / 4,000", "0.50"},
+		{"only ours", "2.50", "—", "—"},
+		{"about zero", "800", "0.40", "—"},
+		{"connections", "63", "20", "3.15"},
+	} {
+		got := cells(lineWith(out.String(), want[0]))
+		if len(got) != 5 || !slices.Equal(got[:4], want) || !strings.Contains(got[4], "–") {
+			t.Errorf("row %q is %q, want %q and a load range:\n%s", want[0], got, want, out.String())
+		}
+	}
+}
+
+// cells splits a Markdown table line into its trimmed cells.
+func cells(line string) []string {
+	parts := strings.Split(strings.Trim(line, "|"), "|")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}
