@@ -1,6 +1,6 @@
--- KEYS: record, history, index, due index, the order's refunds.
--- ARGV: key prefix, history entry, now ms, due ms, "1" when the provider refunds
--- an order once (else "0"), then field/value pairs.
+-- KEYS: record, due index, the order's refunds.
+-- ARGV: key prefix, now ms, due ms, "1" when the provider refunds an order
+-- once (else "0"), then field/value pairs.
 -- Returns 1 when created, 0 when the refund id already exists (nothing changed).
 -- Where the provider refunds an order once, a new refund is refused while another
 -- refund on the order is anything but failed. The other refunds' records and the
@@ -9,22 +9,20 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-if ARGV[5] == '1' then
-  for _, other in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+if ARGV[4] == '1' then
+  for _, other in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
     local state = redis.call('HGET', ARGV[1] .. 'refund:' .. other, 'state')
     if state and state ~= 'failed' then
       return redis.error_reply('ORDERTAKEN ' .. state .. ' ' .. other)
     end
   end
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 local id = redis.call('HGET', KEYS[1], 'refund_id')
-redis.call('ZADD', KEYS[3], ARGV[3], id)
-redis.call('ZADD', KEYS[4], ARGV[4], id)
-redis.call('SADD', KEYS[5], id)
-redis.call('ZADD', ARGV[1] .. 'state:queued', ARGV[3], id)
+redis.call('ZADD', KEYS[2], ARGV[3], id)
+redis.call('ZADD', KEYS[3], ARGV[2], id)
+redis.call('ZADD', ARGV[1] .. 'state:queued', ARGV[2], id)
 redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',
   'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', '', 'to', 'queued',
-  'at', ARGV[3], 'provider_ref', '', 'reason', '')
+  'at', ARGV[2], 'provider_ref', '', 'reason', '')
 return 1

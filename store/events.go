@@ -151,7 +151,7 @@ func (s *Store) Expired(ctx context.Context, retention time.Duration, limit int)
 // as the retention.
 func (s *Store) Expire(ctx context.Context, rec Record, retention time.Duration) (bool, error) {
 	cut := s.now().Add(-retention).UnixMilli()
-	n, err := expireScript.Run(ctx, s.rdb, []string{s.recordKey(rec.RefundID), s.historyKey(rec.RefundID), s.indexKey()},
+	n, err := expireScript.Run(ctx, s.rdb, []string{s.recordKey(rec.RefundID), s.historyKey(rec.RefundID)},
 		s.prefix, rec.RefundID, string(rec.State), cut).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: expire refund %s: %w", rec.RefundID, err)

@@ -1,4 +1,4 @@
--- KEYS: record, history, index. ARGV: key prefix, refund id, state the
+-- KEYS: record, history. ARGV: key prefix, refund id, state the
 -- caller saw it in, that state's cut-off (ms).
 -- Deletes a final refund whose retention is over, with its history and its
 -- entries in the order, reference and state indexes; returns 1 if it did.
@@ -7,7 +7,6 @@
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('ZREM', ARGV[1] .. 'state:' .. ARGV[3], ARGV[2])
-  redis.call('ZREM', KEYS[3], ARGV[2])
   return 0
 end
 if state ~= ARGV[3] or (state ~= 'succeeded' and state ~= 'failed') then
@@ -19,7 +18,7 @@ if not since or tonumber(since) > tonumber(ARGV[4]) then
 end
 local f = redis.call('HMGET', KEYS[1], 'provider', 'order_id', 'provider_ref')
 local order = ARGV[1] .. 'order:' .. f[1] .. ':' .. f[2]
-redis.call('SREM', order, ARGV[2])
+redis.call('ZREM', order, ARGV[2])
 if f[3] and f[3] ~= '' then
   local refs = ARGV[1] .. 'refs:' .. f[1] .. ':' .. f[2]
   if redis.call('HGET', refs, f[3]) == ARGV[2] then
@@ -27,6 +26,5 @@ if f[3] and f[3] ~= '' then
   end
 end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
 redis.call('ZREM', ARGV[1] .. 'state:' .. state, ARGV[2])
 return 1

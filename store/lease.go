@@ -163,7 +163,7 @@ func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
 	if snd.OnePerOrder {
 		flag = "2"
 	}
-	fields := []any{"state", string(Processing), "sent_at", fmtTime(l.s.now()), "before", snd.Before, "blocked", "", "last_error", ""}
+	fields := []any{"state", string(Processing), "sent_at", msTime(l.s.now()), "before", snd.Before, "blocked", "", "last_error", ""}
 	if snd.Task != "" {
 		fields = append(fields, "task", snd.Task)
 	}

@@ -256,9 +256,11 @@ func (h *run) drive(ctx context.Context) error {
 	}
 	guard := h.guards.of(entry)
 	for {
-		if out, open := guard.open(); open {
-			// The provider failed call after call just now: nothing is
-			// called, so nothing is spent; the refund waits for it.
+		if out, open := guard.open(); open && next == sendNow {
+			// The provider failed call after call just now: nothing is sent,
+			// so nothing is spent; the refund waits for the provider. (A
+			// look-up goes on: it is what settles an attempt in flight, and
+			// its failures count towards the task's retries.)
 			_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + out.Reason, Due: h.dueAfter(out.RetryAfter),
 				Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: "waiting: " + out.Reason}})
 			return h.snooze("circuit_open", errors.New(out.Reason), out.RetryAfter)

@@ -359,7 +359,7 @@ func TestGuesses(t *testing.T) {
 	env := redistest.New(t)
 	r := cli(t, env, "", "guesses")
 	for _, want := range []string{"fatora:\n  fatora.verify_refund_status  UNCONFIRMED", "bbmsl.query_order", "ecartpay.order_refunds",
-		"moyasarpg: no guesses", "means:"} {
+		"moyasarpg.refund_id", "means:"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("guesses lacks %q: %s", want, r)
 		}
