@@ -160,6 +160,7 @@ func (s *Store) dueKey() string { return s.prefix + "due" }
 // stateKey indexes the refunds in one state by when they entered it (kept
 // by the scripts, which build the same name from the prefix).
 func (s *Store) stateKey(st State) string { return s.prefix + "state:" + string(st) }
+
 // orderKey holds the refunds of one order (a sorted set: small ones are
 // stored compactly, where a set is a hash table).
 func (s *Store) orderKey(provider, order string) string {
