@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,7 +58,15 @@ type Lease struct {
 	order    string
 	ttl      time.Duration
 	released bool // Finish gave it up
+	claims   bool // see ClaimReferences
 }
+
+// ClaimReferences makes every provider reference this lease records held
+// by this refund alone among the refunds of its order (ErrRefTaken for a
+// second holder). For providers whose lost answers are matched by what the
+// order shows, not by a key of ours: two equal refunds could otherwise both
+// claim the one refund that was applied.
+func (l *Lease) ClaimReferences() { l.claims = true }
 
 // Token is the fencing token of the lease.
 func (l *Lease) Token() int64 { return l.token }
@@ -68,7 +77,7 @@ func (l *Lease) value() string { return strconv.FormatInt(l.token, 10) + ":" + l
 // it stands under the lease. It returns a *BusyError (errors.Is ErrBusy)
 // while another worker holds it.
 func (s *Store) Acquire(ctx context.Context, id string, ttl time.Duration) (*Lease, Record, error) {
-	owner := uuid.NewString()
+	owner := strings.ReplaceAll(uuid.NewString(), "-", "")[:16] // 64 random bits: enough to tell owners apart
 	res, err := leaseScript.Run(ctx, s.rdb, []string{s.recordKey(id), s.leaseKey(id)}, ttl.Milliseconds(), owner).Slice()
 	if err != nil {
 		if isErr(err, "NOTFOUND") {

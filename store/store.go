@@ -527,8 +527,12 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 	}
 	args := append([]any{s.prefix, strconv.FormatInt(l.token, 10), l.owner, string(hist), w.send,
 		now.UnixMilli(), due, release, "updated_at", msTime(now)}, fields...)
+	refs := "" // no claim checked, none written
+	if l.claims {
+		refs = s.refOwnersKey(l.provider, l.order)
+	}
 	keys := []string{s.recordKey(l.id), s.historyKey(l.id), s.dueKey(),
-		s.refOwnersKey(l.provider, l.order), s.slotKey(l.provider, l.order), s.leaseKey(l.id)}
+		refs, s.slotKey(l.provider, l.order), s.leaseKey(l.id)}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		if holder, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {

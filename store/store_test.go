@@ -209,6 +209,7 @@ func TestAProviderReferenceBelongsToOneRefundPerOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Release(ctx)
+		l.ClaimReferences()
 		return l.Apply(ctx, store.Change{State: store.Succeeded, ProviderRef: ref, Settled: true, Entry: store.Entry{Event: "lookup"}})
 	}
 	if err := succeed("r-b", "rfd-1"); err != nil {

@@ -1,5 +1,5 @@
--- KEYS: record, history, due index, the order's reference owners, the order's
--- in-flight slot, the lease.
+-- KEYS: record, history, due index, the order's reference owners ("": no
+-- claims), the order's in-flight slot, the lease.
 -- ARGV: key prefix, fencing token, owner id, history entry, send flag ("0": no
 -- send; "1": a new attempt goes out; "2": the same, holding the order's slot),
 -- now ms, due ms ("" keeps it), "1" to release the lease after the write (the
@@ -27,7 +27,7 @@ end
 -- amount on one order, with no key to tell them apart, could otherwise both
 -- claim the one that was applied, and the other would never be paid.
 for i = 9, #ARGV, 2 do
-  if ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' then
+  if KEYS[4] ~= '' and ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' then
     local holder = redis.call('HGET', KEYS[4], ARGV[i + 1])
     if holder and holder ~= id then
       return redis.error_reply('REFTAKEN ' .. holder)
@@ -48,10 +48,13 @@ if ARGV[5] ~= '0' then
     redis.call('SET', KEYS[5], id)
   end
   attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'in_flight', attempt, 'nf_at', '', 'unsure_at', '', 'refused', '')
+  redis.call('HSET', KEYS[1], 'in_flight', attempt)
+  redis.call('HDEL', KEYS[1], 'nf_at', 'unsure_at', 'refused')
   entry = string.sub(entry, 1, -2) .. ',"attempt":' .. attempt .. '}'
 end
-local fields = {}
+-- An empty value deletes the field: a record is read with missing fields as
+-- empty, and millions of records carry no empty ones.
+local fields, gone = {}, {}
 for i = 9, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'pending_since_if_unset' then
@@ -60,6 +63,8 @@ for i = 9, #ARGV, 2 do
       fields[#fields + 1] = 'pending_since'
       fields[#fields + 1] = v
     end
+  elseif v == '' then
+    gone[#gone + 1] = f
   else
     fields[#fields + 1] = f
     fields[#fields + 1] = v
@@ -67,6 +72,9 @@ for i = 9, #ARGV, 2 do
 end
 if #fields > 0 then
   redis.call('HSET', KEYS[1], unpack(fields))
+end
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
 end
 if redis.call('HGET', KEYS[1], 'in_flight') == '0' and redis.call('GET', KEYS[5]) == id then
   redis.call('DEL', KEYS[5])

@@ -244,6 +244,9 @@ func (h *run) drive(ctx context.Context) error {
 		return h.block(ctx, err.Error(), false)
 	}
 	h.entry = entry
+	if entry.Keyless {
+		h.lease.ClaimReferences()
+	}
 	inFlight := rec.InFlight > 0 || rec.State == store.Pending
 	if !inFlight && rec.Attempts == 0 && entry.Check != nil {
 		if err := entry.Check(rec.Refund()); err != nil {
