@@ -143,7 +143,7 @@ func decide(f facts) decision {
 			return notFound(f)
 		}
 		if o.Kind == providers.Unknown && o.HTTPStatus >= 200 && o.HTTPStatus < 300 {
-			if f.idempotent && f.sinceSent >= f.settle {
+			if f.idempotent {
 				// The answer cannot show our refund, but sending it again
 				// can: the provider answers a resend with our key from the
 				// first request (or says it is still processing).
@@ -177,9 +177,10 @@ func notFound(f facts) decision {
 	switch {
 	case f.pending && !f.idempotent:
 		return decision{step: review, reason: "the provider had reported this refund in progress and now shows none of it"}
-	case f.sinceSent < f.settle:
+	case f.sinceSent < f.settle && !f.idempotent:
 		// The provider may still be working on a request our client gave up
-		// on; what it shows now proves nothing yet.
+		// on; what it shows now proves nothing yet. (With an idempotency
+		// key the resend is answered from that request: no wait needed.)
 		return decision{step: retryLookup, wait: f.settle - f.sinceSent,
 			reason: fmt.Sprintf("not found %s after the send; asking again once %s have passed", f.sinceSent.Round(time.Second), f.settle)}
 	case f.keyless && f.sinceNotFound < 0:
