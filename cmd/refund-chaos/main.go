@@ -105,8 +105,11 @@ func run(c config) (bool, error) {
 	}
 	defer rds.stop()
 	redisURL := "redis://" + rds.addr + "/0"
-	aopt, ropt, _ := rediscfg.Parse(redisURL)
-	rdb := redis.NewClient(ropt)
+	rc, err := rediscfg.Parse(redisURL)
+	if err != nil {
+		return false, err
+	}
+	aopt, rdb := rc.Asynq, rc.NewClient()
 	defer rdb.Close()
 
 	// The simulators, each on its own loopback port, with faults.

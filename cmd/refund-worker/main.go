@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/rediscfg"
@@ -38,11 +37,11 @@ func run(log *logrus.Logger) error {
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
 	}
-	aopt, ropt, err := rediscfg.Parse(url)
+	rc, err := rediscfg.Parse(url)
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := rc.NewClient()
 	defer rdb.Close()
 
 	reg := catalog.FromEnv(os.Getenv)
@@ -60,7 +59,7 @@ func run(log *logrus.Logger) error {
 		}
 	}
 	cfg := worker.Config{
-		Redis: aopt, RDB: rdb, Registry: reg, Logger: log,
+		Redis: rc.Asynq, RDB: rdb, Registry: reg, Logger: log,
 		Queue:  envOr("REFUNDQ_QUEUE", "default"),
 		Prefix: envOr("REFUNDQ_PREFIX", "refundq:"),
 	}
@@ -77,7 +76,7 @@ func run(log *logrus.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log.WithFields(logrus.Fields{"redis": ropt.Addr, "queue": cfg.Queue}).Info("refund-worker started")
+	log.WithFields(logrus.Fields{"redis": rc.String(), "queue": cfg.Queue}).Info("refund-worker started")
 	err = w.Run(ctx)
 	log.Info("refund-worker stopped cleanly")
 	return err

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/term"
@@ -57,12 +56,12 @@ func runDemo(ctx context.Context, args []string, out, progress io.Writer) error 
 
 	// Redis: embedded, with its clock driven so asynq's leases and schedules
 	// move (miniredis never expires keys on its own).
-	aopt, ropt, where, cleanup, err := demoRedis(ctx)
+	rc, where, cleanup, err := demoRedis(ctx)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	rdb := redis.NewClient(ropt)
+	aopt, rdb := rc.Asynq, rc.NewClient()
 	defer rdb.Close()
 	// Each demo run has its own key prefix and queue, so running it against
 	// a shared REDIS_URL touches nothing else.
@@ -277,17 +276,17 @@ func bar(done, total, width int) string {
 
 // demoRedis returns the Redis to use: REDIS_URL when set, else an embedded
 // miniredis whose clock a ticker advances.
-func demoRedis(ctx context.Context) (aopt asynq.RedisClientOpt, ropt *redis.Options, where string, cleanup func(), err error) {
+func demoRedis(ctx context.Context) (rc rediscfg.Config, where string, cleanup func(), err error) {
 	if url := os.Getenv("REDIS_URL"); url != "" {
-		aopt, ropt, err := rediscfg.Parse(url)
+		rc, err := rediscfg.Parse(url)
 		if err != nil {
-			return aopt, nil, "", nil, err
+			return rc, "", nil, err
 		}
-		return aopt, ropt, ropt.Addr + " (REDIS_URL)", func() {}, nil
+		return rc, rc.String() + " (REDIS_URL)", func() {}, nil
 	}
 	m := miniredis.NewMiniRedis()
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return aopt, nil, "", nil, fmt.Errorf("demo: start embedded Redis: %w", err)
+		return rc, "", nil, fmt.Errorf("demo: start embedded Redis: %w", err)
 	}
 	stop := make(chan struct{})
 	go func() {
@@ -303,6 +302,5 @@ func demoRedis(ctx context.Context) (aopt asynq.RedisClientOpt, ropt *redis.Opti
 			}
 		}
 	}()
-	ropt = &redis.Options{Addr: m.Addr()}
-	return rediscfg.FromOptions(ropt), ropt, m.Addr() + " (embedded)", func() { close(stop); m.Close() }, nil
+	return rediscfg.FromOptions(&redis.Options{Addr: m.Addr()}), m.Addr() + " (embedded)", func() { close(stop); m.Close() }, nil
 }

@@ -12,8 +12,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers/catalog"
@@ -106,16 +104,16 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 // is accepted (Fatora: a partial amount is refused at once).
 func (c *commonFlags) client() (*enqueue.Client, func(), error) {
 	url := envOr("REDIS_URL", "redis://127.0.0.1:6379/0")
-	aopt, ropt, err := rediscfg.Parse(url)
+	rc, err := rediscfg.Parse(url)
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := rc.NewClient()
 	reg := catalog.FromEnv(os.Getenv)
 	if !c.checkConfig {
 		reg = reg.RulesOnly()
 	}
-	cl := enqueue.New(aopt, rdb, enqueue.WithQueue(c.queue), enqueue.WithPrefix(c.prefix), enqueue.WithRegistry(reg))
+	cl := enqueue.New(rc.Asynq, rdb, enqueue.WithQueue(c.queue), enqueue.WithPrefix(c.prefix), enqueue.WithRegistry(reg))
 	return cl, func() { cl.Close(); rdb.Close() }, nil
 }
 
