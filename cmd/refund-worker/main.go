@@ -11,9 +11,11 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/worker"
@@ -43,6 +45,15 @@ func run(log *logrus.Logger) error {
 	}
 	rdb := rc.NewClient()
 	defer rdb.Close()
+	// Refuse to take refunds from a Redis that may forget or evict them
+	// (REFUNDQ_SKIP_REDIS_CHECK=1 turns this into a warning, for managed
+	// Redis that hides CONFIG).
+	checkCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	err = durability.Require(checkCtx, rdb, os.Getenv, log.WithField("redis", rc.String()))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", rc.String(), err)
+	}
 
 	reg := catalog.FromEnv(os.Getenv)
 	for _, name := range reg.Names() {

@@ -36,6 +36,8 @@ type Options struct {
 	// MinReplicasToWrite makes a primary refuse writes (NOREPLICAS) unless
 	// that many replicas are connected and acknowledged within 10 s.
 	MinReplicasToWrite int
+	// Extra arguments for redis-server, after the others.
+	Extra []string
 }
 
 // Durable are the settings refundq requires: AOF fsynced every second and
@@ -90,6 +92,7 @@ func Start(dir string, o Options) (*Server, error) {
 		}
 		args = append(args, "--replicaof", host, port)
 	}
+	args = append(args, o.Extra...)
 	return startOnSparePort(dir, func(port string) []string {
 		return append([]string{"--port", port}, args...)
 	})
@@ -194,11 +197,22 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.Kill()
+	// SIGTERM again every second: a replica sent one right after its
+	// initial sync (during the AOF rewrite that follows it) was seen to
+	// never act on it.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+			return
+		case <-deadline:
+			s.Kill()
+			return
+		case <-tick.C:
+		}
 	}
 }
 
