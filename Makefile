@@ -3,7 +3,7 @@
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large demo fuzz
+.PHONY: test unit chaos chaos-large demo fuzz sentinel deploy-check k8s-schemas
 
 test: unit chaos
 
@@ -31,3 +31,22 @@ fuzz:
 
 demo:
 	go run ./cmd/refundctl demo
+
+# Redis Sentinel: a primary, a replica and three Sentinels on loopback, a
+# worker fleet on redis-sentinel://, two forced failovers while refunds move
+# (docs/RELIABILITY.md, "Sentinel failover"). By hand: it takes minutes.
+sentinel:
+	bash .ci/redis-up --install-only
+	bash .ci/sentinel-failover
+
+# The deployment files: kubeconform on deploy/k8s (offline, committed
+# schemas) and docker-compose config (installed here when missing).
+deploy-check:
+	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
+	bash .ci/deploy-check
+
+# Regenerates deploy/k8s/schemas from Kubernetes' OpenAPI document, taken
+# from the k8s.io/kubernetes Go module (about 18 MB through the module proxy).
+K8S_VERSION ?= v1.34.4
+k8s-schemas:
+	go run deploy/k8s/schemas/gen.go -swagger "$$(go mod download -json k8s.io/kubernetes@$(K8S_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/api/openapi-spec/swagger.json"

@@ -178,7 +178,40 @@ func (t *Topology) Converge(ctx context.Context) error {
 			}
 		}
 	}
+	// Every Sentinel sees each of them as a replica with its link up: a
+	// Sentinel promotes only a replica it has seen so (else NOGOODSLAVE).
+	for _, sen := range t.Sentinels {
+		c := redis.NewSentinelClient(&redis.Options{Addr: sen.Addr})
+		for !t.sentinelSeesReplicas(ctx, c, primary) {
+			select {
+			case <-ctx.Done():
+				c.Close()
+				return fmt.Errorf("redisproc: Sentinel %s does not yet see every replica of %s as good: %w", sen.Addr, primary, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		c.Close()
+	}
 	return nil
+}
+
+func (t *Topology) sentinelSeesReplicas(ctx context.Context, c *redis.SentinelClient, primary string) bool {
+	replicas, err := c.Replicas(ctx, t.Master).Result()
+	if err != nil {
+		return false
+	}
+	good := map[string]bool{}
+	for _, r := range replicas {
+		if r["flags"] == "slave" && r["master-link-status"] == "ok" {
+			good[net.JoinHostPort(r["ip"], r["port"])] = true
+		}
+	}
+	for _, s := range t.Servers {
+		if s.Addr != primary && !good[s.Addr] {
+			return false
+		}
+	}
+	return true
 }
 
 // agreedPrimary is the primary every Sentinel names, or an error if they differ.
