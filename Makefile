@@ -34,7 +34,7 @@ demo:
 
 # Redis Sentinel: a primary, a replica and three Sentinels on loopback, a
 # worker fleet on redis-sentinel://, two forced failovers while refunds move
-# (docs/RELIABILITY.md, "Sentinel failover"). By hand: it takes minutes.
+# (docs/RELIABILITY.md, "Sentinel failover"). By hand: 2.5-3.5 minutes.
 sentinel:
 	bash .ci/redis-up --install-only
 	bash .ci/sentinel-failover
