@@ -56,7 +56,7 @@ type config struct {
 	sentinel    bool
 	failovers   int
 	minReplicas int
-	guessed     bool
+	shape       string
 }
 
 func main() {
@@ -77,7 +77,7 @@ func main() {
 	flag.BoolVar(&c.sentinel, "sentinel", false, "run Redis as a primary, a replica and three Sentinels, and force failovers instead of a restart")
 	flag.IntVar(&c.failovers, "failovers", 2, "with --sentinel: Sentinel failovers, spread over the chaos window")
 	flag.IntVar(&c.minReplicas, "min-replicas-to-write", 0, "with --sentinel: the primary's min-replicas-to-write")
-	flag.BoolVar(&c.guessed, "guessed", false, "simulators also answer with the fields refundq only guesses at, so look-ups can decide")
+	flag.StringVar(&c.shape, "shape", "documented", "simulators' answers: documented (the providers' pages) or guessed (with the fields refundq guesses at)")
 	flag.Parse()
 	ok, err := run(c)
 	if err != nil {
@@ -150,8 +150,8 @@ func run(c config) (bool, error) {
 	for i := range sims {
 		s := &sims[i]
 		s.Faults.SlowFor, s.Faults.HangFor, s.Faults.RetryIn = time.Second, 2*time.Second, 1
-		if c.guessed && s.Guessed != nil {
-			s.Guessed(true)
+		if s.Guessed != nil {
+			s.Guessed(c.shape == "guessed")
 		}
 		for _, m := range []string{http.MethodPost, http.MethodGet} {
 			s.Faults.SetRate(m, "/", sim.Status5xx, c.faultRate)
