@@ -8,7 +8,7 @@
 # Chromium starts, and says so when it does not.
 # make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large demo fuzz build tidy-check browser-test bench
+.PHONY: test unit chaos chaos-large demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -66,3 +66,21 @@ BENCH_FLAGS ?=
 bench:
 	bash .ci/redis-up --install-only
 	go run ./cmd/refund-bench $(BENCH_FLAGS)
+# Redis Sentinel: a primary, a replica and three Sentinels on loopback, a
+# worker fleet on redis-sentinel://, two forced failovers while refunds move
+# (docs/RELIABILITY.md, "Sentinel failover"). By hand: 2.5-3.5 minutes.
+sentinel:
+	bash .ci/redis-up --install-only
+	bash .ci/sentinel-failover
+
+# The deployment files: kubeconform on deploy/k8s (offline, committed
+# schemas) and docker-compose config (installed here when missing).
+deploy-check:
+	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
+	bash .ci/deploy-check
+
+# Regenerates deploy/k8s/schemas from Kubernetes' OpenAPI document, taken
+# from the k8s.io/kubernetes Go module (about 18 MB through the module proxy).
+K8S_VERSION ?= v1.34.4
+k8s-schemas:
+	go run deploy/k8s/schemas/gen.go -swagger "$$(go mod download -json k8s.io/kubernetes@$(K8S_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/api/openapi-spec/swagger.json"

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/rediscfg"
 )
 
@@ -18,19 +20,26 @@ import (
 // rather than on the first enqueue. Close releases everything Open made.
 // Errors never repeat the URL, which may hold a password.
 func Open(redisURL string, opts ...Option) (*Client, error) {
-	aopt, ropt, err := rediscfg.Parse(redisURL)
+	rc, err := rediscfg.Parse(redisURL)
 	if err != nil {
 		// rediscfg's message names REDIS_URL; a library caller may not.
-		return nil, errors.New("enqueue: the Redis URL is not a valid redis:// or rediss:// URL")
+		return nil, errors.New("enqueue: the Redis URL is not a valid redis://, rediss:// or redis-sentinel:// URL")
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := rc.NewClient()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("enqueue: Redis at %s does not answer: %w", ropt.Addr, err)
+		return nil, fmt.Errorf("enqueue: Redis at %s does not answer: %w", rc, err)
 	}
-	c := New(aopt, rdb, opts...)
+	// A producer must not hand refunds to a Redis that may forget them
+	// (REFUNDQ_SKIP_REDIS_CHECK=1 for managed Redis hiding CONFIG, and
+	// development).
+	if err := durability.Require(ctx, rdb, os.Getenv, logrus.StandardLogger()); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("enqueue: Redis at %s: %w", rc, err)
+	}
+	c := New(rc.Asynq, rdb, opts...)
 	c.owned = rdb
 	return c, nil
 }

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/api"
@@ -99,17 +98,17 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 		return err
 	}
 	log.SetLevel(cfg.level)
-	aopt, ropt, err := rediscfg.Parse(cfg.redisURL)
+	rc, err := rediscfg.Parse(cfg.redisURL)
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(ropt)
+	aopt, rdb := rc.Asynq, rc.NewClient()
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	err = rdb.Ping(ctx).Err()
 	cancel()
 	if err != nil {
-		return fmt.Errorf("Redis at %s does not answer: %w", ropt.Addr, err)
+		return fmt.Errorf("Redis at %s does not answer: %w", rc, err)
 	}
 
 	// Producers need no provider credentials: each provider's own rules are
@@ -149,7 +148,7 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
-	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "redis": ropt.Addr, "queue": cfg.queue,
+	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "redis": rc.String(), "queue": cfg.queue,
 		"monitoring_writable": cfg.writable}).Info("refund-api started")
 	select {
 	case err := <-done:

@@ -5,6 +5,10 @@
 // SIGKILLs workers and restarts Redis while they run; waits until every
 // refund is final; then compares the records with the simulators' ledgers.
 // It prints a report and exits 1 on any duplicate, loss or mismatch.
+//
+// With --sentinel, Redis is a primary, a replica and three Sentinels
+// (redis-sentinel:// URL for workers and producer), and instead of a restart
+// the harness forces --failovers Sentinel failovers during the chaos.
 package main
 
 import (
@@ -55,6 +59,9 @@ type config struct {
 	redisKill   bool
 	operator    time.Duration
 	authOutage  time.Duration
+	sentinel    bool
+	failovers   int
+	minReplicas int
 }
 
 func main() {
@@ -77,6 +84,9 @@ func main() {
 	flag.BoolVar(&c.redisKill, "redis-kill", true, "stop Redis with SIGKILL (true) or SIGTERM (false) at --restart-redis-at")
 	flag.DurationVar(&c.operator, "operator-every", 0, "delete or archive a random task in asynq this often, as an operator in asynqmon might (0: never)")
 	flag.DurationVar(&c.authOutage, "auth-outage", 0, "one provider refuses our key (401) for this long, from a third into the chaos (0: never)")
+	flag.BoolVar(&c.sentinel, "sentinel", false, "run Redis as a primary, a replica and three Sentinels, and force failovers instead of a restart")
+	flag.IntVar(&c.failovers, "failovers", 2, "with --sentinel: Sentinel failovers, spread over the chaos window")
+	flag.IntVar(&c.minReplicas, "min-replicas-to-write", 0, "with --sentinel: the primary's min-replicas-to-write")
 	flag.Parse()
 	ok, err := run(c)
 	if err != nil {
@@ -110,14 +120,34 @@ func run(c config) (bool, error) {
 		}
 	}
 
-	rds, err := startRedis(dir, c.fsync)
+	var (
+		redisURL string
+		rds      *redisProc
+		sent     *sentinelRedis
+	)
+	if c.sentinel {
+		sent, err = startSentinelRedis(ctx, dir, c)
+		if err != nil {
+			return false, err
+		}
+		defer sent.stop()
+		redisURL = sent.url()
+		redis.SetLogger(quietRedisLog{})
+		c.restartAt = 0 // a failover takes the restart's place
+		fmt.Printf("refund-chaos: Redis via Sentinel: %s (min-replicas-to-write %d)\n", redisURL, c.minReplicas)
+	} else {
+		rds, err = startRedis(dir, c.fsync)
+		if err != nil {
+			return false, err
+		}
+		defer rds.stop()
+		redisURL = "redis://" + rds.addr + "/0"
+	}
+	rc, err := rediscfg.Parse(redisURL)
 	if err != nil {
 		return false, err
 	}
-	defer rds.stop()
-	redisURL := "redis://" + rds.addr + "/0"
-	aopt, ropt, _ := rediscfg.Parse(redisURL)
-	rdb := redis.NewClient(ropt)
+	aopt, rdb := rc.Asynq, rc.NewClient()
 	defer rdb.Close()
 
 	// The simulators, each on its own loopback port, with faults.
@@ -246,7 +276,20 @@ func run(c config) (bool, error) {
 	// Chaos: kills, one Redis restart, an operator's clicks, an auth outage.
 	kills, restarts := 0, 0
 	chaosStart := time.Now()
-	killTick := time.NewTicker(c.killEvery)
+	failoversDone := make(chan struct{})
+	if sent != nil {
+		go func() {
+			defer close(failoversDone)
+			sent.failoverAt(ctx, chaosStart, failoverOffsets(c.failovers, c.chaosFor))
+		}()
+	} else {
+		close(failoversDone)
+	}
+	tick := c.killEvery
+	if tick <= 0 {
+		tick = time.Second // no kills: only wait out the chaos window
+	}
+	killTick := time.NewTicker(tick)
 	restarted := c.restartAt <= 0
 	ops := &operator{insp: asynq.NewInspector(aopt), rng: rand.New(rand.NewPCG(c.seed^0xa5a5, 7))}
 	defer ops.insp.Close()
@@ -279,6 +322,9 @@ func run(c config) (bool, error) {
 	}
 	for time.Since(chaosStart) < c.chaosFor {
 		<-killTick.C
+		if c.killEvery <= 0 {
+			continue
+		}
 		i := rng.IntN(len(procs))
 		procs[i].Process.Signal(syscall.SIGKILL)
 		waitExit(procs[i], 5*time.Second)
@@ -303,6 +349,7 @@ func run(c config) (bool, error) {
 	killTick.Stop()
 	close(stopOps)
 	<-opsDone
+	<-failoversDone
 	if err := <-enqueued; err != nil {
 		return false, fmt.Errorf("enqueue: %w", err)
 	}
@@ -404,6 +451,12 @@ func run(c config) (bool, error) {
 	tw.Flush()
 	fmt.Printf("\nrefunds %d (%s shape), worker kills %d, Redis restarts %d, operator deletes %d and archives %d, auth outage %s, time to quiescence %s\n",
 		len(wants), c.shape, kills, restarts, ops.deleted, ops.archived, orNone(outaged), quiet.Round(time.Second))
+	var failedFailovers []string
+	if sent != nil {
+		var n int
+		n, failedFailovers = sent.done()
+		fmt.Printf("Sentinel failovers %d of %d\n", n, c.failovers)
+	}
 	fmt.Printf("refunds sent more than once (each resend after a look-up showed nothing applied, or after a 429): %d\n", reconciled)
 	fmt.Printf("failed for a reason other than asking more than was paid (not a violation): %d", len(unexpected))
 	if len(unexpected) > 0 {
@@ -438,6 +491,9 @@ func run(c config) (bool, error) {
 	report("succeeded but never paid:", unpaidSucceeded)
 	report("failed but paid:", paidFailed)
 	report("wrong amount or currency:", wrong)
+	if sent != nil {
+		report("failovers that did not happen:", failedFailovers)
+	}
 	if violations > 0 || c.keep {
 		fmt.Printf("logs and AOF kept in %s\n", dir)
 	} else {

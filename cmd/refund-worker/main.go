@@ -6,29 +6,34 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/worker"
 )
 
 func main() {
-	log := logrus.New()
-	log.SetFormatter(&logrus.JSONFormatter{})
-	log.SetOutput(os.Stderr)
-	if lvl, err := logrus.ParseLevel(os.Getenv("LOG_LEVEL")); err == nil {
-		log.SetLevel(lvl)
+	log, err := logs.New(os.Stderr, os.Getenv("LOG_LEVEL"))
+	if err == nil {
+		err = run(log)
 	}
-	if err := run(log); err != nil {
+	if err != nil {
 		log.WithError(err).Error("refund-worker stopped")
 		os.Exit(1)
 	}
@@ -39,31 +44,30 @@ func run(log *logrus.Logger) error {
 	if url == "" {
 		url = "redis://127.0.0.1:6379/0"
 	}
-	aopt, ropt, err := rediscfg.Parse(url)
+	rc, err := rediscfg.Parse(url)
 	if err != nil {
 		return err
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := rc.NewClient()
 	defer rdb.Close()
-
-	reg := catalog.FromEnv(os.Getenv)
-	for _, name := range reg.Names() {
-		e, err := reg.Get(name)
-		switch {
-		case e.Err != nil:
-			// Configured but unusable: better to stop (and be restarted)
-			// than to fail its refunds for a missing provider.
-			return fmt.Errorf("provider %s: %w", name, e.Err)
-		case err != nil:
-			log.WithField("provider", name).Warn(err.Error())
-		default:
-			log.WithField("provider", name).Info("provider enabled")
-		}
+	// Refuse to take refunds from a Redis that may forget or evict them
+	// (REFUNDQ_SKIP_REDIS_CHECK=1 turns this into a warning, for managed
+	// Redis that hides CONFIG, and for a development Redis).
+	checkCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	err = durability.Require(checkCtx, rdb, os.Getenv, log.WithField("redis", rc.String()))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis %s: %w", rc.String(), err)
 	}
+
 	cfg := worker.Config{
-		Redis: aopt, RDB: rdb, Registry: reg, Logger: log,
+		Redis: rc.Asynq, RDB: rdb, Logger: log,
 		Queue:  envOr("REFUNDQ_QUEUE", "default"),
 		Prefix: envOr("REFUNDQ_PREFIX", "refundq:"),
+		Ready: func(ctx context.Context) error {
+			return durability.Require(ctx, rdb, os.Getenv, quiet)
+		},
+		AuditDir: os.Getenv("REFUNDQ_AUDIT_DIR"),
 	}
 	if s := os.Getenv("WORKER_CONCURRENCY"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -72,12 +76,30 @@ func run(log *logrus.Logger) error {
 		}
 		cfg.Concurrency = n
 	}
-	// Knobs for sandboxes, tests and the chaos harness; production leaves
-	// them unset.
+	// Each provider keeps as many idle connections as refunds run at once.
+	providers.PoolSize = max(cfg.Concurrency, 10)
+	reg := catalog.FromEnv(os.Getenv)
+	for _, name := range reg.Names() {
+		e, err := reg.Get(name)
+		switch {
+		case e.Err != nil:
+			// Configured but unusable: better to stop (and be restarted)
+			// than to block its refunds for a missing provider.
+			return fmt.Errorf("provider %s: %w", name, e.Err)
+		case err != nil:
+			log.WithField("provider", name).Warn(err.Error())
+		default:
+			log.WithField("provider", name).Info("provider enabled")
+		}
+	}
+	cfg.Registry = reg
 	for _, d := range []struct {
 		env string
 		dst *time.Duration
 	}{
+		{"REFUNDQ_RETENTION", &cfg.Retention},
+		// Knobs for sandboxes, tests and the chaos harness; production
+		// leaves them unset.
 		{"REFUNDQ_BLOCKED_RETRY", &cfg.BlockedRetry},
 		{"REFUNDQ_RECOVER_EVERY", &cfg.RecoverEvery},
 		{"REFUNDQ_DUE_MARGIN", &cfg.DueMargin},
@@ -90,17 +112,61 @@ func run(log *logrus.Logger) error {
 			*d.dst = n
 		}
 	}
+	if cfg.Webhook, err = webhookConfig(os.Getenv); err != nil {
+		return err
+	}
 	w, err := worker.New(cfg)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	log.WithFields(logrus.Fields{"redis": ropt.Addr, "queue": cfg.Queue}).Info("refund-worker started")
+
+	// /healthz, /readyz and /metrics for probes and scrapes.
+	addr := envOr("HEALTH_LISTEN", ":8081")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("HEALTH_LISTEN=%s: %w", addr, err)
+	}
+	hsrv := &http.Server{Handler: w.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hsrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("health server stopped")
+		}
+	}()
+	defer hsrv.Close()
+
+	log.WithFields(logrus.Fields{"redis": rc.String(), "queue": cfg.Queue, "health": ln.Addr().String()}).Info("refund-worker started")
 	err = w.Run(ctx)
 	log.Info("refund-worker stopped cleanly")
 	return err
 }
+
+// webhookConfig reads WEBHOOK_URL and its secret (WEBHOOK_SECRET, or
+// WEBHOOK_SECRET_FILE). A URL without a secret is refused: an unsigned
+// notification could be forged by anyone who finds the endpoint.
+func webhookConfig(getenv func(string) string) (worker.WebhookConfig, error) {
+	url := strings.TrimSpace(getenv("WEBHOOK_URL"))
+	if url == "" {
+		return worker.WebhookConfig{}, nil
+	}
+	secret := getenv("WEBHOOK_SECRET")
+	if f := getenv("WEBHOOK_SECRET_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return worker.WebhookConfig{}, fmt.Errorf("WEBHOOK_SECRET_FILE: %w", errors.Unwrap(err))
+		}
+		secret = strings.TrimSpace(string(b))
+	}
+	if len(secret) < 16 {
+		return worker.WebhookConfig{}, errors.New("WEBHOOK_URL is set: set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE) to a secret of at least 16 characters")
+	}
+	return worker.WebhookConfig{URL: url, Secret: []byte(secret)}, nil
+}
+
+// quiet takes the warning durability.Require logs at every readiness probe
+// when the check is skipped; it was logged once at start.
+var quiet = func() *logrus.Logger { l := logrus.New(); l.SetOutput(io.Discard); return l }()
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -90,12 +90,12 @@ On a real Redis (REDIS_URL) the run uses a key prefix and queue of its own and r
 func runDemo(ctx context.Context, o demoOptions, out, progress io.Writer) error {
 	// Redis: embedded, with its clock driven so asynq's leases and schedules
 	// move (miniredis never expires keys on its own).
-	aopt, ropt, where, embedded, cleanup, err := demoRedis(ctx)
+	rc, where, embedded, cleanup, err := demoRedis(ctx)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	rdb := redis.NewClient(ropt)
+	aopt, rdb := rc.Asynq, rc.NewClient()
 	defer rdb.Close()
 	// Each demo run has its own key prefix and queue, so running it against
 	// a shared REDIS_URL touches nothing else.
@@ -123,7 +123,7 @@ func runDemo(ctx context.Context, o demoOptions, out, progress io.Writer) error 
 
 // removeRunKeys deletes every key of a demo run: refundq's (the prefix) and
 // asynq's (the queue), and the queue's name from asynq's list of queues.
-func removeRunKeys(ctx context.Context, rdb *redis.Client, prefix, queue string) (int, error) {
+func removeRunKeys(ctx context.Context, rdb redis.UniversalClient, prefix, queue string) (int, error) {
 	n := 0
 	for _, pattern := range []string{prefix + "*", "asynq:{" + queue + "}*"} {
 		iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
@@ -141,7 +141,7 @@ func removeRunKeys(ctx context.Context, rdb *redis.Client, prefix, queue string)
 }
 
 // demoRun is the demo between opening Redis and cleaning it up.
-func demoRun(ctx context.Context, o demoOptions, out, progress io.Writer, aopt asynq.RedisClientOpt, rdb *redis.Client, where, prefix, queue string) error {
+func demoRun(ctx context.Context, o demoOptions, out, progress io.Writer, aopt asynq.RedisConnOpt, rdb redis.UniversalClient, where, prefix, queue string) error {
 	// The simulators, over real HTTP on loopback, configured the way a
 	// deployment is: through environment variables.
 	keyDir, err := os.MkdirTemp("", "refundq-demo-")
@@ -453,17 +453,17 @@ func bar(done, total, width int) string {
 
 // demoRedis returns the Redis to use: REDIS_URL when set, else an embedded
 // miniredis whose clock a ticker advances.
-func demoRedis(ctx context.Context) (aopt asynq.RedisClientOpt, ropt *redis.Options, where string, embedded bool, cleanup func(), err error) {
+func demoRedis(ctx context.Context) (rc rediscfg.Config, where string, embedded bool, cleanup func(), err error) {
 	if url := os.Getenv("REDIS_URL"); url != "" {
-		aopt, ropt, err := rediscfg.Parse(url)
+		rc, err := rediscfg.Parse(url)
 		if err != nil {
-			return aopt, nil, "", false, nil, err
+			return rc, "", false, nil, err
 		}
-		return aopt, ropt, ropt.Addr + " (REDIS_URL)", false, func() {}, nil
+		return rc, rc.String() + " (REDIS_URL)", false, func() {}, nil
 	}
 	m := miniredis.NewMiniRedis()
 	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return aopt, nil, "", true, nil, fmt.Errorf("demo: start embedded Redis: %w", err)
+		return rc, "", true, nil, fmt.Errorf("demo: start embedded Redis: %w", err)
 	}
 	stop := make(chan struct{})
 	go func() {
@@ -479,8 +479,8 @@ func demoRedis(ctx context.Context) (aopt asynq.RedisClientOpt, ropt *redis.Opti
 			}
 		}
 	}()
-	ropt = &redis.Options{Addr: m.Addr()}
-	return rediscfg.FromOptions(ropt), ropt, m.Addr() + " (embedded)", true, func() { close(stop); m.Close() }, nil
+	rc, err = rediscfg.Parse("redis://" + m.Addr() + "/0")
+	return rc, m.Addr() + " (embedded)", true, func() { close(stop); m.Close() }, err
 }
 
 // demoSettle is the demo's settle delay. A provider may apply a request

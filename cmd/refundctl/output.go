@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/refundq/refundq/internal/rediscfg"
@@ -49,11 +48,11 @@ func redisURL() string { return envOr("REDIS_URL", "redis://127.0.0.1:6379/0") }
 // openStore connects to REDIS_URL for the commands that read and settle
 // records; close releases the connection.
 func (g *globals) openStore() (*store.Store, func(), error) {
-	_, ropt, err := rediscfg.Parse(redisURL())
+	rc, err := rediscfg.Parse(redisURL())
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb := redis.NewClient(ropt)
+	rdb := rc.NewClient()
 	return store.New(rdb, g.prefix), func() { rdb.Close() }, nil
 }
 

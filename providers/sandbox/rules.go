@@ -180,7 +180,11 @@ func (sb *Sandbox) Env(base string) []string {
 	for _, s := range sb.Sims {
 		env = append(env, s.Env(strings.TrimRight(base, "/")+"/"+s.Name)...)
 	}
-	return append(env, catalog.FastPolls(2*time.Second, 10*time.Second)...)
+	env = append(env, catalog.FastPolls(2*time.Second, 10*time.Second)...)
+	// The simulators apply what they apply at once (a lost answer is lost
+	// after the refund moved), so a short settle delay is safe here; and a
+	// sandbox runs on a development Redis that need not keep its data.
+	return append(env, catalog.FastSettle(5*time.Second), "REFUNDQ_SKIP_REDIS_CHECK=1")
 }
 
 // rules applies the sandbox's rules to s's refund requests.
