@@ -42,5 +42,7 @@ func ExampleEntry_guesses() {
 	// Output:
 	// bbmsl bbmsl.query_order
 	// ecartpay ecartpay.order_refunds
+	// ecomcharge ecomcharge.tracking_id
 	// fatora fatora.verify_refund_status
+	// moyasarpg moyasarpg.refund_id
 }

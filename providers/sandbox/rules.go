@@ -284,7 +284,8 @@ func (sb *Sandbox) Describe(w io.Writer) {
 func (sb *Sandbox) fate(s *Sim, id string) string {
 	// A provider whose look-up rests on a guess shows nothing conclusive in
 	// its documented answer until the guess is confirmed.
-	blind := s.Guessed != nil && !sb.cfg.Guessed
+	// (With an idempotency key the worker reconciles by sending again.)
+	blind := s.Guessed != nil && !sb.cfg.Guessed && !s.Idempotent
 	const unproven = "; its documented answer cannot show the outcome (refundctl guesses), so the refund waits, then goes to a human (needs_review), never sent twice; with --guessed it succeeds"
 	switch {
 	case strings.HasPrefix(id, PendingPrefix) && s.MakePending != nil && blind:

@@ -71,6 +71,9 @@ type Sim struct {
 	// Guessed switches the fields refundq only guesses at on (true) or off
 	// (false: the answers have exactly the documented shape, the default).
 	Guessed func(on bool)
+	// Idempotent: a resend with the same key is answered from the first
+	// request (Moyasar PG), so a lost answer is reconciled in either shape.
+	Idempotent bool
 }
 
 // New returns a fresh simulator of every provider. BBMSL's merchant key is
@@ -99,7 +102,7 @@ func moyasar() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.SetProcessing,
 		AutoCreate:  s.AutoCreate,
-		Guessed:     s.Guessed,
+		Guessed:     s.Guessed, Idempotent: true,
 		Partial:     true, Multiple: true,
 	}
 }
