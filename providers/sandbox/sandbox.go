@@ -103,7 +103,7 @@ func moyasar() Sim {
 		MakePending: s.SetProcessing,
 		AutoCreate:  s.AutoCreate,
 		Guessed:     s.Guessed, Idempotent: true,
-		Partial:     true, Multiple: true,
+		Partial: true, Multiple: true,
 	}
 }
 
