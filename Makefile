@@ -41,12 +41,15 @@ unit:
 CHAOS_SEED ?= 7
 chaos:
 	bash .ci/redis-up --install-only
-	go run ./cmd/refund-chaos --race --refunds 300 --workers 3 --kill-every 5s --chaos-for 20s --restart-redis-at 8s --seed $(CHAOS_SEED)
+	go run ./cmd/refund-chaos --race --refunds 300 --workers 3 --kill-every 5s --chaos-for 20s --restart-redis-at 8s \
+	  --operator-every 2s --auth-outage 10s --seed $(CHAOS_SEED)
 
 # By hand; its report is in docs/RELIABILITY.md.
 SEED ?= 42
+SHAPE ?= documented
 chaos-large:
-	go run ./cmd/refund-chaos --refunds 5000 --workers 4 --kill-every 20s --chaos-for 3m --restart-redis-at 90s --timeout 20m --seed $(SEED)
+	go run ./cmd/refund-chaos --refunds 5000 --workers 4 --kill-every 20s --chaos-for 3m --restart-redis-at 90s --timeout 20m \
+	  --operator-every 5s --auth-outage 1m --shape $(SHAPE) --seed $(SEED)
 
 fuzz:
 	bash .ci/fuzz 10s
