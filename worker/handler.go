@@ -36,6 +36,7 @@ type Handler struct {
 	inRunWait time.Duration
 	// dueMargin: see Config.DueMargin.
 	dueMargin time.Duration
+	afterMark func(context.Context) error
 	knowledge *knowledge
 	metrics   *metrics
 	guards    guards
@@ -415,6 +416,12 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	}
 	if rec.State != store.Processing {
 		h.metrics.transitions.WithLabelValues(rec.Provider, string(rec.State), string(store.Processing)).Inc()
+	}
+	if h.afterMark != nil {
+		if err := h.afterMark(ctx); err != nil {
+			// Marked but not sent: the next run looks it up first.
+			return "", out, e, true, fmt.Errorf("refund %s: attempt %d marked, not sent: %w", rec.RefundID, attempt, err)
+		}
 	}
 	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
 	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""

@@ -54,6 +54,11 @@ type Config struct {
 	// Webhook, when its URL is set, sends every refund's final state (and
 	// needs_review) to the merchant, signed (package webhook).
 	Webhook WebhookConfig
+	// AfterMark, when set, runs after an attempt is marked in flight and
+	// before its request leaves: e.g. waiting until Redis has the mark on
+	// disk or on a replica (durability.WaitDurable). An error sends nothing;
+	// the next run reconciles the marked attempt.
+	AfterMark func(context.Context) error
 	// Retention is how long a succeeded or failed refund (record and
 	// history) is kept after it became final; default 90 days. The refund id
 	// is free again after it, so idempotency by refund id lasts this long.
@@ -160,6 +165,7 @@ func New(cfg Config) (*Worker, error) {
 		blockedRetry: cfg.BlockedRetry,
 		inRunWait:    cfg.InRunWait,
 		dueMargin:    cfg.DueMargin,
+		afterMark:    cfg.AfterMark,
 		knowledge:    newKnowledge(st, cfg.Logger),
 		quit:         make(chan struct{}),
 	}
