@@ -87,7 +87,21 @@ type decision struct {
 	reason string
 }
 
+// maxAttempts bounds the sends of one refund. Each resend needs a proof that
+// the previous attempt was not applied, or a refusal or a 429 that says so,
+// so a refund that gets here is caught in something no rule foresaw: a human
+// looks, rather than a loop.
+const maxAttempts = 50
+
 func decide(f facts) decision {
+	d := rule(f)
+	if (d.step == notApplied || d.step == retrySend) && f.call != callPrepare && f.attempt >= maxAttempts {
+		return decision{step: review, reason: fmt.Sprintf("sent %d times without a final answer (last: %s); a human must look", f.attempt, f.out)}
+	}
+	return d
+}
+
+func rule(f facts) decision {
 	o := f.out
 	switch f.call {
 	case callPrepare:
@@ -143,7 +157,7 @@ func decide(f facts) decision {
 			return notFound(f)
 		}
 		if o.Kind == providers.Unknown && o.HTTPStatus >= 200 && o.HTTPStatus < 300 {
-			if f.idempotent {
+			if f.idempotent && f.refused == "" {
 				// The answer cannot show our refund, but sending it again
 				// can: the provider answers a resend with our key from the
 				// first request (or says it is still processing).

@@ -58,6 +58,8 @@ func TestDecide(t *testing.T) {
 		{"inconclusive, idempotent key: a resend replays the first request", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.idempotent = true }), notApplied, 0},
 		{"inconclusive, idempotent key, at once: the resend is answered from the first request", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.idempotent = true; f.sinceSent = time.Second }), notApplied, 0},
 		{"not found soon after the send, idempotent key: resend at once", with(base(L, providers.NotFound), func(f *facts) { f.idempotent = true; f.sinceSent = time.Second }), notApplied, 0},
+		{"inconclusive after a refusal, idempotent key: no resend loop, a human decides", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.idempotent = true; f.refused = "422" }), firstUnsure, settle},
+		{"50 sends without an answer: a human looks", with(base(L, providers.NotFound), func(f *facts) { f.attempt = 50 }), review, 0},
 		{"5xx is no answer: keep asking", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 503; f.sinceUnsure = settle }), retryLookup, 0},
 		{"lookup blocked", base(L, providers.Blocked), block, 0},
 		{"lookup review", base(L, providers.Review), review, 0},
