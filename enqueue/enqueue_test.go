@@ -191,3 +191,22 @@ func TestProviderNoRunningWorkerHasIsRefused(t *testing.T) {
 		t.Fatalf("another queue: enabled %v, any worker %v, %v", enabled, anyWorker, err)
 	}
 }
+
+// The task options refundq's guarantees rest on (its id, its retries, its
+// timeout) are what the producer enqueues, and no option of the client can
+// change them.
+func TestTaskCarriesRefundqsOptions(t *testing.T) {
+	c, env := newClient(t)
+	if _, err := c.Enqueue(context.Background(), req("rf-opts", "10.00")); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspector(env.Asynq)
+	defer insp.Close()
+	info, err := insp.GetTaskInfo(env.Queue, tasks.RefundTaskID("rf-opts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.MaxRetry != tasks.MaxRetry || info.Timeout != tasks.Timeout || info.Queue != env.Queue {
+		t.Fatalf("task %+v; want MaxRetry %d, timeout %s on queue %s", info, tasks.MaxRetry, tasks.Timeout, env.Queue)
+	}
+}

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -94,4 +95,29 @@ func FuzzDecodeRefund(f *testing.F) {
 			t.Fatalf("decoded refund does not re-encode: %v", err)
 		}
 	})
+}
+
+// No refund id, whatever colons it holds, shares a task id with another
+// refund's task or poll: "refund x:poll:3" and "poll 3 of refund x" used to be
+// one id.
+func TestTaskIDsCannotCollide(t *testing.T) {
+	ids := map[string]string{}
+	add := func(id, what string) {
+		if other, ok := ids[id]; ok {
+			t.Fatalf("task id %q is both %s and %s", id, other, what)
+		}
+		ids[id] = what
+	}
+	for _, refund := range []string{"x", "x:poll:3", "x:3", "poll:x", "refund:x", "x:poll", "a:b:c"} {
+		add(RefundTaskID(refund), "refund "+refund)
+		for step := 1; step <= 3; step++ {
+			add(PollTaskID(refund, step), fmt.Sprintf("poll %d of %s", step, refund))
+			if got, ok := PollStep(PollTaskID(refund, step), refund); !ok || got != step {
+				t.Fatalf("PollStep(%q) = %d, %v", PollTaskID(refund, step), got, ok)
+			}
+		}
+	}
+	if _, ok := PollStep(RefundTaskID("x"), "x"); ok {
+		t.Fatal("a refund task id read as a poll")
+	}
 }
