@@ -98,6 +98,9 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 	why := ""
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		if now, err := h.store.Get(ctx, rec.RefundID); err != nil || now.State.Final() || now.Task != rec.Task {
+			return false // finished, or moved to another task, since it was read
+		}
 		why = "its task is gone"
 	case err != nil:
 		log.WithError(err).Warn("recoverer: cannot read the refund's task")
@@ -112,6 +115,11 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 		}
 		return false
 	case info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
+		// The record was read before the task: a run may have finished the
+		// refund in between. Read it again before touching its task.
+		if now, err := h.store.Get(ctx, rec.RefundID); err != nil || now.State.Final() || now.Task != rec.Task {
+			return false
+		}
 		why = fmt.Sprintf("its task was %s while the refund is %s", info.State, rec.State)
 		if err := r.insp.DeleteTask(h.queue, rec.Task); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			log.WithError(err).Warn("recoverer: cannot delete the stale task")
