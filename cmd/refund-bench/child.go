@@ -70,7 +70,7 @@ func childMain(args []string) int {
 	case "refundq":
 		rdb := redis.NewClient(&redis.Options{Addr: s.addr, DB: s.db})
 		defer rdb.Close()
-		reg, err := registry(s.simURL, moyasarpg.Schedule)
+		reg, err := registry(s.simURL, moyasarpg.Schedule, s.conc)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			return 1

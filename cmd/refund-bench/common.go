@@ -85,8 +85,10 @@ func (l countingListener) Accept() (net.Conn, error) {
 }
 
 // registry is a worker's: Moyasar PG through the adapter with its default
-// HTTP client, at the simulator.
-func registry(simURL string, sched providers.Schedule) (*providers.Registry, error) {
+// HTTP client, at the simulator, its pool sized to the worker's concurrency
+// as refund-worker sizes it.
+func registry(simURL string, sched providers.Schedule, conc int) (*providers.Registry, error) {
+	providers.PoolSize = max(conc, 10)
 	c, err := moyasarpg.New(moyasarpg.Config{BaseURL: simURL, APIKey: simKey})
 	if err != nil {
 		return nil, err

@@ -85,7 +85,7 @@ func (b *bench) drainRefundq(ctx context.Context, n, c int) (drainRun, error) {
 	if err := b.enqueueRefunds(ctx, space, 0, n); err != nil {
 		return drainRun{}, err
 	}
-	reg, err := registry(sim.url, moyasarpg.Schedule)
+	reg, err := registry(sim.url, moyasarpg.Schedule, c)
 	if err != nil {
 		return drainRun{}, err
 	}

@@ -111,7 +111,7 @@ func (b *bench) pendingRefundq(ctx context.Context, n, k int) (mem, polls [2]flo
 	for i := warmUp; i < warmUp+n; i++ {
 		sim.sim.SetProcessing(orderID(i), 1<<30) // the warm-up refunds succeed
 	}
-	reg, err := registry(sim.url, providers.Schedule{First: pollEvery, Max: pollEvery, Horizon: time.Hour})
+	reg, err := registry(sim.url, providers.Schedule{First: pollEvery, Max: pollEvery, Horizon: time.Hour}, 50)
 	if err != nil {
 		return mem, polls, err
 	}
