@@ -180,6 +180,9 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.health = &health{w: w}
 	h.metrics = newMetrics(cfg.Metrics, st, w.recoverer)
+	for _, name := range cfg.Registry.Names() {
+		h.metrics.resends.WithLabelValues(name) // at 0 from the start, so a rate is defined
+	}
 	cfg.Metrics.MustRegister(asynqmetrics.NewQueueMetricsCollector(insp))
 	if cfg.Webhook.URL != "" {
 		w.hooks = newDispatcher(h, cfg.Webhook)

@@ -97,7 +97,7 @@ func (h *harness) registry(t *testing.T, key string) *providers.Registry {
 		t.Fatal(err)
 	}
 	return providers.NewRegistry(providers.Entry{
-		Name: providers.MoyasarPG, Provider: client, SettleDelay: settleDelay,
+		Name: providers.MoyasarPG, Provider: client, SettleDelay: settleDelay, Idempotent: true, Guesses: moyasarpg.Guesses,
 		Schedule: providers.Schedule{First: time.Second, Max: time.Second, Horizon: time.Minute},
 	}, providers.Entry{Name: providers.Fatora, Missing: []string{"FATORA_API_KEY"}, OncePerOrder: true})
 }

@@ -280,14 +280,19 @@ func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 		out.Observe(GuessRefundID, true, "order "+o.ID+" lists refund transaction "+t.ID+", our transaction_id")
 		return classify(*t, o, r, out)
 	}
-	if r.Known[GuessRefundID] == providers.Refuted {
+	if !r.Known.Holds(GuessRefundID) {
+		// Without the guess confirmed, the order cannot show that our refund
+		// is absent: it may be there under MPG's own id. Unknown, never not
+		// found. (The worker may still reconcile by resending: the
+		// transaction_id is MPG's documented idempotency key, and a resend is
+		// answered from the first request.)
 		out.Kind = providers.Unknown
-		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s, but MPG does not give refunds our transaction_id as id (guess %s refuted): the order cannot show our refund",
-			o.ID, r.Key, GuessRefundID)
+		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s, and whether MPG gives refunds our transaction_id as id is %s (guess %s): the order cannot show our refund",
+			o.ID, r.Key, r.Known[GuessRefundID], GuessRefundID)
 		return out
 	}
 	out.Kind = providers.NotFound
-	out.Reason = "order " + o.ID + " lists no refund transaction " + r.Key + "; a resend with this transaction_id is replayed by MPG if the first was applied"
+	out.Reason = "order " + o.ID + " lists no refund transaction " + r.Key
 	return out
 }
 

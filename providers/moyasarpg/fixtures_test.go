@@ -83,12 +83,12 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		observe, observeL string // what the refund (lookup) answer showed of the guess
 	}{
 		{"doc: the order, our refund approved", 200, doc, nil, "", nil, providers.Succeeded, providers.Succeeded, "", "true", "true"},
-		{"doc: the order, our id not there, one refund of our amount", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Succeeded, providers.NotFound, "matched by amount", "false", ""},
-		{"doc: the order, our id not there, its refund known to refundq", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", []string{docRefund}, providers.Unknown, providers.NotFound, "", "", ""},
+		{"doc: the order, our id not there, one refund of our amount", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Succeeded, providers.Unknown, "matched by amount", "false", ""},
+		{"doc: the order, our id not there, its refund known to refundq", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", []string{docRefund}, providers.Unknown, providers.Unknown, "", "", ""},
 		{"doc: the order, our id not there, two refunds of our amount", 200,
 			strings.Replace(doc, `"transactions": [`, `"transactions": [{"id": "x-1", "status": "approved", "type": "refund", "amount": 262346},`, 1),
-			nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.NotFound, "cannot be told", "false", ""},
-		{"doc: the order, our id not there, a refund of another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.NotFound, "other amounts", "", ""},
+			nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.Unknown, "cannot be told", "false", ""},
+		{"doc: the order, our id not there, a refund of another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.Unknown, "other amounts", "", ""},
 		{"doc: still processing", 400, fixture(t, "still_processing.json"), nil, "", nil, providers.Pending, providers.Unknown, "still processing", "", ""},
 		{"400, another message (retries exhausted)", 400, `{"message": "Upstream retries exhausted"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
 		{"400, still processing in other words", 400, `{"message": "initial request is still processing"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
@@ -106,7 +106,7 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		{"200 array", 200, "[" + doc + "]", nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
 		{"order without transactions", 200, `{"id": "` + docOrder + `", "currency": "SAR", "amount": 262346, "refunded_amount": 262346}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
 		{"order with null transactions", 200, `{"id": "` + docOrder + `", "transactions": null}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"order with no transactions", 200, `{"id": "` + docOrder + `", "transactions": []}`, nil, "", nil, providers.Unknown, providers.NotFound, "", "", ""},
+		{"order with no transactions", 200, `{"id": "` + docOrder + `", "transactions": []}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
 		{"another order", 200, strings.Replace(doc, docOrder, "0191f5a7-0000-7000-8000-000000000000", 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
 		{"a transaction without status", 200, withRefund(`"status": "approved",`, ``), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
 		{"our id on a capture", 200, strings.Replace(doc, "0191f5a7-44ab-7fbb-ab3c-1e1a98a5166e", docRefund, 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
@@ -201,5 +201,22 @@ func TestEntry(t *testing.T) {
 	}
 	if len(e.Guesses) != 1 || e.Guesses[0].Guess != "moyasarpg.refund_id" || e.Guesses[0].Means == "" {
 		t.Fatalf("guesses = %+v", e.Guesses)
+	}
+}
+
+// A look-up proves our refund absent only once MPG has shown that refund
+// transactions carry our transaction_id; before that, no transaction with
+// our id proves nothing (it may be there under MPG's own id).
+func TestLookupNotFoundOnlyWithTheGuessConfirmed(t *testing.T) {
+	body := `{"id": "` + docOrder + `", "transactions": []}`
+	r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, Attempt: 1}
+	for _, tc := range []struct {
+		known providers.Verdict
+		want  providers.Kind
+	}{{providers.Unconfirmed, providers.Unknown}, {providers.Refuted, providers.Unknown}, {providers.Confirmed, providers.NotFound}} {
+		r.Known = providers.Knowledge{GuessRefundID: tc.known}
+		if out := answer(t, 200, body, nil).Lookup(context.Background(), r); out.Kind != tc.want {
+			t.Errorf("guess %s: look-up %v, want %s", tc.known, out, tc.want)
+		}
 	}
 }
