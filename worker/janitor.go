@@ -22,36 +22,15 @@ type janitor struct {
 	retention time.Duration
 	auditDir  string
 	every     time.Duration
-
-	stop context.CancelFunc
-	done chan struct{}
+	ticking
 }
 
 func (j *janitor) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	j.stop, j.done = cancel, make(chan struct{})
-	go func() {
-		defer close(j.done)
-		t := time.NewTicker(j.every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := j.sweep(ctx); err != nil && ctx.Err() == nil {
-					j.h.log.WithError(err).Warn("janitor: sweep stopped")
-				}
-			}
+	j.ticking.start(j.every, func(ctx context.Context) {
+		if _, err := j.sweep(ctx); err != nil && ctx.Err() == nil {
+			j.h.log.WithError(err).Warn("janitor: sweep stopped")
 		}
-	}()
-}
-
-func (j *janitor) shutdown() {
-	if j.stop != nil {
-		j.stop()
-		<-j.done
-	}
+	})
 }
 
 // sweep deletes up to a batch of expired refunds and returns how many.

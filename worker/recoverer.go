@@ -33,38 +33,13 @@ type recoverer struct {
 	// repairs counts tasks re-created; escalations counts refunds moved to
 	// needs_review because their task's retries ran out.
 	repairs, escalations atomic.Int64
-
-	stop context.CancelFunc
-	done chan struct{}
+	ticking
 }
 
 // recoverBatch bounds one pass; the rest waits for the next.
 const recoverBatch = 200
 
-func (r *recoverer) start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	r.stop, r.done = cancel, make(chan struct{})
-	go func() {
-		defer close(r.done)
-		t := time.NewTicker(r.every)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				r.recover(ctx)
-			}
-		}
-	}()
-}
-
-func (r *recoverer) shutdown() {
-	if r.stop != nil {
-		r.stop()
-		<-r.done
-	}
-}
+func (r *recoverer) start() { r.ticking.start(r.every, func(ctx context.Context) { r.recover(ctx) }) }
 
 // recover repairs the overdue refunds and returns how many tasks it
 // re-created.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/providers/catalog"
+	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
 )
 
@@ -211,8 +211,8 @@ func (sb *Sandbox) rules(s *Sim) http.Handler {
 		case strings.HasPrefix(id, ReviewPrefix) && s.WrongAmount != nil:
 			s.WrongAmount(id)
 		case strings.HasPrefix(id, LostPrefix) && sb.loseOnce(s.Name, id):
-			s.Handler.ServeHTTP(discard{}, r)
-			reset(w)
+			s.Handler.ServeHTTP(sim.Discard{}, r)
+			sim.Reset(w)
 			return
 		}
 		s.Handler.ServeHTTP(w, r)
@@ -300,27 +300,4 @@ func (sb *Sandbox) fate(s *Sim, id string) string {
 		return "moves one minor unit less than asked: needs_review, for a human to settle"
 	}
 	return "succeeds"
-}
-
-// discard is where a lost answer goes.
-type discard struct{}
-
-func (discard) Header() http.Header         { return http.Header{} }
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
-func (discard) WriteHeader(int)             {}
-
-// reset closes the client's connection without an answer (RST).
-func reset(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		panic(http.ErrAbortHandler)
-	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		panic(http.ErrAbortHandler)
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
 }

@@ -178,7 +178,7 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 			case <-r.Context().Done():
 			}
 		case AppliedThenTimeout:
-			next.ServeHTTP(discard{}, r)
+			next.ServeHTTP(Discard{}, r)
 			d := f.HangFor
 			if d <= 0 {
 				d = 2 * time.Minute
@@ -187,12 +187,12 @@ func (f *Faults) Wrap(next http.Handler) http.Handler {
 			case <-time.After(d):
 			case <-r.Context().Done():
 			}
-			reset(w)
+			Reset(w)
 		case AppliedThenReset:
-			next.ServeHTTP(discard{}, r)
-			reset(w)
+			next.ServeHTTP(Discard{}, r)
+			Reset(w)
 		case ResetBeforeApply:
-			reset(w)
+			Reset(w)
 		case AppliedLate:
 			f.applyLate(w, r, next)
 		}
@@ -218,16 +218,16 @@ func (f *Faults) applyLate(w http.ResponseWriter, r *http.Request, next http.Han
 	go func() {
 		defer f.late.Done()
 		time.Sleep(by)
-		next.ServeHTTP(discard{}, late)
+		next.ServeHTTP(Discard{}, late)
 	}()
-	reset(w)
+	Reset(w)
 }
 
 // WaitLate waits until every AppliedLate refund injected so far is applied.
 func (f *Faults) WaitLate() { f.late.Wait() }
 
-// reset closes the client's connection abruptly (RST), without an answer.
-func reset(w http.ResponseWriter) {
+// Reset closes the client's connection abruptly (RST), without an answer.
+func Reset(w http.ResponseWriter) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		panic(http.ErrAbortHandler)
@@ -242,12 +242,12 @@ func reset(w http.ResponseWriter) {
 	conn.Close()
 }
 
-// discard is where an applied-then-lost answer goes.
-type discard struct{}
+// Discard is where an applied-then-lost answer goes.
+type Discard struct{}
 
-func (discard) Header() http.Header         { return http.Header{} }
-func (discard) Write(b []byte) (int, error) { return len(b), nil }
-func (discard) WriteHeader(int)             {}
+func (Discard) Header() http.Header         { return http.Header{} }
+func (Discard) Write(b []byte) (int, error) { return len(b), nil }
+func (Discard) WriteHeader(int)             {}
 
 // WriteJSON writes v as a JSON answer with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
