@@ -505,7 +505,6 @@ func evidenceAbsent(t *testing.T, h *Harness, d *driver) {
 	h.Faults.Next(1, m, p, sim.ResetBeforeApply)
 	sent := d.send(&r)
 	h.HideEvidence()
-	time.Sleep(SettleDelay)
 	r.Known = d.known
 	if out := h.Provider.Lookup(ctx(t), r); out.Kind != providers.Unknown && out.Kind != providers.Transient {
 		t.Fatalf("look-up of an answer without the evidence = %v, want unknown (the send: %v)", out, sent)
