@@ -120,7 +120,7 @@ func (s *Store) Note(ctx context.Context, id string, e Entry) error {
 
 // Blocked returns how many open refunds are blocked by configuration.
 func (s *Store) Blocked(ctx context.Context) (int, error) {
-	n, err := s.rdb.ZCard(ctx, s.prefix+"blocked").Result()
+	n, err := s.rdb.ZCard(ctx, s.blockedKey()).Result()
 	return int(n), err
 }
 

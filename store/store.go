@@ -157,6 +157,10 @@ func (s *Store) leaseKey(id string) string   { return s.prefix + "lease:" + id }
 // a task drives it.
 func (s *Store) dueKey() string { return s.prefix + "due" }
 
+// blockedKey indexes the open refunds blocked by configuration (kept by
+// update.lua, which builds the same name from the prefix).
+func (s *Store) blockedKey() string { return s.prefix + "blocked" }
+
 // stateKey indexes the refunds in one state by when they entered it (kept
 // by the scripts, which build the same name from the prefix).
 func (s *Store) stateKey(st State) string { return s.prefix + "state:" + string(st) }

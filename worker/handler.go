@@ -359,8 +359,6 @@ func (h *run) drive(ctx context.Context) error {
 			if err := h.wait(ctx, d); err != nil {
 				return err
 			}
-		case lookUp:
-			next = lookUp
 		default:
 			return fmt.Errorf("refund %s: no action for step %s", rec.RefundID, d.step)
 		}

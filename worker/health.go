@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -75,5 +74,3 @@ func (w *Worker) HTTPHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.gatherer, promhttp.HandlerOpts{}))
 	return mux
 }
-
-var _ prometheus.Gatherer = (*prometheus.Registry)(nil)
