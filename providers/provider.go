@@ -129,6 +129,12 @@ const (
 	// another amount or currency, a change the evidence cannot attribute).
 	// Automation stops; a human decides.
 	Review
+	// Uncertain: the provider shows our refund, in a state its own documents
+	// call "outcome uncertain" (Moyasar PG's timeout and system_error). It
+	// is neither applied nor refused, and a resend is no answer to it (an
+	// idempotent provider replays the same uncertainty): look again later,
+	// then a human decides. Never a reason to send again.
+	Uncertain
 )
 
 func (k Kind) String() string {
@@ -149,6 +155,8 @@ func (k Kind) String() string {
 		return "blocked"
 	case Review:
 		return "review"
+	case Uncertain:
+		return "uncertain"
 	}
 	return fmt.Sprintf("kind(%d)", int(k))
 }

@@ -128,6 +128,8 @@ func rule(f facts) decision {
 			return decision{step: block, reason: o.Reason}
 		case providers.Transient:
 			return decision{step: retrySend, hint: o.RetryAfter, reason: o.Reason}
+		case providers.Uncertain:
+			return unsure(f)
 		case providers.Rejected:
 			if f.attempt > 1 {
 				// An earlier attempt of this refund was sent: "already
@@ -155,6 +157,11 @@ func rule(f facts) decision {
 			return decision{step: block, reason: o.Reason}
 		case providers.NotFound:
 			return notFound(f)
+		case providers.Uncertain:
+			// The provider shows our refund and says itself that its outcome
+			// is uncertain: a resend replays that, so only time (or a human)
+			// can tell.
+			return unsure(f)
 		}
 		if o.Kind == providers.Unknown && o.HTTPStatus >= 200 && o.HTTPStatus < 300 {
 			if f.idempotent && f.refused == "" {

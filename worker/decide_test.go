@@ -61,6 +61,9 @@ func TestDecide(t *testing.T) {
 		{"inconclusive after a refusal, idempotent key: no resend loop, a human decides", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 200; f.idempotent = true; f.refused = "422" }), firstUnsure, settle},
 		{"50 sends without an answer: a human looks", with(base(L, providers.NotFound), func(f *facts) { f.attempt = 50 }), review, 0},
 		{"5xx is no answer: keep asking", with(base(L, providers.Unknown), func(f *facts) { f.out.HTTPStatus = 503; f.sinceUnsure = settle }), retryLookup, 0},
+		{"send uncertain: never resent, asked again a settle delay later", base(S, providers.Uncertain), firstUnsure, settle},
+		{"lookup uncertain, idempotent key: no resend (it would replay the uncertainty)", with(base(L, providers.Uncertain), func(f *facts) { f.idempotent = true }), firstUnsure, settle},
+		{"lookup uncertain a settle delay later: a human decides", with(base(L, providers.Uncertain), func(f *facts) { f.idempotent = true; f.sinceUnsure = settle }), review, 0},
 		{"lookup blocked", base(L, providers.Blocked), block, 0},
 		{"lookup review", base(L, providers.Review), review, 0},
 
@@ -91,7 +94,7 @@ func TestDecide(t *testing.T) {
 // after an unknown never becomes failed".
 func TestDecideFailsOnlyOnProof(t *testing.T) {
 	kinds := []providers.Kind{providers.Unknown, providers.Succeeded, providers.Pending, providers.Rejected,
-		providers.Transient, providers.NotFound, providers.Blocked, providers.Review}
+		providers.Transient, providers.NotFound, providers.Blocked, providers.Review, providers.Uncertain}
 	for _, c := range []call{callPrepare, callSend, callLookup} {
 		for _, k := range kinds {
 			for _, attempt := range []int{1, 2} {
@@ -121,7 +124,7 @@ func TestDecideFailsOnlyOnProof(t *testing.T) {
 // the "no rule" review.
 func TestDecideCoversEveryStateAndOutcome(t *testing.T) {
 	kinds := []providers.Kind{providers.Unknown, providers.Succeeded, providers.Pending, providers.Rejected,
-		providers.Transient, providers.NotFound, providers.Blocked, providers.Review}
+		providers.Transient, providers.NotFound, providers.Blocked, providers.Review, providers.Uncertain}
 	for _, pending := range []bool{false, true} { // queued/processing vs pending
 		for _, c := range []call{callPrepare, callSend, callLookup} {
 			for _, k := range kinds {

@@ -71,6 +71,13 @@ type Sim struct {
 	// Guessed switches the fields refundq only guesses at on (true) or off
 	// (false: the answers have exactly the documented shape, the default).
 	Guessed func(on bool)
+	// Quirks switches on (true) every behaviour the provider's documents
+	// allow and refundq's adapter does not count on (an undocumented code
+	// after applying, a field echoed but not searchable, a refund visible
+	// only once completed, a resend validated before it is replayed). Off
+	// (the default) the simulator answers as the adapter expects. nil when
+	// the simulator has none.
+	Quirks func(on bool)
 	// Idempotent: a resend with the same key is answered from the first
 	// request (Moyasar PG), so a lost answer is reconciled in either shape.
 	Idempotent bool
