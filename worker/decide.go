@@ -152,6 +152,13 @@ func rule(f facts) decision {
 		case providers.Review:
 			return decision{step: review, reason: o.Reason}
 		case providers.Rejected:
+			// The provider shows our refund failed. An attempt of ours sent
+			// less than a settle delay ago may still land (the failure shown
+			// may be a resend's own, refused as a duplicate): wait it out.
+			if f.sinceSent < f.settle {
+				return decision{step: retryLookup, wait: f.settle - f.sinceSent,
+					reason: fmt.Sprintf("shown failed %s after the send; believed once %s have passed: %s", f.sinceSent.Round(time.Second), f.settle, o.Reason)}
+			}
 			return decision{step: fail, reason: o.Reason}
 		case providers.Blocked:
 			return decision{step: block, reason: o.Reason}
@@ -198,10 +205,14 @@ func notFound(f facts) decision {
 	switch {
 	case f.pending && !f.idempotent:
 		return decision{step: review, reason: "the provider had reported this refund in progress and now shows none of it"}
-	case f.sinceSent < f.settle && !f.idempotent:
+	case f.sinceSent < f.settle && (!f.idempotent || f.refused != ""):
 		// The provider may still be working on a request our client gave up
-		// on; what it shows now proves nothing yet. (With an idempotency
-		// key the resend is answered from that request: no wait needed.)
+		// on; what it shows now proves nothing yet. With an idempotency key
+		// a resend is answered from that request, so no wait is needed
+		// before one; but a refusal of a resend is believed only once every
+		// attempt of ours has had the settle delay to show (a provider may
+		// validate a resend before it replays it: "exceeds refundable"
+		// while the first attempt lands).
 		return decision{step: retryLookup, wait: f.settle - f.sinceSent,
 			reason: fmt.Sprintf("not found %s after the send; asking again once %s have passed", f.sinceSent.Round(time.Second), f.settle)}
 	case f.keyless && f.sinceNotFound < 0:

@@ -108,7 +108,7 @@ func TestDecideFailsOnlyOnProof(t *testing.T) {
 						}
 						ok := (c == callPrepare && k == providers.Rejected) ||
 							(c == callSend && k == providers.Rejected && attempt == 1) ||
-							(c == callLookup && k == providers.Rejected) ||
+							(c == callLookup && k == providers.Rejected && since >= time.Minute) ||
 							(c == callLookup && k == providers.NotFound && refused != "" && since >= time.Minute)
 						if !ok {
 							t.Errorf("%s %s attempt %d refused %q since %s → failed", c, k, attempt, refused, since)
@@ -120,19 +120,135 @@ func TestDecideFailsOnlyOnProof(t *testing.T) {
 	}
 }
 
-// Every (record state, call, outcome kind) has a rule: none falls through to
-// the "no rule" review.
-func TestDecideCoversEveryStateAndOutcome(t *testing.T) {
-	kinds := []providers.Kind{providers.Unknown, providers.Succeeded, providers.Pending, providers.Rejected,
-		providers.Transient, providers.NotFound, providers.Blocked, providers.Review, providers.Uncertain}
-	for _, pending := range []bool{false, true} { // queued/processing vs pending
-		for _, c := range []call{callPrepare, callSend, callLookup} {
-			for _, k := range kinds {
-				d := decide(facts{call: c, out: providers.Outcome{Kind: k}, attempt: 1, pending: pending,
-					sinceNotFound: -1, sinceUnsure: -1, sinceSent: time.Hour, settle: time.Minute})
-				if strings.HasPrefix(d.reason, "no rule") {
-					t.Errorf("pending=%v %s %s: no rule", pending, c, k)
+// The whole decision table, written out: every call × outcome × kind of
+// provider (keyed: a key of ours finds the refund; keyless: only the order
+// shows it; idempotent: a resend with our key replays the first request) ×
+// what the record says (pending at the provider; a refusal of a resend
+// waiting for this look-up) × time (before or after the settle delay since
+// the last send). Each line is one row of the table; its 24 cells are the
+// expected steps, in this order:
+//
+//	keyed                        keyless                      idempotent
+//	-- b a  r- b a  p- b a  pr b a   (same)                       (same)
+//
+// "-" nothing, "r" a refusal waits (so this is attempt 2 at least), "p"
+// pending, "pr" both; "b" half a
+// settle delay after the send, "a" two settle delays after it. Codes: OK
+// succeed, PE pend, FA fail, RE review, BL block, RS retry send, RL retry
+// look-up, NA not applied (resend), NF first not found, FU first unsure, LU
+// look up. The expectations come from the rules in README.md ("how a refund
+// moves"), not from the code: a change to decide that moves a cell must move
+// it here too, on purpose.
+func TestDecideTable(t *testing.T) {
+	const settle = 40 * time.Second
+	codes := map[string]step{"OK": succeed, "PE": pend, "FA": fail, "RE": review, "BL": block, "RS": retrySend,
+		"RL": retryLookup, "NA": notApplied, "NF": firstNotFound, "FU": firstUnsure, "LU": lookUp}
+	rows := []struct {
+		call  call
+		kind  providers.Kind
+		how   string // variant of the row's facts, see below
+		cells string
+	}{
+		// A read before a send: nothing was sent, whatever it answered.
+		{callPrepare, providers.Unknown, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+		{callPrepare, providers.Succeeded, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+		{callPrepare, providers.Pending, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+		{callPrepare, providers.Rejected, "", "FA FA FA FA FA FA FA FA  FA FA FA FA FA FA FA FA  FA FA FA FA FA FA FA FA"},
+		{callPrepare, providers.Transient, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+		{callPrepare, providers.NotFound, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+		{callPrepare, providers.Blocked, "", "BL BL BL BL BL BL BL BL  BL BL BL BL BL BL BL BL  BL BL BL BL BL BL BL BL"},
+		{callPrepare, providers.Review, "", "RE RE RE RE RE RE RE RE  RE RE RE RE RE RE RE RE  RE RE RE RE RE RE RE RE"},
+		{callPrepare, providers.Uncertain, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+
+		// The answer to a send. A refusal of a first attempt is believed; of
+		// a resend, looked up first ("2nd"). An unknown is looked up.
+		{callSend, providers.Unknown, "", "RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL"},
+		{callSend, providers.Succeeded, "", "OK OK OK OK OK OK OK OK  OK OK OK OK OK OK OK OK  OK OK OK OK OK OK OK OK"},
+		{callSend, providers.Pending, "", "PE PE PE PE PE PE PE PE  PE PE PE PE PE PE PE PE  PE PE PE PE PE PE PE PE"},
+		{callSend, providers.Rejected, "", "FA FA LU LU FA FA LU LU  FA FA LU LU FA FA LU LU  FA FA LU LU FA FA LU LU"},
+		{callSend, providers.Rejected, "2nd", "LU LU LU LU LU LU LU LU  LU LU LU LU LU LU LU LU  LU LU LU LU LU LU LU LU"},
+		{callSend, providers.Transient, "", "RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS  RS RS RS RS RS RS RS RS"},
+		{callSend, providers.NotFound, "", "RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL"},
+		{callSend, providers.Blocked, "", "BL BL BL BL BL BL BL BL  BL BL BL BL BL BL BL BL  BL BL BL BL BL BL BL BL"},
+		{callSend, providers.Review, "", "RE RE RE RE RE RE RE RE  RE RE RE RE RE RE RE RE  RE RE RE RE RE RE RE RE"},
+		{callSend, providers.Uncertain, "", "FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU"},
+
+		// A look-up, the first since the send. "200": the provider answered
+		// and the answer cannot show the refund; otherwise no answer (503).
+		{callLookup, providers.Unknown, "", "RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL"},
+		{callLookup, providers.Unknown, "200", "FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU  NA NA FU FU NA NA FU FU"},
+		{callLookup, providers.Succeeded, "", "OK OK OK OK OK OK OK OK  OK OK OK OK OK OK OK OK  OK OK OK OK OK OK OK OK"},
+		{callLookup, providers.Pending, "", "PE PE PE PE PE PE PE PE  PE PE PE PE PE PE PE PE  PE PE PE PE PE PE PE PE"},
+		{callLookup, providers.Rejected, "", "RL FA RL FA RL FA RL FA  RL FA RL FA RL FA RL FA  RL FA RL FA RL FA RL FA"},
+		{callLookup, providers.Transient, "", "RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL"},
+		{callLookup, providers.NotFound, "", "RL NA RL FA RE RE RE RE  RL NF RL NF RE RE RE RE  NA NA RL FA NA NA RL FA"},
+		{callLookup, providers.Blocked, "", "BL BL BL BL BL BL BL BL  BL BL BL BL BL BL BL BL  BL BL BL BL BL BL BL BL"},
+		{callLookup, providers.Review, "", "RE RE RE RE RE RE RE RE  RE RE RE RE RE RE RE RE  RE RE RE RE RE RE RE RE"},
+		{callLookup, providers.Uncertain, "", "FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU"},
+
+		// A later look-up: "again" when an earlier one had the same answer
+		// ("b": half a settle delay before, "a": a settle delay before; the
+		// send two settle delays ago in both).
+		{callLookup, providers.NotFound, "again", "NA NA FA FA RE RE RE RE  RL NA RL FA RE RE RE RE  NA NA FA FA NA NA FA FA"},
+		{callLookup, providers.Unknown, "200 again", "RL RE RL RE RL RE RL RE  RL RE RL RE RL RE RL RE  NA NA RL RE NA NA RL RE"},
+		{callLookup, providers.Uncertain, "again", "RL RE RL RE RL RE RL RE  RL RE RL RE RL RE RL RE  RL RE RL RE RL RE RL RE"},
+	}
+	kinds := []string{"keyed", "keyless", "idempotent"}
+	seen := map[string]bool{}
+	for _, row := range rows {
+		cells := strings.Fields(row.cells)
+		if len(cells) != 24 {
+			t.Fatalf("%s %s %q: %d cells, want 24", row.call, row.kind, row.how, len(cells))
+		}
+		seen[string(row.call)+" "+row.kind.String()] = true
+		i := 0
+		for _, kind := range kinds {
+			for _, pending := range []bool{false, true} {
+				for _, refused := range []bool{false, true} {
+					for _, after := range []bool{false, true} {
+						f := facts{call: row.call, out: providers.Outcome{Kind: row.kind, Reason: "r"}, attempt: 1,
+							pending: pending, sinceNotFound: -1, sinceUnsure: -1, settle: settle,
+							keyless: kind == "keyless", idempotent: kind == "idempotent"}
+						if refused {
+							f.refused, f.attempt = "refused: already refunded", 2
+						}
+						f.sinceSent = settle / 2
+						if after {
+							f.sinceSent = 2 * settle
+						}
+						if strings.Contains(row.how, "200") {
+							f.out.HTTPStatus = 200
+						} else if row.kind == providers.Unknown {
+							f.out.HTTPStatus = 503
+						}
+						if row.how == "2nd" {
+							f.attempt = 2
+						}
+						if strings.Contains(row.how, "again") {
+							f.sinceSent, f.sinceNotFound, f.sinceUnsure = 2*settle, settle/2, settle/2
+							if after {
+								f.sinceNotFound, f.sinceUnsure = settle, settle
+							}
+						}
+						want := codes[cells[i]]
+						got := decide(f)
+						if got.step != want {
+							t.Errorf("%s %s %s, %s provider, pending %v, refused %v, after %v: %s (%q), want %s",
+								row.call, row.kind, row.how, kind, pending, refused, after, got.step, got.reason, want)
+						}
+						if strings.HasPrefix(got.reason, "no rule") {
+							t.Errorf("%s %s: no rule", row.call, row.kind)
+						}
+						i++
+					}
 				}
+			}
+		}
+	}
+	for _, c := range []call{callPrepare, callSend, callLookup} {
+		for k := providers.Unknown; k <= providers.Uncertain; k++ {
+			if !seen[string(c)+" "+k.String()] {
+				t.Errorf("no row for %s %s", c, k)
 			}
 		}
 	}
