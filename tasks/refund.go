@@ -93,6 +93,10 @@ func (r Refund) Validate() error {
 		switch {
 		case v == "" && required:
 			add(field, "is required")
+		case v == "." || v == "..":
+			// It becomes a segment of a provider's URL path
+			// (/v1/orders/{id}/refund), where ".." means the parent.
+			add(field, "cannot be %q", v)
 		case len(v) > maxRefLen:
 			add(field, "longer than %d characters", maxRefLen)
 		case !isPrintable(v):

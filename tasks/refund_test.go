@@ -23,6 +23,8 @@ func TestValidateNamesEachBadField(t *testing.T) {
 		{"no provider", func(r *Refund) { r.Provider = "" }, "provider"},
 		{"no order", func(r *Refund) { r.OrderID = "" }, "order_id"},
 		{"order with newline", func(r *Refund) { r.OrderID = "a\nb" }, "order_id"},
+		{"order that is a parent path segment", func(r *Refund) { r.OrderID = ".." }, "order_id"},
+		{"order that is a current path segment", func(r *Refund) { r.OrderID = "." }, "order_id"},
 		{"zero amount", func(r *Refund) { r.AmountMinor = 0 }, "amount"},
 		{"negative amount", func(r *Refund) { r.AmountMinor = -5 }, "amount"},
 		{"unknown currency", func(r *Refund) { r.Currency = "ABC" }, "currency"},
