@@ -49,3 +49,60 @@ func TestFastPollsOverrideSchedules(t *testing.T) {
 		t.Fatalf("schedule = %+v", e.Schedule)
 	}
 }
+
+// A settle delay shorter than a provider's own believes "not applied" before
+// a late apply can show: refused (the worker will not start), except in a
+// sandbox, whose providers must then all be on loopback.
+func TestSettleDelayHasAFloorOutsideASandbox(t *testing.T) {
+	env := map[string]string{"MOYASAR_PG_API_KEY": "sk_live", "MOYASAR_PG_BASE_URL": "https://pg.moyasar.com"}
+	get := func(extra map[string]string) func(string) string {
+		return func(k string) string {
+			if v, ok := extra[k]; ok {
+				return v
+			}
+			return env[k]
+		}
+	}
+	cases := []struct {
+		name    string
+		extra   map[string]string
+		wantErr string // "" for none
+		settle  time.Duration
+	}{
+		{"default", nil, "", 40 * time.Second},
+		{"longer is allowed", map[string]string{"REFUNDQ_SETTLE_DELAY": "2m"}, "", 2 * time.Minute},
+		{"shorter is refused", map[string]string{"REFUNDQ_SETTLE_DELAY": "3s"}, "REFUNDQ_SANDBOX=1", 0},
+		{"not a duration", map[string]string{"REFUNDQ_SETTLE_DELAY": "soon"}, "want a positive duration", 0},
+		{"a sandbox off loopback is refused", map[string]string{"REFUNDQ_SETTLE_DELAY": "3s", "REFUNDQ_SANDBOX": "1"},
+			"MOYASAR_PG_BASE_URL is https://pg.moyasar.com, not on loopback", 0},
+		{"a sandbox on loopback may shorten it", map[string]string{"REFUNDQ_SETTLE_DELAY": "3s", "REFUNDQ_SANDBOX": "1",
+			"MOYASAR_PG_BASE_URL": "http://127.0.0.1:8099"}, "", 3 * time.Second},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := catalog.FromEnv(get(c.extra)).Get(providers.MoyasarPG)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case c.wantErr == "" && e.Err != nil:
+				t.Fatalf("Err = %v, want none", e.Err)
+			case c.wantErr != "" && (e.Err == nil || !strings.Contains(e.Err.Error(), c.wantErr)):
+				t.Fatalf("Err = %v, want one saying %q", e.Err, c.wantErr)
+			case c.wantErr == "" && e.Settle() != c.settle:
+				t.Fatalf("settle delay = %s, want %s", e.Settle(), c.settle)
+			}
+		})
+	}
+}
+
+// Every provider has its settle delay, with what it rests on, in the one table.
+func TestEverySettleDelayIsStatedWithItsGround(t *testing.T) {
+	reg := catalog.FromEnv(func(string) string { return "" })
+	for _, n := range reg.Names() {
+		s, ok := catalog.SettleDelays[n]
+		if !ok || s.Delay < providers.OperationTimeout || s.RestsOn == "" {
+			t.Errorf("%s: settle delay %v (%q); want one longer than a provider operation, with its ground", n, s.Delay, s.RestsOn)
+		}
+	}
+}
