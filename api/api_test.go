@@ -425,7 +425,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	toks, _ := api.ParseTokens(token)
 	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer dead.Close()
-	enq := enqueue.New(env.Asynq, env.Client)
+	enq := enqueue.New(env.Asynq, env.Client, enqueue.AcceptRedisLoss())
 	defer enq.Close()
 	srv, err := api.New(api.Config{Enqueue: enq, Store: store.New(dead, "x:"), Tokens: toks, Redis: dead, Logger: quiet()})
 	if err != nil {

@@ -54,7 +54,7 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eopts := []enqueue.Option{enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix)}
+	eopts := []enqueue.Option{enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.AcceptRedisLoss()}
 	if o.registry != nil {
 		eopts = append(eopts, enqueue.WithRegistry(o.registry))
 	}
@@ -215,7 +215,7 @@ func withWorker(t *testing.T, h *harness) sandbox.Sim {
 	log := logrus.New()
 	log.SetOutput(h.logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	w, err := worker.New(worker.Config{
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true,
 		Redis: h.env.Asynq, RDB: h.env.Client, Registry: catalog.FromEnv(func(k string) string { return env[k] }),
 		Prefix: h.env.Prefix, Queue: h.env.Queue, Logger: log, RecoverEvery: time.Hour,
 	})

@@ -19,7 +19,7 @@ import (
 // and reports the ratio. Run: go test -run=^$ -bench=BulkVsBare ./enqueue
 func BenchmarkBulkVsBareAsynq(b *testing.B) {
 	env := redistest.New(b)
-	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(catalog.Rules()))
+	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(catalog.Rules()), enqueue.AcceptRedisLoss())
 	defer c.Close()
 	bare := asynq.NewClient(env.Asynq)
 	defer bare.Close()

@@ -12,7 +12,9 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
@@ -31,6 +33,10 @@ type Client struct {
 	servedAt map[string]servedAnswer // by provider; see served
 
 	owned redis.UniversalClient // the go-redis client Open made, closed by Close
+
+	// keeper waits until Redis keeps each new refund before the call
+	// returns; it asks what Redis promises at the first write.
+	keeper *durability.Keeper
 }
 
 // Option configures a Client.
@@ -41,7 +47,15 @@ type options struct {
 	prefix      string
 	registry    *providers.Registry
 	queuedGrace time.Duration
+	acceptLoss  bool
 }
+
+// AcceptRedisLoss lets the client record refunds on a Redis that cannot
+// promise to keep what it acknowledged (a lone Redis before 7.2 without
+// appendfsync always). Without it, the first enqueue on such a Redis fails
+// with what to change: a refund Redis accepted and then lost in a crash
+// would be lost, though the producer was told it was taken.
+func AcceptRedisLoss() Option { return func(o *options) { o.acceptLoss = true } }
 
 // WithQueue sets the asynq queue refund tasks go to (default "default").
 func WithQueue(name string) Option { return func(o *options) { o.queue = name } }
@@ -73,13 +87,15 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 	if o.registry == nil {
 		o.registry = catalog.Rules()
 	}
+	keeper := durability.NewKeeper(rdb, o.acceptLoss, logrus.StandardLogger())
 	return &Client{
 		ac:       asynq.NewClient(redisOpt),
-		store:    store.New(rdb, o.prefix).WithQueuedGrace(o.queuedGrace),
+		store:    store.New(rdb, o.prefix).WithQueuedGrace(o.queuedGrace).WithDurability(keeper.Wait),
 		registry: o.registry,
 		queue:    o.queue,
 		insp:     asynq.NewInspector(redisOpt),
 		servedAt: map[string]servedAnswer{},
+		keeper:   keeper,
 	}
 }
 

@@ -31,7 +31,7 @@ func registry() *providers.Registry {
 
 func newClient(t *testing.T) (*enqueue.Client, *redistest.Env) {
 	env := redistest.New(t)
-	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(registry()))
+	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(registry()), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { c.Close() })
 	return c, env
 }
@@ -156,7 +156,7 @@ func TestEnqueueRejectsBadInputClearly(t *testing.T) {
 // the running workers of the queue announce.
 func TestProviderNoRunningWorkerHasIsRefused(t *testing.T) {
 	env := redistest.New(t)
-	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix)) // default: rules only
+	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.AcceptRedisLoss()) // default: rules only
 	t.Cleanup(func() { c.Close() })
 	ctx := context.Background()
 	fatora := enqueue.Request{RefundID: "rf-f1", Provider: providers.Fatora, OrderID: "o-1", TransactionID: "t-1", Amount: "5.00", Currency: "QAR"}
@@ -171,7 +171,7 @@ func TestProviderNoRunningWorkerHasIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A client trusts what it learnt for a couple of seconds; a new one asks.
-	c = enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix))
+	c = enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { c.Close() })
 	fatora.RefundID, fatora.OrderID = "rf-f2", "o-2"
 	_, err := c.Enqueue(ctx, fatora)

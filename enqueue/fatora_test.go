@@ -30,7 +30,7 @@ func fatoraClient(t *testing.T) (*enqueue.Client, *redistest.Env, *fatorasim.Sim
 		return map[string]string{"FATORA_BASE_URL": srv.URL, "FATORA_API_KEY": "fatora_key"}[k]
 	}))
 	env := redistest.New(t)
-	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg.RulesOnly()))
+	c := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg.RulesOnly()), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { c.Close() })
 	return c, env, sim, srv, txn
 }

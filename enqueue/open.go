@@ -39,7 +39,17 @@ func Open(redisURL string, opts ...Option) (*Client, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("enqueue: Redis at %s: %w", rc, err)
 	}
+	if os.Getenv(durability.AcceptLossEnv) == "1" {
+		opts = append(opts, AcceptRedisLoss())
+	}
 	c := New(rc.Asynq, rdb, opts...)
+	// What Redis promises is found now, so a Redis that promises nothing is
+	// refused here rather than at the first enqueue.
+	if _, err := c.keeper.Promise(ctx); err != nil {
+		c.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("enqueue: Redis at %s: %w", rc, err)
+	}
 	c.owned = rdb
 	return c, nil
 }

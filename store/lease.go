@@ -180,6 +180,18 @@ func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: mark refund %s sent: %w", l.id, err)
 	}
+	if err := l.s.keep(ctx); err != nil {
+		// Nothing has left: say so, so the next run sends instead of
+		// reconciling an attempt that never went out. (If Redis loses this
+		// write too, the mark it may also have lost says the same, or the
+		// mark survived and the next run reconciles: safe either way.)
+		detail := fmt.Sprintf("attempt %d not sent: %v", n, err)
+		if uerr := l.Apply(ctx, Change{State: Processing, Settled: true, LastError: detail,
+			Entry: Entry{Event: "decision", Attempt: n, Detail: detail}}); uerr != nil {
+			detail += "; and it could not be marked not sent (" + uerr.Error() + "): the next run looks it up first"
+		}
+		return 0, fmt.Errorf("store: refund %s: %s: %w", l.id, detail, err)
+	}
 	return n, nil
 }
 
@@ -187,23 +199,21 @@ func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
 // succeeded or failed never changes again (ErrClosed), and a lost lease
 // writes nothing (ErrFenced).
 func (l *Lease) Apply(ctx context.Context, c Change) error {
-	c.Entry.State = c.State
-	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, fold: c.Fold}, c.fields(l.s.now())...)
-	if err != nil {
-		var taken *RefTakenError
-		if errors.As(err, &taken) {
-			taken.Ref = c.ProviderRef
-		}
-		return fmt.Errorf("store: refund %s to %s: %w", l.id, c.State, err)
-	}
-	return nil
+	return l.change(ctx, c, false)
 }
 
 // Finish records the change that ends this run and gives the lease up, in
 // one round trip. After it the lease writes nothing more.
 func (l *Lease) Finish(ctx context.Context, c Change) error {
+	return l.change(ctx, c, true)
+}
+
+// change is Apply or Finish. A change to a final state (needs_review
+// included) is waited on until durable: the refund's outcome, and the event
+// a webhook is sent from, must not be undone by a crash of Redis.
+func (l *Lease) change(ctx context.Context, c Change, release bool) error {
 	c.Entry.State = c.State
-	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: true, fold: c.Fold}, c.fields(l.s.now())...)
+	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: release, fold: c.Fold}, c.fields(l.s.now())...)
 	if err != nil {
 		var taken *RefTakenError
 		if errors.As(err, &taken) {
@@ -211,7 +221,14 @@ func (l *Lease) Finish(ctx context.Context, c Change) error {
 		}
 		return fmt.Errorf("store: refund %s to %s: %w", l.id, c.State, err)
 	}
-	l.released = true
+	if release {
+		l.released = true
+	}
+	if c.State.Final() {
+		if err := l.s.keep(ctx); err != nil {
+			return fmt.Errorf("store: refund %s to %s: %w", l.id, c.State, err)
+		}
+	}
 	return nil
 }
 

@@ -132,6 +132,35 @@ type Store struct {
 	prefix      string
 	now         func() time.Time
 	queuedGrace time.Duration
+	// durable waits until the writes made so far are kept (on disk or on a
+	// replica); nil waits for nothing. See WithDurability.
+	durable func(context.Context) error
+}
+
+// WithDurability returns a Store that, after every write that guards money —
+// a new refund, an attempt marked in flight, a final state — waits until
+// durable says Redis keeps it (durability.Promise.Wait), and reports a write
+// it could not confirm as an error wrapping ErrNotKept. An attempt whose mark
+// is not confirmed is marked not sent again, and nothing goes out.
+func (s *Store) WithDurability(durable func(context.Context) error) *Store {
+	c := *s
+	c.durable = durable
+	return &c
+}
+
+// ErrNotKept: Redis acknowledged a write that guards money but did not
+// confirm, in time, that it would keep it through a crash.
+var ErrNotKept = errors.New("Redis did not confirm the write durable")
+
+// keep waits for the writes made so far to be durable.
+func (s *Store) keep(ctx context.Context) error {
+	if s.durable == nil {
+		return nil
+	}
+	if err := s.durable(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotKept, err)
+	}
+	return nil
 }
 
 func (s *Store) grace() time.Duration {
@@ -342,6 +371,11 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 	if err != nil {
 		return Record{}, false, fmt.Errorf("store: create refund %s: %w", r.RefundID, err)
 	}
+	// Also when the refund existed: the producer that wrote it may have died
+	// before its own wait, and this answer tells the caller it is kept.
+	if err := s.keep(ctx); err != nil {
+		return Record{}, false, fmt.Errorf("store: create refund %s: %w", r.RefundID, err)
+	}
 	if res == 1 {
 		// What was just written, without reading it back (times as stored:
 		// to the millisecond).
@@ -542,8 +576,9 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 		if holder, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {
 			return 0, &RefTakenError{Owner: holder}
 		}
-		if holder, ok := strings.CutPrefix(errString(err), "ORDERBUSY "); ok {
-			return 0, &OrderBusyError{Order: l.order, Holder: holder}
+		if rest, ok := strings.CutPrefix(errString(err), "ORDERBUSY "); ok {
+			state, holder, _ := strings.Cut(rest, " ")
+			return 0, &OrderBusyError{Order: l.order, Holder: holder, HolderState: State(state)}
 		}
 		switch {
 		case isErr(err, "NOTFOUND"):
@@ -562,11 +597,14 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 // provider where only the order as a whole shows what a lost answer did.
 var ErrOrderBusy = errors.New("another refund is in flight on the order")
 
-// OrderBusyError names the refund in flight on the order.
-type OrderBusyError struct{ Order, Holder string }
+// OrderBusyError names the refund in flight on the order, and its state.
+type OrderBusyError struct {
+	Order, Holder string
+	HolderState   State
+}
 
 func (e *OrderBusyError) Error() string {
-	return fmt.Sprintf("refund %s is in flight on order %s; one at a time where the provider keeps no refund key", e.Holder, e.Order)
+	return fmt.Sprintf("refund %s (%s) is in flight on order %s; one at a time where the provider keeps no refund key", e.Holder, e.HolderState, e.Order)
 }
 func (e *OrderBusyError) Is(target error) bool { return target == ErrOrderBusy }
 

@@ -41,9 +41,13 @@ if ARGV[5] ~= '0' then
   if ARGV[5] == '2' then
     -- One refund of ours in flight per order, where only the order as a
     -- whole can show what a lost answer did.
+    -- A slot whose holder is closed or gone (deleted by hand) is free.
     local holder = redis.call('GET', KEYS[5])
     if holder and holder ~= id then
-      return redis.error_reply('ORDERBUSY ' .. holder)
+      local hs = redis.call('HGET', ARGV[1] .. 'refund:' .. holder, 'state')
+      if hs and hs ~= 'succeeded' and hs ~= 'failed' then
+        return redis.error_reply('ORDERBUSY ' .. hs .. ' ' .. holder)
+      end
     end
     redis.call('SET', KEYS[5], id)
   end

@@ -35,7 +35,8 @@ func ExampleNew() {
 	log.SetOutput(io.Discard) // JSON lines on stderr in a deployment
 	w, err := worker.New(worker.Config{
 		Redis: redisOpt, RDB: rdb, Logger: log,
-		Registry: catalog.FromEnv(func(k string) string { return env[k] }),
+		AcceptRedisLoss: true, // the embedded Redis keeps nothing; a deployment's keeps what it acknowledges
+		Registry:        catalog.FromEnv(func(k string) string { return env[k] }),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -47,7 +48,7 @@ func ExampleNew() {
 	}
 	defer w.Shutdown()
 
-	c := enqueue.New(redisOpt, rdb)
+	c := enqueue.New(redisOpt, rdb, enqueue.AcceptRedisLoss())
 	defer c.Close()
 	ctx := context.Background()
 	if _, err := c.Enqueue(ctx, enqueue.Request{RefundID: "rf_1", Provider: "moyasarpg", OrderID: "ord_1",

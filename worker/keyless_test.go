@@ -45,7 +45,7 @@ func keyless(t *testing.T, guessed bool) (*harness, *ecartpaysim.Simulator) {
 	log.SetOutput(logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	log.SetLevel(logrus.DebugLevel)
-	w, err := worker.New(worker.Config{
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true,
 		Redis: env.Asynq, RDB: env.Client, Registry: reg, Prefix: env.Prefix, Queue: env.Queue, Logger: log,
 		Attempt:   worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
 		InRunWait: time.Second, RecoverEvery: time.Hour,
@@ -57,7 +57,7 @@ func keyless(t *testing.T, guessed bool) (*harness, *ecartpaysim.Simulator) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Shutdown)
-	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg))
+	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { enq.Close() })
 	return &harness{env: env, store: store.New(env.Client, env.Prefix), enq: enq, logs: logs, worker: w}, s
 }

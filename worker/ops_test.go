@@ -79,7 +79,7 @@ func TestReadyzFailsWithoutRedis(t *testing.T) {
 	defer dead.Close()
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	w, err := worker.New(worker.Config{Redis: asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, RDB: dead,
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, RDB: dead,
 		Registry: h.registry(t, apiKey), Logger: log})
 	if err != nil {
 		t.Fatal(err)

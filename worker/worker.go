@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
 )
@@ -54,11 +55,12 @@ type Config struct {
 	// Webhook, when its URL is set, sends every refund's final state (and
 	// needs_review) to the merchant, signed (package webhook).
 	Webhook WebhookConfig
-	// AfterMark, when set, runs after an attempt is marked in flight and
-	// before its request leaves: e.g. waiting until Redis has the mark on
-	// disk or on a replica (durability.WaitDurable). An error sends nothing;
-	// the next run reconciles the marked attempt.
-	AfterMark func(context.Context) error
+	// AcceptRedisLoss starts the worker on a Redis that cannot promise to
+	// keep a write it acknowledged (a lone Redis before 7.2 without
+	// appendfsync always). By default New refuses such a Redis: a crash could
+	// undo the mark that an attempt is in flight, and the refund would be
+	// sent, and paid, again. With it set, New logs the risk as an error.
+	AcceptRedisLoss bool
 	// Retention is how long a succeeded or failed refund (record and
 	// history) is kept after it became final; default 90 days. The refund id
 	// is free again after it, so idempotency by refund id lasts this long.
@@ -114,6 +116,7 @@ type Worker struct {
 	insp      *asynq.Inspector
 	health    *health
 	gatherer  prometheus.Gatherer
+	keeper    *durability.Keeper
 }
 
 // New builds a worker; Start or Run starts it.
@@ -154,7 +157,11 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
 	}
-	st := store.New(cfg.RDB, cfg.Prefix)
+	// Every write that guards money (a mark before a send, a final state, a
+	// record created from a task) waits until Redis keeps it; Start refuses
+	// a Redis that promises nothing.
+	keeper := durability.NewKeeper(cfg.RDB, cfg.AcceptRedisLoss, cfg.Logger)
+	st := store.New(cfg.RDB, cfg.Prefix).WithDurability(keeper.Wait)
 	h := &Handler{
 		store:        st,
 		registry:     cfg.Registry,
@@ -165,7 +172,6 @@ func New(cfg Config) (*Worker, error) {
 		blockedRetry: cfg.BlockedRetry,
 		inRunWait:    cfg.InRunWait,
 		dueMargin:    cfg.DueMargin,
-		afterMark:    cfg.AfterMark,
 		knowledge:    newKnowledge(st, cfg.Logger),
 		quit:         make(chan struct{}),
 	}
@@ -173,7 +179,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
 	insp := asynq.NewInspector(cfg.Redis)
-	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics,
+	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics, keeper: keeper,
 		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery},
 		announcer: &announcer{h: h},
 		janitor:   &janitor{h: h, retention: cfg.Retention, auditDir: cfg.AuditDir, every: time.Minute},
@@ -207,8 +213,15 @@ func New(cfg Config) (*Worker, error) {
 // Handler returns the worker's task handler, e.g. to mount next to others.
 func (w *Worker) Handler() *Handler { return w.h }
 
-// Start starts processing in the background.
+// Start starts processing in the background. It refuses a Redis that
+// cannot promise to keep what it acknowledges (see Config.AcceptRedisLoss).
 func (w *Worker) Start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	_, err := w.keeper.Promise(ctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
 	mux := w.h.Mux()
 	if w.hooks != nil {
 		mux.HandleFunc(TypeWebhook, w.hooks.deliver)

@@ -79,7 +79,7 @@ func start(t *testing.T, opts ...func(*setup)) *harness {
 	h := &harness{env: env, sim: sim, store: store.New(env.Client, env.Prefix), logs: &syncBuffer{}, simURL: srv.URL}
 	h.worker = h.newWorker(t, opts...)
 	reg := h.registry(t, apiKey)
-	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg))
+	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { enq.Close() })
 	insp := asynq.NewInspector(env.Asynq)
 	t.Cleanup(func() { insp.Close() })
@@ -114,7 +114,7 @@ func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 	log.SetOutput(h.logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	log.SetLevel(logrus.DebugLevel)
-	w, err := worker.New(worker.Config{
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true,
 		Redis: h.env.Asynq, RDB: h.env.Client, Registry: h.registry(t, cfg.key), Prefix: h.env.Prefix, Queue: h.env.Queue, Logger: log,
 		Attempt:      worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
 		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: time.Hour,

@@ -22,6 +22,7 @@ import (
 
 	"github.com/refundq/refundq/api"
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
@@ -111,16 +112,32 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 		return fmt.Errorf("Redis at %s does not answer: %w", rc, err)
 	}
 
+	// A refund the API answers 201 for is kept through a Redis crash: the
+	// same check and the same wait as every producer and worker.
+	accept := getenv(durability.AcceptLossEnv) == "1"
+	keeper := durability.NewKeeper(rdb, accept, log)
+	ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
+	if err = durability.Require(ctx, rdb, getenv, log); err == nil {
+		_, err = keeper.Promise(ctx)
+	}
+	cancel()
+	if err != nil {
+		return fmt.Errorf("Redis at %s: %w", rc, err)
+	}
+	enqOpts := []enqueue.Option{enqueue.WithQueue(cfg.queue), enqueue.WithPrefix(cfg.prefix),
+		enqueue.WithRegistry(catalog.FromEnv(getenv).RulesOnly())}
+	if accept {
+		enqOpts = append(enqOpts, enqueue.AcceptRedisLoss())
+	}
 	// Producers need no provider credentials: each provider's own rules are
 	// checked here, and a provider configured in this process anyway is
 	// asked what it can tell (as refundctl does).
-	enq := enqueue.New(aopt, rdb, enqueue.WithQueue(cfg.queue), enqueue.WithPrefix(cfg.prefix),
-		enqueue.WithRegistry(catalog.FromEnv(getenv).RulesOnly()))
+	enq := enqueue.New(aopt, rdb, enqOpts...)
 	defer enq.Close()
 	mon := api.NewMonitoring(aopt, cfg.writable)
 	defer mon.Close()
 	srv, err := api.New(api.Config{
-		Enqueue: enq, Store: store.New(rdb, cfg.prefix), Tokens: cfg.tokens, Redis: rdb, Monitoring: mon, Logger: log,
+		Enqueue: enq, Store: store.New(rdb, cfg.prefix).WithDurability(keeper.Wait), Tokens: cfg.tokens, Redis: rdb, Monitoring: mon, Logger: log,
 	})
 	if err != nil {
 		return err

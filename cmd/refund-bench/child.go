@@ -75,7 +75,7 @@ func childMain(args []string) int {
 			fmt.Fprintln(os.Stderr, "child:", err)
 			return 1
 		}
-		w, err := worker.New(worker.Config{Redis: opt, RDB: rdb, Registry: reg, Prefix: s.space.prefix,
+		w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: opt, RDB: rdb, Registry: reg, Prefix: s.space.prefix,
 			Queue: s.space.queue, Logger: quietLogger(), Concurrency: s.conc, PollInterval: time.Second})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)

@@ -92,7 +92,7 @@ func (b *bench) drainRefundq(ctx context.Context, n, c int) (drainRun, error) {
 	own, asy := newTripCounter(), newTripCounter()
 	rdb := b.client(own)
 	defer rdb.Close()
-	w, err := worker.New(worker.Config{Redis: countedOpt{b.asynqOpt(), asy}, RDB: rdb, Registry: reg,
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: countedOpt{b.asynqOpt(), asy}, RDB: rdb, Registry: reg,
 		Prefix: space.prefix, Queue: space.queue, Logger: quietLogger(), Concurrency: c, PollInterval: time.Second})
 	if err != nil {
 		return drainRun{}, err

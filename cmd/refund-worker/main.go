@@ -112,18 +112,10 @@ func run(log *logrus.Logger) error {
 			*d.dst = n
 		}
 	}
-	// REFUNDQ_WAIT_DURABLE=1: an attempt's mark must be on disk (Redis ≥ 7.2)
-	// or on a replica before its request leaves; a Redis that can confirm
-	// neither (7.0 without a replica) sends nothing.
-	if os.Getenv("REFUNDQ_WAIT_DURABLE") == "1" {
-		cfg.AfterMark = func(ctx context.Context) error {
-			c, err := durability.WaitDurable(ctx, rdb)
-			if err == nil && c.Nothing() {
-				err = errors.New("REFUNDQ_WAIT_DURABLE=1, but this Redis can confirm nothing (7.0 without a replica)")
-			}
-			return err
-		}
-	}
+	// Every write that guards money waits until Redis keeps it; a Redis
+	// that can promise nothing is refused unless the operator accepts the
+	// risk, which every start then logs as an error.
+	cfg.AcceptRedisLoss = os.Getenv(durability.AcceptLossEnv) == "1"
 	if cfg.Webhook, err = webhookConfig(os.Getenv); err != nil {
 		return err
 	}

@@ -188,7 +188,7 @@ func demoRun(ctx context.Context, o demoOptions, out, progress io.Writer, aopt a
 	// apart then fit in one run, and the demo ends in seconds on a busy
 	// machine too.
 	attempt := worker.AttemptPolicy{Initial: 100 * time.Millisecond, Max: time.Second, MaxElapsed: time.Minute, MaxTries: 20}
-	w, err := worker.New(worker.Config{Redis: aopt, RDB: rdb, Registry: reg, Prefix: prefix, Queue: queue, Logger: log, Attempt: attempt})
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: aopt, RDB: rdb, Registry: reg, Prefix: prefix, Queue: queue, Logger: log, Attempt: attempt})
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func demoRun(ctx context.Context, o demoOptions, out, progress io.Writer, aopt a
 		}
 		add(s, "too-much", 1000, 2500, "more than was paid: rejected")
 	}
-	enq := enqueue.New(aopt, rdb, enqueue.WithQueue(queue), enqueue.WithPrefix(prefix), enqueue.WithRegistry(reg))
+	enq := enqueue.New(aopt, rdb, enqueue.WithQueue(queue), enqueue.WithPrefix(prefix), enqueue.WithRegistry(reg), enqueue.AcceptRedisLoss())
 	defer enq.Close()
 	var refused []refusal
 	for _, d := range batch {

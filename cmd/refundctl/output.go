@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/store"
 )
@@ -53,7 +56,10 @@ func (g *globals) openStore() (*store.Store, func(), error) {
 		return nil, nil, err
 	}
 	rdb := rc.NewClient()
-	return store.New(rdb, g.prefix), func() { rdb.Close() }, nil
+	// A settle is a final state: it waits until Redis keeps it, like every
+	// write that guards money (reads never ask).
+	keeper := durability.NewKeeper(rdb, os.Getenv(durability.AcceptLossEnv) == "1", logrus.StandardLogger())
+	return store.New(rdb, g.prefix).WithDurability(keeper.Wait), func() { rdb.Close() }, nil
 }
 
 // oneLine folds a message onto one line for a table cell.

@@ -72,63 +72,12 @@ func (c Confirmed) Nothing() bool { return !c.Disk && c.Replicas == 0 }
 // It returns ErrNotDurable (wrapped) when the server could confirm but did
 // not within WaitTimeout, and Redis or network errors as they come.
 func WaitDurable(ctx context.Context, rdb redis.UniversalClient) (Confirmed, error) {
-	var none Confirmed
 	repl, err := info(ctx, rdb, "replication")
 	if err != nil {
-		return none, fmt.Errorf("durability: INFO replication: %w", err)
+		return Confirmed{}, fmt.Errorf("durability: INFO replication: %w", err)
 	}
 	replicas, _ := strconv.Atoi(repl["connected_slaves"])
-	timeout := WaitTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		// Leave the reply time to arrive before the client's read deadline.
-		timeout = min(timeout, time.Until(dl)-100*time.Millisecond)
-	}
-	if timeout <= 0 {
-		return none, context.DeadlineExceeded
-	}
-	ms := timeout.Milliseconds()
-
-	// One pipeline is one connection: the mark, then the waits.
-	pipe := rdb.Pipeline()
-	mark := pipe.Incr(ctx, MarkKey)
-	waitAOF := pipe.Do(ctx, "WAITAOF", 1, 0, ms)
-	var wait *redis.Cmd
-	if replicas > 0 {
-		wait = pipe.Do(ctx, "WAIT", 1, ms)
-	}
-	_, _ = pipe.Exec(ctx) // each command's own error is read below
-	if err := mark.Err(); err != nil {
-		return none, fmt.Errorf("durability: write %s: %w", MarkKey, err)
-	}
-
-	var got Confirmed
-	var missing []string
-	switch counts, err := waitAOF.Int64Slice(); {
-	case err == nil:
-		if len(counts) == 2 && counts[0] >= 1 {
-			got.Disk = true
-		} else {
-			missing = append(missing, fmt.Sprintf("the AOF was not fsynced within %s", timeout))
-		}
-	case unavailable(err):
-		// Redis < 7.2, or AOF off (Check refuses that): nothing to wait on.
-	default:
-		return got, fmt.Errorf("durability: WAITAOF: %w", err)
-	}
-	if wait != nil {
-		n, err := wait.Int()
-		if err != nil {
-			return got, fmt.Errorf("durability: WAIT: %w", err)
-		}
-		got.Replicas = n
-		if n < 1 {
-			missing = append(missing, fmt.Sprintf("none of %d replicas acknowledged within %s", replicas, timeout))
-		}
-	}
-	if len(missing) > 0 {
-		return got, fmt.Errorf("%w: %s", ErrNotDurable, strings.Join(missing, "; "))
-	}
-	return got, nil
+	return wait(ctx, rdb, true, replicas > 0)
 }
 
 // unavailable reports whether WAITAOF failed because the server cannot do

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
@@ -184,7 +185,8 @@ func (sb *Sandbox) Env(base string) []string {
 	// The simulators apply what they apply at once (a lost answer is lost
 	// after the refund moved), so a short settle delay is safe here; and a
 	// sandbox runs on a development Redis that need not keep its data.
-	return append(env, catalog.FastSettle(5*time.Second), "REFUNDQ_SKIP_REDIS_CHECK=1")
+	env = append(env, catalog.FastSettle(5*time.Second)...)
+	return append(env, "REFUNDQ_SKIP_REDIS_CHECK=1", durability.AcceptLossEnv+"=1")
 }
 
 // rules applies the sandbox's rules to s's refund requests.

@@ -45,7 +45,7 @@ func startSandbox(t *testing.T, cfg sandbox.Config) *run {
 	e := redistest.New(t)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	w, err := worker.New(worker.Config{Redis: e.Asynq, RDB: e.Client, Registry: reg, Prefix: e.Prefix, Queue: e.Queue, Logger: log})
+	w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: e.Asynq, RDB: e.Client, Registry: reg, Prefix: e.Prefix, Queue: e.Queue, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func startSandbox(t *testing.T, cfg sandbox.Config) *run {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Shutdown)
-	enq := enqueue.New(e.Asynq, e.Client, enqueue.WithQueue(e.Queue), enqueue.WithPrefix(e.Prefix), enqueue.WithRegistry(reg))
+	enq := enqueue.New(e.Asynq, e.Client, enqueue.WithQueue(e.Queue), enqueue.WithPrefix(e.Prefix), enqueue.WithRegistry(reg), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { enq.Close() })
 	return &run{sb: sb, enq: enq, st: store.New(e.Client, e.Prefix)}
 }
