@@ -36,7 +36,6 @@ type Handler struct {
 	inRunWait time.Duration
 	// dueMargin: see Config.DueMargin.
 	dueMargin time.Duration
-	afterMark func(context.Context) error
 	knowledge *knowledge
 	metrics   *metrics
 	guards    guards
@@ -284,7 +283,12 @@ func (h *run) drive(ctx context.Context) error {
 			}
 		case lookUp:
 			c = callLookup
-			out, e = h.call(ctx, c, entry.Provider.Lookup, h.request(ctx))
+			req := h.request(ctx)
+			// A look-up's NotFound may rest on a guess: read what is known
+			// now, not a copy up to knowledgeTTL old that another worker's
+			// refutation has not reached yet.
+			req.Known = h.knowledge.fresh(rec.Provider)
+			out, e = h.call(ctx, c, entry.Provider.Lookup, req)
 		}
 		h.last = out
 		d := decide(h.facts(c, out))
@@ -399,6 +403,13 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	})
 	var busy *store.OrderBusyError
 	switch {
+	case errors.As(err, &busy) && busy.HolderState == store.NeedsReview:
+		// The refund holding the order waits for a person: no timer frees
+		// the order. Blocked shows it in list, the API, metrics and alerts,
+		// naming the refund to settle first.
+		reason := fmt.Sprintf("order %s is held by refund %s (%s): one refund of ours at a time on an order at %s; settle %s first",
+			busy.Order, busy.Holder, busy.HolderState, rec.Provider, busy.Holder)
+		return "", out, e, true, h.block(ctx, reason, false)
 	case errors.As(err, &busy):
 		h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
 		// The other refund's attempt settles a settle delay or so after its
@@ -414,12 +425,6 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	}
 	if rec.State != store.Processing {
 		h.metrics.transitions.WithLabelValues(rec.Provider, string(rec.State), string(store.Processing)).Inc()
-	}
-	if h.afterMark != nil {
-		if err := h.afterMark(ctx); err != nil {
-			// Marked but not sent: the next run looks it up first.
-			return "", out, e, true, fmt.Errorf("refund %s: attempt %d marked, not sent: %w", rec.RefundID, attempt, err)
-		}
 	}
 	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
 	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""
@@ -668,7 +673,7 @@ func (h *run) block(ctx context.Context, reason string, settled bool) error {
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		return err
 	}
-	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": h.blockedRetry.String()}).Error("refund blocked by configuration")
+	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": h.blockedRetry.String()}).Error("refund blocked")
 	return h.snooze("blocked", errors.New(reason), h.blockedRetry)
 }
 

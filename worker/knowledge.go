@@ -36,9 +36,9 @@ func newKnowledge(s *store.Store, log *logrus.Logger) *knowledge {
 		refuted: map[string]map[providers.Guess]bool{}}
 }
 
-// of returns what is known of provider's guesses. A read that fails keeps
-// the last copy; with none, nothing is known, which only makes adapters
-// fail closed.
+// of returns what is known of provider's guesses, from a copy up to
+// knowledgeTTL old. A read that fails keeps the last copy; with none,
+// nothing is known, which only makes adapters fail closed.
 func (k *knowledge) of(provider string) providers.Knowledge {
 	k.mu.Lock()
 	fresh := time.Since(k.readAt[provider]) < knowledgeTTL
@@ -47,12 +47,33 @@ func (k *knowledge) of(provider string) providers.Knowledge {
 	if fresh {
 		return cur
 	}
+	return k.read(provider, cur)
+}
+
+// fresh returns what is known now, read from Redis: for a look-up, whose
+// "not applied" may rest on a guess another worker has just refuted. A read
+// that fails knows nothing (never the cached copy), which only makes the
+// adapter fail closed.
+func (k *knowledge) fresh(provider string) providers.Knowledge {
+	k.mu.Lock()
+	refuted := k.refuted[provider]
+	k.mu.Unlock()
+	none := providers.Knowledge{}
+	for g := range refuted {
+		none[g] = providers.Refuted
+	}
+	return k.read(provider, none)
+}
+
+// read reads the provider's verdicts from Redis into the copy; on failure
+// it returns fallback.
+func (k *knowledge) read(provider string, fallback providers.Knowledge) providers.Knowledge {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	states, err := k.store.Guesses(ctx, provider)
 	if err != nil {
 		k.log.WithError(err).WithField("provider", provider).Warn("cannot read what is known of the provider's guesses")
-		return cur
+		return fallback
 	}
 	next := providers.Knowledge{}
 	for _, g := range states {
