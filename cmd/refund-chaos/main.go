@@ -13,11 +13,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/providers/sandbox"
@@ -62,6 +61,10 @@ type config struct {
 	sentinel    bool
 	failovers   int
 	minReplicas int
+	acceptLoss  bool
+	powerCutAt  time.Duration
+	powerWindow time.Duration
+	quirks      bool
 }
 
 func main() {
@@ -75,7 +78,11 @@ func main() {
 	flag.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up waiting for quiescence after this")
 	flag.Uint64Var(&c.seed, "seed", uint64(time.Now().UnixNano()), "random seed (faults, amounts, kills)")
 	flag.StringVar(&c.workerBin, "worker-bin", "", "refund-worker binary (default: go build ./cmd/refund-worker)")
-	flag.StringVar(&c.fsync, "appendfsync", "everysec", "Redis appendfsync: always, everysec")
+	flag.StringVar(&c.fsync, "appendfsync", "always", "Redis appendfsync: always (what deploy/redis.conf ships), everysec (workers refuse it on Redis 7.0 unless --accept-redis-loss)")
+	flag.BoolVar(&c.acceptLoss, "accept-redis-loss", false, "run workers and the producer with REFUNDQ_ACCEPT_REDIS_LOSS=1 (the operator's opt-out of durable writes)")
+	flag.DurationVar(&c.powerCutAt, "power-cut-at", 0, "stage a power cut of Redis's machine this long into the chaos: Redis killed and restarted on its AOF as a cut leaves it (0: never)")
+	flag.DurationVar(&c.powerWindow, "power-cut-loses", -1, "how much of the acknowledged writes the power cut loses (default: 0 with appendfsync always, 1s with everysec)")
+	flag.BoolVar(&c.quirks, "quirks", false, "simulators also show what the providers' documents allow and refundq does not count on (undocumented codes, fields echoed but not searchable, refunds visible only once completed, resends validated before they are replayed)")
 	flag.IntVar(&c.concurrency, "concurrency", 20, "WORKER_CONCURRENCY of each worker")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, AOF) even on success")
 	flag.BoolVar(&c.race, "race", false, "build the worker with the race detector (a race fails its process, and so the run)")
@@ -124,6 +131,7 @@ func run(c config) (bool, error) {
 		redisURL string
 		rds      *redisProc
 		sent     *sentinelRedis
+		cuts     *snapshots
 	)
 	if c.sentinel {
 		sent, err = startSentinelRedis(ctx, dir, c)
@@ -142,6 +150,15 @@ func run(c config) (bool, error) {
 		}
 		defer rds.stop()
 		redisURL = "redis://" + rds.addr + "/0"
+		if c.powerCutAt > 0 {
+			cuts = rds.snapshotAOF()
+		}
+	}
+	if c.powerWindow < 0 {
+		c.powerWindow = 0
+		if c.fsync != "always" {
+			c.powerWindow = time.Second // everysec: about a second of acknowledged writes is not yet fsynced
+		}
 	}
 	rc, err := rediscfg.Parse(redisURL)
 	if err != nil {
@@ -159,6 +176,9 @@ func run(c config) (bool, error) {
 	for i := range sims {
 		s := &sims[i]
 		s.Guessed(c.shape == "guessed")
+		if s.Quirks != nil {
+			s.Quirks(c.quirks)
+		}
 		s.Faults.SlowFor, s.Faults.HangFor, s.Faults.RetryIn, s.Faults.LateBy = time.Second, 2*time.Second, 1, time.Second
 		for _, m := range []string{http.MethodPost, http.MethodGet} {
 			s.Faults.SetRate(m, "/", sim.Status5xx, c.faultRate)
@@ -180,8 +200,11 @@ func run(c config) (bool, error) {
 
 	// Workers, as separate processes.
 	env = append(env, catalog.FastPolls(time.Second, 2*time.Second)...)
-	env = append(env, catalog.FastSettle(c.settle),
-		"REFUNDQ_BLOCKED_RETRY=3s", "REFUNDQ_RECOVER_EVERY=2s", "REFUNDQ_DUE_MARGIN=5s")
+	env = append(env, catalog.FastSettle(c.settle)...)
+	env = append(env, "REFUNDQ_BLOCKED_RETRY=3s", "REFUNDQ_RECOVER_EVERY=2s", "REFUNDQ_DUE_MARGIN=5s")
+	if c.acceptLoss {
+		env = append(env, durability.AcceptLossEnv+"=1")
+	}
 	workerEnv := append(os.Environ(), append(env, "REDIS_URL="+redisURL, "LOG_LEVEL=warn",
 		fmt.Sprintf("WORKER_CONCURRENCY=%d", c.concurrency))...)
 	var procs []*exec.Cmd
@@ -249,7 +272,11 @@ func run(c config) (bool, error) {
 	for _, w := range wants {
 		byID[w.refund.RefundID] = w
 	}
-	enq := enqueue.New(aopt, rdb, enqueue.WithRegistry(catalog.Rules()), enqueue.WithQueuedGrace(10*time.Second))
+	enqOpts := []enqueue.Option{enqueue.WithRegistry(catalog.Rules()), enqueue.WithQueuedGrace(10 * time.Second)}
+	if c.acceptLoss {
+		enqOpts = append(enqOpts, enqueue.AcceptRedisLoss())
+	}
+	enq := enqueue.New(aopt, rdb, enqOpts...)
 	defer enq.Close()
 	enqueued := make(chan error, 1)
 	go func() {
@@ -274,7 +301,7 @@ func run(c config) (bool, error) {
 	}()
 
 	// Chaos: kills, one Redis restart, an operator's clicks, an auth outage.
-	kills, restarts := 0, 0
+	kills, restarts, powerCuts := 0, 0, 0
 	chaosStart := time.Now()
 	failoversDone := make(chan struct{})
 	if sent != nil {
@@ -322,18 +349,17 @@ func run(c config) (bool, error) {
 	}
 	for time.Since(chaosStart) < c.chaosFor {
 		<-killTick.C
-		if c.killEvery <= 0 {
-			continue
+		if c.killEvery > 0 {
+			i := rng.IntN(len(procs))
+			procs[i].Process.Signal(syscall.SIGKILL)
+			waitExit(procs[i], 5*time.Second)
+			procs = append(procs[:i], procs[i+1:]...)
+			kills++
+			if err := spawn(); err != nil {
+				return false, err
+			}
+			fmt.Printf("  %5.1fs  killed a worker (SIGKILL), started worker %d\n", time.Since(chaosStart).Seconds(), started)
 		}
-		i := rng.IntN(len(procs))
-		procs[i].Process.Signal(syscall.SIGKILL)
-		waitExit(procs[i], 5*time.Second)
-		procs = append(procs[:i], procs[i+1:]...)
-		kills++
-		if err := spawn(); err != nil {
-			return false, err
-		}
-		fmt.Printf("  %5.1fs  killed a worker (SIGKILL), started worker %d\n", time.Since(chaosStart).Seconds(), started)
 		if !restarted && time.Since(chaosStart) >= c.restartAt {
 			if err := rds.restart(c.redisKill); err != nil {
 				return false, err
@@ -344,6 +370,15 @@ func run(c config) (bool, error) {
 				how = "SIGKILL"
 			}
 			fmt.Printf("  %5.1fs  restarted Redis after %s (AOF, appendfsync %s)\n", time.Since(chaosStart).Seconds(), how, c.fsync)
+		}
+		if cuts != nil && time.Since(chaosStart) >= c.powerCutAt {
+			lost, err := rds.powerCut(cuts, c.powerWindow)
+			if err != nil {
+				return false, err
+			}
+			cuts, powerCuts = nil, powerCuts+1
+			fmt.Printf("  %5.1fs  power cut: Redis restarted on its AOF as it was %s earlier (appendfsync %s)\n",
+				time.Since(chaosStart).Seconds(), lost.Round(10*time.Millisecond), c.fsync)
 		}
 	}
 	killTick.Stop()
@@ -449,8 +484,10 @@ func run(c config) (bool, error) {
 		fmt.Fprintf(tw, "\t%s\n", byName[n].Faults)
 	}
 	tw.Flush()
-	fmt.Printf("\nrefunds %d (%s shape), worker kills %d, Redis restarts %d, operator deletes %d and archives %d, auth outage %s, time to quiescence %s\n",
-		len(wants), c.shape, kills, restarts, ops.deleted, ops.archived, orNone(outaged), quiet.Round(time.Second))
+	fmt.Printf("\nrefunds %d (%s shape%s), worker kills %d, Redis restarts %d, power cuts %d (appendfsync %s, %s), operator deletes %d and archives %d, auth outage %s, time to quiescence %s\n",
+		len(wants), c.shape, map[bool]string{true: ", quirks"}[c.quirks], kills, restarts, powerCuts, c.fsync,
+		map[bool]string{true: "loss accepted", false: "durable writes"}[c.acceptLoss],
+		ops.deleted, ops.archived, orNone(outaged), quiet.Round(time.Second))
 	var failedFailovers []string
 	if sent != nil {
 		var n int
@@ -531,114 +568,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// operator deletes or archives random tasks, as a person clicking in
-// asynqmon might; the workers' recoverer must re-create every one whose
-// refund is still open.
-type operator struct {
-	insp              *asynq.Inspector
-	rng               *rand.Rand
-	deleted, archived int
-}
-
-func (o *operator) click() {
-	var tasks []*asynq.TaskInfo
-	for _, list := range []func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
-		o.insp.ListPendingTasks, o.insp.ListScheduledTasks, o.insp.ListRetryTasks,
-	} {
-		ts, err := list("default", asynq.PageSize(50))
-		if err == nil {
-			tasks = append(tasks, ts...)
-		}
-	}
-	if len(tasks) == 0 {
-		return
-	}
-	t := tasks[o.rng.IntN(len(tasks))]
-	if o.rng.IntN(2) == 0 {
-		if o.insp.DeleteTask("default", t.ID) == nil {
-			o.deleted++
-		}
-		return
-	}
-	if o.insp.ArchiveTask("default", t.ID) == nil {
-		o.archived++
-	}
-}
-
-func waitExit(cmd *exec.Cmd, d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cmd.ProcessState != nil || cmd.Process.Signal(syscall.Signal(0)) != nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-}
-
-// redisProc is the harness's own redis-server.
-type redisProc struct {
-	addr, dir, fsync string
-	cmd              *exec.Cmd
-}
-
-func startRedis(dir, fsync string) (*redisProc, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &redisProc{addr: addr, dir: dir, fsync: fsync}
-	return r, r.start()
-}
-
-func (r *redisProc) start() error {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return errors.New("redis-server not found (apt-get install -y redis-server)")
-	}
-	_, port, _ := net.SplitHostPort(r.addr)
-	logf, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	r.cmd = exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", r.dir,
-		"--appendonly", "yes", "--appendfsync", r.fsync, "--save", "", "--maxmemory-policy", "noeviction")
-	r.cmd.Stdout, r.cmd.Stderr = logf, logf
-	if err := r.cmd.Start(); err != nil {
-		return err
-	}
-	go func() { r.cmd.Wait(); logf.Close() }()
-	c := redis.NewClient(&redis.Options{Addr: r.addr})
-	defer c.Close()
-	for range 100 {
-		if c.Ping(context.Background()).Err() == nil {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return fmt.Errorf("redis-server on %s did not answer", r.addr)
-}
-
-// restart stops Redis, as an operator would (SIGTERM: it flushes the AOF)
-// or as a crash of the process would (SIGKILL: what it acknowledged is in
-// the AOF file, written but perhaps not yet fsynced, which survives a
-// process crash though not a machine's), and starts it again on the same
-// port and data.
-func (r *redisProc) restart(kill bool) error {
-	sig := syscall.SIGTERM
-	if kill {
-		sig = syscall.SIGKILL
-	}
-	r.cmd.Process.Signal(sig)
-	waitExit(r.cmd, 10*time.Second)
-	return r.start()
-}
-
-func (r *redisProc) stop() {
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	waitExit(r.cmd, 10*time.Second)
 }
