@@ -31,10 +31,19 @@
 // (Unknown), so a refund whose answer was lost is never resent on the
 // strength of a query alone.
 //
-// Which responseCodes mean an authentication or signature refusal is not
-// documented either: isAuthCode reads the message (also a guess, not learned
-// at run time; a wrong guess makes such a refusal Rejected or a look-up
-// Unknown, never a resend).
+// Only "0000" is documented (PROVIDERS.md: anything else is an error with a
+// message), and BBMSL's docs say to query after an error rather than assume.
+// So any other responseCode on a refund is Unknown: the acquirer may have
+// applied it (a system error, "please query"), and the worker looks the order
+// up before anything is sent again. The one exception is credentialRefusals,
+// a short list of whole messages proven to mean the request was not accepted
+// as ours (Blocked; see the list for why each is proven). A message that
+// merely mentions the merchant or a signature is not on it.
+//
+// BBMSL's refund request carries no currency: it refunds in the order's.
+// Prepare reads the order (the signed query, which shows order.currency and
+// order.amount) before every send and refuses there, with nothing sent, a
+// refund in another currency or of more than the order (see Prepare).
 //
 // BBMSL keeps nothing of ours with a refund (Keyless): the worker judges a
 // lost answer from the order as a whole.
@@ -54,6 +63,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +123,8 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Client is the BBMSL adapter; it implements providers.Provider.
+// Client is the BBMSL adapter; it implements providers.Provider and
+// providers.Preparer.
 type Client struct {
 	base, merchant string
 	key            *rsa.PrivateKey
@@ -326,11 +337,16 @@ func (o *order) refunded() (refunded, amount, net tasks.Money, err error) {
 	return tasks.Money{Minor: amount.Minor - net.Minor, Currency: amount.Currency}, amount, net, nil
 }
 
-// Refund asks for the refund, signed.
+// Refund asks for the refund, signed. What Prepare read (r.Before) is
+// checked again first: a refund in another currency than the order's is
+// never sent.
 func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outcome {
 	inner, err := c.target(r)
 	if err != nil {
 		return providers.Outcome{Kind: providers.Rejected, Reason: err.Error() + "; nothing sent"}
+	}
+	if before, err := readSnapshot(r.Before); err == nil && before.Currency != r.Amount.Currency {
+		return providers.Outcome{Kind: providers.Rejected, Reason: currencyReason(before.Currency, r.Amount)}
 	}
 	inner["amount"] = json.Number(r.Amount.Decimal())
 	a, out, ok := c.post(ctx, refundPath, inner)
@@ -346,17 +362,17 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 
 // refundOutcome classifies a refund answer with a responseCode:
 //
-//	non-0000, auth message              Blocked
-//	non-0000                            Rejected (BBMSL refused the refund)
+//	non-0000, a credential refusal      Blocked (nothing applied; see credentialRefusals)
+//	non-0000, any other                 Unknown (undocumented: look the order up)
 //	0000 without a transaction          Unknown
 //	transaction.type not REFUND         Unknown
 //	transaction SUCCESS, our amount     Succeeded (reference transaction.id)
 //	transaction SUCCESS, other amount   Review
-//	transaction DECLINED                Rejected
+//	transaction DECLINED                Rejected (no reference: nothing of it is on the order)
 //	any other transaction status        Unknown
 func refundOutcome(a answer, r providers.Refund, out providers.Outcome) providers.Outcome {
 	if a.ResponseCode != successCode {
-		return refusal(a, r, out)
+		return refusal(a, out)
 	}
 	t := a.Transaction
 	if t == nil {
@@ -380,7 +396,11 @@ func refundOutcome(a answer, r providers.Refund, out providers.Outcome) provider
 			out.Kind = providers.Succeeded
 		}
 	case txnDeclined:
-		out.Kind, out.Reason = providers.Rejected, "BBMSL declined the refund (transaction DECLINED by the scheme or issuer)"
+		// The declined transaction is no refund on the order: its id is not
+		// the refund's reference (a later refund of the order would take it
+		// for the order's one refund), only a word in the reason.
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("BBMSL declined the refund (transaction %s DECLINED by the scheme or issuer)", out.Reference)
+		out.Reference = ""
 		if a.Message != "" {
 			out.Reason += ": " + a.Message
 		}
@@ -411,19 +431,63 @@ func (t *transaction) money(o *order, fallback string) (tasks.Money, error) {
 	return m, nil
 }
 
-// refusal classifies a non-0000 refund answer.
-func refusal(a answer, r providers.Refund, out providers.Outcome) providers.Outcome {
-	if isAuthCode(a) {
+// refusal classifies a non-"0000" refund answer. No other code is
+// documented, so none is read as a refusal: the acquirer may have applied
+// the refund and answered with an error ("system error, please query"), as
+// BBMSL's own docs allow when they say to query after an error. The worker
+// looks the order up before anything is sent again; the look-up decides,
+// and a paid refund is never failed on the strength of a code. That holds
+// for "already refunded" above all: BBMSL refunds an order once, and the
+// order's refund may be this one's, from an attempt whose answer (or whose
+// record) was lost. Only a credential refusal (credentialRefusals) is
+// proven to have applied nothing: Blocked.
+func refusal(a answer, out providers.Outcome) providers.Outcome {
+	if credentialRefusal(a.Message) {
 		out.Kind, out.Reason = providers.Blocked, authReason(a)
 		return out
 	}
-	out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("BBMSL refused (code %s): %s", a.ResponseCode, a.Message)
-	if r.Attempt > 1 {
-		// BBMSL refunds an order once: this may be the echo of an earlier
-		// attempt's refund. The worker looks it up before believing it.
-		out.Reason += fmt.Sprintf(" (attempt %d: an earlier attempt may have refunded the order)", r.Attempt)
+	msg := strings.TrimSpace(a.Message)
+	if msg == "" {
+		msg = "no message"
 	}
+	out.Kind, out.Reason = providers.Unknown, fmt.Sprintf(
+		"BBMSL answered code %s (%s), which its documents do not explain: the refund may have been applied; the order is queried before anything is sent again",
+		a.ResponseCode, msg)
 	return out
+}
+
+// credentialRefusals are the only non-"0000" answers read as anything but
+// Unknown, matched on the whole message (case, surrounding space and a final
+// full stop aside), never on a word in it: a business refusal that mentions
+// the merchant ("insufficient unsettled balance in merchant account") or a
+// signature is Unknown like any other code. Each entry is proven to mean
+// nothing of the request was applied, and points at our configuration
+// (Blocked):
+//
+//   - a signature failure ("invalid signature", "signature verification
+//     failed", "signature mismatch", "signature does not match"): BBMSL acts
+//     only on a request whose SHA256withRSA signature verifies with the
+//     merchant's public key (docs.sit.bbmsl.com/docs/api). A request it could
+//     not verify is not the merchant's to it, so nothing of it was applied:
+//     BBMSL_PRIVATE_KEY_FILE does not hold the key BBMSL has.
+//   - an unknown merchant ("invalid merchant", "invalid merchant id",
+//     "merchant not found"): the request names a merchant BBMSL does not
+//     have, so it has neither an order of that merchant to refund nor a key
+//     to verify the request with: BBMSL_MERCHANT_ID is wrong.
+var credentialRefusals = map[string]bool{
+	"invalid signature":             true,
+	"signature verification failed": true,
+	"signature mismatch":            true,
+	"signature does not match":      true,
+	"invalid merchant":              true,
+	"invalid merchant id":           true,
+	"merchant not found":            true,
+}
+
+// credentialRefusal reports whether msg is one of credentialRefusals.
+func credentialRefusal(msg string) bool {
+	m := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(msg)), ".")
+	return credentialRefusals[strings.TrimSpace(m)]
 }
 
 func authReason(a answer) string {
@@ -459,14 +523,17 @@ func (c *Client) learn(ctx context.Context, r providers.Refund, out *providers.O
 // Lookup queries the order. BBMSL refunds an order once, so the order
 // shows our refund or none:
 //
-//	non-0000, auth message                        Blocked
+//	non-0000, a credential refusal                Blocked
 //	non-0000 (order not found, …)                 Unknown
 //	no order, no status                           Unknown
+//	REFUNDED, maybe another refund of ours'       Unknown (r.OtherRefs; BBMSL refunds an order once)
 //	REFUNDED, amount − netAmount == ours          Succeeded
 //	REFUNDED, another refunded amount             Review
 //	REFUNDED, amounts missing or unreadable       Unknown
 //	SUCCESS/SETTLED, netAmount == amount          NotFound if bbmsl.query_order is confirmed, else Unknown
 //	SUCCESS/SETTLED otherwise, other statuses     Unknown
+//
+// What Prepare read before the send (r.Before) is named in the reasons.
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
 	a, out, ok := c.query(ctx, r)
 	if !ok {
@@ -476,8 +543,16 @@ func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outco
 }
 
 func lookupOutcome(a answer, r providers.Refund, out providers.Outcome) providers.Outcome {
+	out = lookupKind(a, r, out)
+	if before, err := readSnapshot(r.Before); err == nil && out.Kind != providers.Blocked {
+		out.Reason = strings.TrimPrefix(out.Reason+"; before the send the order was "+before.String(), "; ")
+	}
+	return out
+}
+
+func lookupKind(a answer, r providers.Refund, out providers.Outcome) providers.Outcome {
 	if a.ResponseCode != successCode {
-		if isAuthCode(a) {
+		if credentialRefusal(a.Message) {
 			out.Kind, out.Reason = providers.Blocked, authReason(a)
 			return out
 		}
@@ -493,7 +568,10 @@ func lookupOutcome(a answer, r providers.Refund, out providers.Outcome) provider
 	refunded, amount, net, err := o.refunded()
 	switch o.Status {
 	case orderRefunded:
+		other, why := heldByOther(a, r)
 		switch {
+		case other:
+			out.Kind, out.Reason = providers.Unknown, "order REFUNDED: "+why
 		case err != nil:
 			out.Kind, out.Reason = providers.Unknown, "order REFUNDED, but "+err.Error()
 		case r.Known[GuessQueryOrder] == providers.Refuted:
@@ -506,6 +584,10 @@ func lookupOutcome(a answer, r providers.Refund, out providers.Outcome) provider
 			out.Kind = providers.Succeeded
 			if t := a.Transaction; t != nil && t.Type == txnRefund {
 				out.Reference = idText(t.ID)
+			}
+			if before, err := readSnapshot(r.Before); err == nil && before.Status == orderRefunded {
+				out.Reason = fmt.Sprintf("the order was already REFUNDED before this attempt was sent; its one refund is of our "+
+					"%s and no other refund of ours is on it, so it is this refund's, from an earlier attempt", r.Amount)
 			}
 		}
 	case orderPaid, orderSettled:
@@ -524,6 +606,131 @@ func lookupOutcome(a answer, r providers.Refund, out providers.Outcome) provider
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("order status %q", o.Status)
 	}
 	return out
+}
+
+// heldByOther reports whether the order's one refund may be another refund
+// of ours (r.OtherRefs): yes when the answer names the refund transaction
+// and it is one of them, or names none and other refunds of ours exist.
+func heldByOther(a answer, r providers.Refund) (bool, string) {
+	if len(r.OtherRefs) == 0 {
+		return false, ""
+	}
+	if t := a.Transaction; t != nil && t.Type == txnRefund && idText(t.ID) != "" {
+		if id := idText(t.ID); slices.Contains(r.OtherRefs, id) {
+			return true, fmt.Sprintf("its refund %s is another refund of ours", id)
+		}
+		return false, ""
+	}
+	return true, fmt.Sprintf("BBMSL refunds an order once, and another refund of ours (%s) is recorded on it", strings.Join(r.OtherRefs, ", "))
+}
+
+// snapshot is what Prepare read of the order just before a send. It travels
+// with the attempt and comes back in r.Before to Refund (which checks the
+// currency again) and Lookup (which names it). Amounts stay as BBMSL wrote
+// them.
+type snapshot struct {
+	Status    string `json:"status"`
+	Currency  string `json:"currency"`
+	Amount    string `json:"amount"`
+	NetAmount string `json:"netAmount,omitempty"`
+}
+
+func (s snapshot) String() string {
+	out := fmt.Sprintf("{%s amount=%s %s", s.Status, s.Amount, s.Currency)
+	if s.NetAmount != "" {
+		out += " netAmount=" + s.NetAmount
+	}
+	return out + "}"
+}
+
+// readSnapshot reads what Prepare stored; an error when there is none or it
+// lacks the currency.
+func readSnapshot(b []byte) (snapshot, error) {
+	var s snapshot
+	if len(b) == 0 {
+		return s, errors.New("no state of the order was read before the send")
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Currency == "" {
+		return s, errors.New("the order's state before the send is unreadable")
+	}
+	return s, nil
+}
+
+func currencyReason(orderCurrency string, asked tasks.Money) string {
+	return fmt.Sprintf("the order is in %s, the refund of %s is not (BBMSL's refund request carries no currency: it refunds in the order's); nothing sent",
+		orderCurrency, asked)
+}
+
+// Prepare reads the order (the signed query) just before a send. The refund
+// request carries no currency, so this is where a refund in another currency
+// is refused, with nothing sent:
+//
+//	no answer, or a non-0000 code                   Transient (a read sends nothing)
+//	  … a credential refusal, HTTP 401/403           Blocked
+//	no order, or no currency or amount in it         Review (nothing sent; what is missing and what was read)
+//	order in another currency than the refund        Rejected
+//	refund of more than the order's amount           Rejected (a refund is at most the order)
+//	REFUNDED, and another refund of ours holds it    Rejected (BBMSL refunds an order once)
+//	anything else                                    ok: the snapshot, for Refund and Lookup
+//
+// An order already REFUNDED with no other refund of ours on it is sent: BBMSL
+// refunds an order once, so the send cannot pay again, and its refusal is
+// Unknown; the look-up then decides whether the order's refund is this one's
+// (an earlier attempt whose record was lost) or someone else's.
+func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, providers.Outcome, bool) {
+	if _, err := c.target(r); err != nil {
+		return nil, providers.Outcome{Kind: providers.Rejected, Reason: err.Error() + "; nothing sent"}, false
+	}
+	a, out, ok := c.query(ctx, r)
+	if !ok {
+		if out.Kind == providers.Unknown {
+			out.Kind = providers.Transient // a read changes nothing
+		}
+		out.Reason = "reading the order before the send: " + out.Reason
+		return nil, out, false
+	}
+	if a.ResponseCode != successCode {
+		out.Kind, out.Reason = providers.Transient, fmt.Sprintf("reading the order before the send: BBMSL answered code %s: %s; nothing sent", a.ResponseCode, a.Message)
+		if credentialRefusal(a.Message) {
+			out.Kind, out.Reason = providers.Blocked, authReason(a)
+		}
+		return nil, out, false
+	}
+	o := a.Order
+	if o == nil {
+		out.Kind, out.Reason = providers.Review, "nothing sent: BBMSL's query answered without the order, so its currency cannot be checked before the send (read: responseCode 0000, no order)"
+		return nil, out, false
+	}
+	s := snapshot{Status: o.Status, Currency: o.Currency}
+	if o.Amount != nil {
+		s.Amount = o.Amount.String()
+	}
+	if o.NetAmount != nil {
+		s.NetAmount = o.NetAmount.String()
+	}
+	amount, err := tasks.ParseProviderAmount(s.Amount, s.Currency)
+	switch {
+	case s.Currency == "":
+		out.Kind, out.Reason = providers.Review, "nothing sent: the order BBMSL's query shows has no currency, so the refund's cannot be checked before the send; read "+s.String()
+		return nil, out, false
+	case s.Currency != r.Amount.Currency:
+		out.Kind, out.Reason = providers.Rejected, currencyReason(s.Currency, r.Amount)
+		return nil, out, false
+	case err != nil:
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("nothing sent: the order BBMSL's query shows has no readable amount (%v); read %s", err, s)
+		return nil, out, false
+	case r.Amount.Minor > amount.Minor:
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("the refund of %s is more than the order's amount, %s; nothing sent", r.Amount, amount)
+		return nil, out, false
+	}
+	if o.Status == orderRefunded {
+		if other, why := heldByOther(a, r); other {
+			out.Kind, out.Reason = providers.Rejected, "the order is already REFUNDED: "+why+"; nothing sent"
+			return nil, out, false
+		}
+	}
+	b, _ := json.Marshal(s)
+	return b, providers.Outcome{}, true
 }
 
 // query asks for the order, signed.
@@ -577,14 +784,6 @@ func parse(resp *providers.Response) (answer, providers.Outcome, bool) {
 	}
 	out.Status = a.ResponseCode
 	return a, out, true
-}
-
-// isAuthCode reports a refusal about the merchant or the signature. BBMSL's
-// responseCodes are not documented to us; the message is matched (a guess,
-// not learned at run time: see the package comment).
-func isAuthCode(a answer) bool {
-	m := strings.ToLower(a.Message)
-	return strings.Contains(m, "signature") || strings.Contains(m, "merchant")
 }
 
 // idText reads an id BBMSL writes as a number (or a string); "" for none.

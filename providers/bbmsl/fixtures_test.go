@@ -77,13 +77,21 @@ func TestRefundClassification(t *testing.T) {
 		{"no transaction amount", strings.Replace(doc, `"amount": 10,`, ``, 1), usd(1000), 1, providers.Unknown, "3758", "no amount"},
 		{"no transaction currency: the order's", strings.Replace(doc, `"currency": "USD",
 "status"`, `"status"`, 1), usd(1000), 1, providers.Succeeded, "3758", ""},
-		{"declined", declined, usd(1000), 1, providers.Rejected, "3758", "declined"},
+		{"declined: the transaction is named, not kept as the refund's reference", declined, usd(1000), 1, providers.Rejected, "", "transaction 3758 DECLINED"},
 		{"transaction VOIDED", strings.Replace(doc, `"status": "SUCCESS"`, `"status": "VOIDED"`, 1), usd(1000), 1, providers.Unknown, "3758", "VOIDED"},
 		{"transaction type SALE", strings.Replace(doc, `"REFUND"`, `"SALE"`, 1), usd(1000), 1, providers.Unknown, "3758", "SALE"},
 		{"0000 without a transaction", `{"responseCode":"0000","message":"Success","data":{"id":"RF1"}}`, usd(1000), 1, providers.Unknown, "", "without a transaction"},
-		{"refused", `{"responseCode":"2001","message":"Order has already been refunded"}`, usd(1000), 1, providers.Rejected, "", "code 2001"},
-		{"refused after an earlier attempt", `{"responseCode":"2001","message":"Order has already been refunded"}`, usd(1000), 2, providers.Rejected, "", "earlier attempt"},
+		// Only "0000" is documented: any other code is looked up, unless its
+		// message is one of the few proven to mean nothing was applied.
+		{"already refunded, first attempt", `{"responseCode":"2001","message":"Order has already been refunded"}`, usd(1000), 1, providers.Unknown, "", "code 2001"},
+		{"already refunded, after an earlier attempt", `{"responseCode":"2001","message":"Order has already been refunded"}`, usd(1000), 2, providers.Unknown, "", "code 2001"},
+		{"system error, please query", `{"responseCode":"9999","message":"System error, please query the order status"}`, usd(1000), 1, providers.Unknown, "", "9999"},
+		{"undocumented code, no message", `{"responseCode":"E500"}`, usd(1000), 1, providers.Unknown, "", "E500"},
+		{"business refusal naming the merchant", `{"responseCode":"3005","message":"Insufficient unsettled balance in merchant account"}`, usd(1000), 1, providers.Unknown, "", "3005"},
+		{"merchant not allowed to refund", `{"responseCode":"3006","message":"Merchant is not allowed to refund this order"}`, usd(1000), 1, providers.Unknown, "", "3006"},
+		{"message that merely mentions a signature", `{"responseCode":"3007","message":"Refund requires the cardholder signature on file"}`, usd(1000), 1, providers.Unknown, "", "3007"},
 		{"signature refused", `{"responseCode":"9001","message":"Invalid signature"}`, usd(1000), 1, providers.Blocked, "", "BBMSL_PRIVATE_KEY_FILE"},
+		{"signature verification failed", `{"responseCode":"1001","message":"Signature verification failed."}`, usd(1000), 1, providers.Blocked, "", "auth"},
 		{"merchant refused", `{"responseCode":"9003","message":"Invalid merchant"}`, usd(1000), 1, providers.Blocked, "", "auth"},
 	}
 	for _, tt := range tests {
@@ -143,6 +151,7 @@ func TestLookupClassification(t *testing.T) {
 		{"no order", `{"responseCode":"0000","message":"Success"}`, confirmed, providers.Unknown, ""},
 		{"order not found", `{"responseCode":"2004","message":"Order not found"}`, confirmed, providers.Unknown, ""},
 		{"signature refused", `{"responseCode":"9001","message":"Invalid signature"}`, confirmed, providers.Blocked, ""},
+		{"refusal naming the merchant", `{"responseCode":"3008","message":"Merchant reference not found"}`, confirmed, providers.Unknown, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

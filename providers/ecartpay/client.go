@@ -22,6 +22,16 @@
 // Succeeded; a change that contradicts our refund is Review; anything else
 // is Unknown, with both states in the reason for a human.
 //
+// Prepare also refuses to send while the order shows a refund refundq cannot
+// explain (see Prepare): one that is neither another refund of ours
+// (OtherRefs) nor already there before an earlier attempt of this refund.
+// Before a first send, such a refund is what a Redis that lost an
+// acknowledged "attempt in flight" mark leaves behind: this refund's own
+// attempt, paid.
+// Sending again would pay a partial refund twice, and turn a full one into a
+// refusal. A refusal of a send is checked against the order too: it stands
+// only if the order is unchanged since the read before the send.
+//
 // Guesses, checked at run time (see Guesses):
 //   - ecartpay.order_refunds: the order lists its refunds as {id, amount}.
 //     Learned from refund answers (the new refund_id listed with our amount
@@ -136,10 +146,27 @@ func Check(r tasks.Refund) error {
 func orderPath(id string) string { return "/api/orders/" + url.PathEscape(id) }
 
 // Prepare reads the order just before a send and returns the snapshot
-// Lookup compares with. Nothing is sent when the order cannot be read, or
-// does not show what a lost answer would be judged by (Transient), or is in
-// another currency than the refund (Rejected: the request carries no
-// currency, so the amount would be paid in the order's).
+// Lookup compares with. Nothing is sent when:
+//
+//	the order cannot be read                        Transient (429, 5xx, no answer: a read changes nothing)
+//	  … Ecart Pay says it has no such order          Rejected
+//	the answer is not an order                      Transient
+//	the order is in another currency                Rejected (the request carries none: Ecart Pay would pay the order's)
+//	it lacks what a lost answer is judged by        Review (what is missing and what was read, for a human)
+//	it shows a refund refundq cannot explain        Transient while it changed within settling, then Review
+//
+// A refund refundq cannot explain is one that is neither another refund of
+// ours (r.OtherRefs) nor on the order already before an earlier attempt of
+// this refund (r.Before: that Prepare judged it, and a look-up has since
+// shown the attempt not applied). It may be this refund's own earlier
+// attempt whose record was lost, so the refund is not sent; and since it may
+// also be a refund made elsewhere (the dashboard), it is not failed either: a
+// human decides. While the order changed less than settling ago, another
+// refund of ours may still be in flight on it (its reference is recorded
+// once it settles), so the read is tried again first. With the refunds list confirmed (GuessOrderRefunds),
+// such a refund of another amount than ours is not this refund's (every
+// attempt asks the same amount) and does not stop a new partial refund; an
+// earlier partial refund of ours never does.
 func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, providers.Outcome, bool) {
 	resp, out, ok := c.call(ctx, http.MethodGet, orderPath(r.OrderID), nil)
 	if !ok {
@@ -167,17 +194,38 @@ func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, provi
 		out.Reason = "reading the order before the send: " + err.Error()
 		return nil, out, false
 	}
-	s, err := o.snap()
-	if err != nil {
-		out.Reason = "nothing sent, a lost answer could not be judged: " + err.Error()
+	if o.Currency != "" && o.Currency != r.Amount.Currency {
+		out.Kind, out.Reason = providers.Rejected, currencyReason(o.Currency, r.Amount)
 		return nil, out, false
 	}
-	if s.Currency != r.Amount.Currency {
-		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("the order is in %s, the refund in %s (Ecart Pay refunds in the order's currency)", s.Currency, r.Amount.Currency)
+	s, err := o.snap()
+	if err != nil {
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("nothing sent: a lost answer could not be judged, because %s; read %s", err, s)
+		return nil, out, false
+	}
+	if found := mayBeOurs(strangers(s, r), r.Amount); len(found) > 0 {
+		desc := describe(found)
+		if age, recent := s.changedWithin(time.Now(), settling); recent {
+			out.Kind, out.Reason = providers.Transient, fmt.Sprintf("nothing sent: the order shows %s, changed %s ago, which no refund refundq "+
+				"recorded explains yet: another refund of ours may be in flight on order %s; reading it again", desc, age.Round(time.Second), r.OrderID)
+			return nil, out, false
+		}
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("nothing sent: the order shows %s, which no attempt refundq recorded explains: "+
+			"it may be this refund's own earlier attempt whose record was lost (the customer is then paid), or a refund made "+
+			"elsewhere; a human decides; read %s", desc, s)
 		return nil, out, false
 	}
 	b, _ := json.Marshal(s)
 	return b, providers.Outcome{}, true
+}
+
+// settling is how long after the order's last change a refund refundq
+// cannot explain is taken for another refund of ours still settling on the
+// order (see Prepare); after it, a human decides.
+const settling = 10 * time.Minute
+
+func currencyReason(orderCurrency string, asked tasks.Money) string {
+	return fmt.Sprintf("the order is in %s, the refund in %s (Ecart Pay refunds in the order's currency); nothing sent", orderCurrency, asked.Currency)
 }
 
 // Refund asks for the refund and checks the order it answers with (see
@@ -186,8 +234,7 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	var before *snapshot
 	if s, err := readSnapshot(r.Before); err == nil {
 		if s.Currency != r.Amount.Currency {
-			return providers.Outcome{Kind: providers.Rejected,
-				Reason: fmt.Sprintf("the order is in %s, the refund in %s (Ecart Pay refunds in the order's currency)", s.Currency, r.Amount.Currency)}
+			return providers.Outcome{Kind: providers.Rejected, Reason: currencyReason(s.Currency, r.Amount)}
 		}
 		before = &s
 	}
@@ -203,6 +250,9 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	if resp.Status != http.StatusOK && resp.Status != http.StatusCreated {
 		out = refundError(resp, r.Attempt)
 		out.RequestID = resp.RequestID()
+		if out.Kind == providers.Rejected && resp.Status != http.StatusNotFound {
+			out = c.checkRefusal(ctx, r, out)
+		}
 		return out
 	}
 	o, err := parseOrder(resp.Body)
@@ -212,6 +262,43 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	out = judgeRefund(o, before, r)
 	out.HTTPStatus, out.RequestID = resp.Status, resp.RequestID()
 	return out
+}
+
+// checkRefusal reads the order after a refusal. Ecart Pay's refusals are
+// undocumented, and one such as "exceeds the refundable amount" may be the
+// echo of a refund of ours that reached the order after the read before the
+// send (an earlier attempt applied late). The refusal stands only when the
+// order is unchanged since that read; otherwise, or when the order cannot be
+// read or compared, it is Unknown, and the worker looks up before anything
+// else (a look-up that finds our refund makes it Succeeded, never failed).
+// A 404 (no such order) needs no check: no refund of ours is on it.
+func (c *Client) checkRefusal(ctx context.Context, r providers.Refund, refused providers.Outcome) providers.Outcome {
+	unknown := func(why string) providers.Outcome {
+		refused.Kind = providers.Unknown
+		refused.Reason += "; but " + why + ": the refusal may be the echo of a refund of ours, so the order is looked up"
+		return refused
+	}
+	before, err := readSnapshot(r.Before)
+	if err != nil {
+		return unknown(err.Error())
+	}
+	resp, _, ok := c.call(ctx, http.MethodGet, orderPath(r.OrderID), nil)
+	if !ok || resp.Status != http.StatusOK {
+		return unknown("the order could not be read after it")
+	}
+	o, err := parseOrder(resp.Body)
+	if err != nil {
+		return unknown("the order read after it is unreadable")
+	}
+	now, err := o.snap()
+	switch {
+	case err != nil:
+		return unknown(fmt.Sprintf("after it, %s", err))
+	case !before.sameAs(now):
+		return unknown(fmt.Sprintf("the order changed since the read before the send (before %s, now %s)", before, now))
+	}
+	refused.Reason += "; the order is unchanged since the read before the send"
+	return refused
 }
 
 // Lookup reads the order and compares it with r.Before (see judgeLookup).

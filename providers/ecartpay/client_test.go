@@ -193,15 +193,9 @@ func TestAnotherCurrencyIsNeverSent(t *testing.T) {
 	}
 }
 
-// An order that does not show what a lost answer would be judged by is not
-// refunded: nothing is sent, and trying later may work.
-func TestPrepareWithoutTheEvidenceSendsNothing(t *testing.T) {
-	s, c, _ := setup(t, nil)
-	s.AddOrder("ord-h", mxn(1000))
-	s.HideEvidence()
-	if _, out, ok := c.Prepare(context.Background(), providers.Refund{OrderID: "ord-h", Amount: mxn(1000)}); ok || out.Kind != providers.Transient {
-		t.Fatalf("prepare = %v, %v", out, ok)
-	}
+// An order that Ecart Pay does not have is refused before anything is sent.
+func TestPrepareOfAnUnknownOrder(t *testing.T) {
+	_, c, _ := setup(t, nil)
 	if _, out, ok := c.Prepare(context.Background(), providers.Refund{OrderID: "ord-none", Amount: mxn(1000)}); ok || out.Kind != providers.Rejected {
 		t.Fatalf("prepare of an unknown order = %v, %v", out, ok)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/tasks"
@@ -123,6 +124,85 @@ func (o order) snap() (snapshot, error) {
 		return s, errors.New("the order does not show " + strings.Join(missing, ", "))
 	}
 	return s, nil
+}
+
+// stranger is a refund on the order that refundq cannot explain (see
+// strangers); amount is nil when the order does not show it.
+type stranger struct {
+	id     string
+	amount *tasks.Money
+}
+
+// strangers lists the refunds the order shows that are neither another
+// refund of ours (r.OtherRefs) nor already on the order before an earlier
+// attempt of this refund (r.Before). With the refunds list confirmed each
+// comes with its amount; otherwise the order shows only its latest
+// refund_id, of unknown amount, and only that one can be checked.
+func strangers(s snapshot, r providers.Refund) []stranger {
+	known := map[string]bool{}
+	for _, id := range r.OtherRefs {
+		known[id] = true
+	}
+	if b, err := readSnapshot(r.Before); err == nil {
+		if b.RefundID != "" {
+			known[b.RefundID] = true
+		}
+		if b.Refunds != nil {
+			for _, f := range *b.Refunds {
+				known[f.ID] = true
+			}
+		}
+	}
+	var out []stranger
+	listed := false
+	if r.Known.Holds(GuessOrderRefunds) && s.Refunds != nil {
+		for _, f := range *s.Refunds {
+			listed = listed || f.ID == s.RefundID
+			if !known[f.ID] {
+				m, _ := tasks.ParseProviderAmount(f.Amount, s.Currency) // snap checked it parses
+				out = append(out, stranger{id: f.ID, amount: &m})
+			}
+		}
+	}
+	if s.RefundID != "" && !listed && !known[s.RefundID] {
+		out = append(out, stranger{id: s.RefundID})
+	}
+	return out
+}
+
+// mayBeOurs keeps the strangers that may be an attempt of a refund of
+// amount: those of that amount, and those whose amount is not shown.
+func mayBeOurs(found []stranger, amount tasks.Money) []stranger {
+	var out []stranger
+	for _, f := range found {
+		if f.amount == nil || *f.amount == amount {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func describe(found []stranger) string {
+	parts := make([]string, len(found))
+	for i, f := range found {
+		parts[i] = "refund " + f.id + " (amount not shown)"
+		if f.amount != nil {
+			parts[i] = fmt.Sprintf("refund %s of %s", f.id, *f.amount)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// changedWithin reports how long ago the order last changed (updated_at) and
+// whether that is less than d, either way (a provider's clock may run ahead
+// of ours). An updated_at that does not read as a time is not recent.
+func (s snapshot) changedWithin(now time.Time, d time.Duration) (time.Duration, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s.UpdatedAt)
+	if err != nil {
+		return 0, false
+	}
+	age := now.Sub(t)
+	return age, age < d && age > -d
 }
 
 // readSnapshot reads what Prepare stored; an absent or unreadable one is an

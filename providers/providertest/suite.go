@@ -142,10 +142,39 @@ type driver struct {
 	h      *Harness
 	known  providers.Knowledge
 	sentAt time.Time
+	// refs holds, per order, the provider's reference of each refund that
+	// succeeded (by refund id): for a keyless provider the worker hands
+	// the others' to every call about a refund on the order (OtherRefs).
+	refs map[string]map[string]string
 }
 
 func newDriver(t *testing.T, h *Harness) *driver {
-	return &driver{t: t, h: h, known: providers.Knowledge{}}
+	return &driver{t: t, h: h, known: providers.Knowledge{}, refs: map[string]map[string]string{}}
+}
+
+// others sets r.OtherRefs as the worker does: for a keyless provider, the
+// references of the other refunds of ours known on the order.
+func (d *driver) others(r *providers.Refund) {
+	if !d.h.Keyless {
+		return
+	}
+	r.OtherRefs = nil
+	for id, ref := range d.refs[r.OrderID] {
+		if id != r.RefundID {
+			r.OtherRefs = append(r.OtherRefs, ref)
+		}
+	}
+}
+
+// record keeps the reference of a refund that succeeded.
+func (d *driver) record(r *providers.Refund, out providers.Outcome) providers.Outcome {
+	if out.Kind == providers.Succeeded && out.Reference != "" {
+		if d.refs[r.OrderID] == nil {
+			d.refs[r.OrderID] = map[string]string{}
+		}
+		d.refs[r.OrderID][r.RefundID] = out.Reference
+	}
+	return out
 }
 
 func (d *driver) learn(out providers.Outcome) providers.Outcome {
@@ -183,6 +212,7 @@ func (d *driver) send(r *providers.Refund) providers.Outcome {
 
 func (d *driver) sendWith(c context.Context, r *providers.Refund) providers.Outcome {
 	r.Known = d.known
+	d.others(r)
 	if p, ok := d.h.Provider.(providers.Preparer); ok {
 		before, out, ok := p.Prepare(ctx(d.t), *r)
 		if !ok {
@@ -192,14 +222,15 @@ func (d *driver) sendWith(c context.Context, r *providers.Refund) providers.Outc
 	}
 	r.Attempt++
 	d.sentAt = time.Now()
-	return d.learn(d.h.Provider.Refund(c, *r))
+	return d.record(r, d.learn(d.h.Provider.Refund(c, *r)))
 }
 
 // lookup asks what became of r, and returns NotFound only once it is proven
 // by the settle rules.
 func (d *driver) lookup(r *providers.Refund) providers.Outcome {
 	r.Known = d.known
-	out := d.learn(d.h.Provider.Lookup(ctx(d.t), *r))
+	d.others(r)
+	out := d.record(r, d.learn(d.h.Provider.Lookup(ctx(d.t), *r)))
 	if out.Kind != providers.NotFound || d.sentAt.IsZero() {
 		return out
 	}
@@ -210,7 +241,7 @@ func (d *driver) lookup(r *providers.Refund) providers.Outcome {
 	if d.h.Keyless {
 		time.Sleep(SettleDelay)
 		r.Known = d.known
-		out = d.learn(d.h.Provider.Lookup(ctx(d.t), *r))
+		out = d.record(r, d.learn(d.h.Provider.Lookup(ctx(d.t), *r)))
 	}
 	return out
 }

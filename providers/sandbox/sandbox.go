@@ -232,8 +232,8 @@ func bbmslSim(dir string) (Sim, error) {
 		}),
 		WrongAmount: s.WrongAmount,
 		Refuses:     []string{"a second refund on the order (refused at enqueue)"},
-		OtherCurrency: "BBMSL's refund call carries no currency: it refunds the amount in HKD, answers so, and " +
-			"the worker stops at needs_review for a human to settle",
+		OtherCurrency: "refused by the worker before sending: BBMSL's refund call carries no currency, so it reads " +
+			"the order's first (the signed query)",
 		Env: func(base string) []string {
 			return []string{"BBMSL_BASE_URL=" + base, "BBMSL_MERCHANT_ID=" + merchant, "BBMSL_PRIVATE_KEY_FILE=" + path}
 		},
@@ -242,6 +242,7 @@ func bbmslSim(dir string) (Sim, error) {
 		AutoCreate: s.AutoCreate,
 		Partial:    true,
 		Guessed:    s.Guessed,
+		Quirks:     s.Quirks,
 	}, nil
 }
 

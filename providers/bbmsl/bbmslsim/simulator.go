@@ -25,6 +25,10 @@
 //
 // The non-0000 responseCodes here are invented: BBMSL's are not documented
 // to us. Every answer is HTTP 200.
+//
+// Quirks(true) adds what BBMSL's documents allow and the adapter does not
+// count on: responseCodes no page explains, on refunds that did or did not
+// move money (see Quirks).
 package bbmslsim
 
 import (
@@ -62,6 +66,17 @@ const (
 	codeBadSignature = "9001"
 	codeBadRequest   = "9002"
 	codeBadMerchant  = "9003"
+	// With Quirks on: a refund applied and answered as a system error, and
+	// a refund turned away before anything was applied.
+	codeQueryMe = "9999"
+	codeBusy    = "9100"
+)
+
+// The quirks' messages: an acquirer's words, not BBMSL's (none are
+// documented).
+const (
+	msgQueryMe = "System error, please query the order status"
+	msgBusy    = "System busy, please try again later"
 )
 
 // timeLayout is how BBMSL writes createTime and updateTime.
@@ -85,6 +100,8 @@ type Simulator struct {
 	short   map[string]bool // the next refund on the order is applied one minor unit short
 	guessed bool            // query answers carry netAmount
 	hide    bool            // query answers carry no order
+	quirks  bool
+	busy    map[int64]bool // quirks: orders whose first refund request was turned away
 	posts   int
 }
 
@@ -101,7 +118,7 @@ type order struct {
 // New returns a simulator for one merchant and its public key.
 func New(merchantID string, pub *rsa.PublicKey) *Simulator {
 	s := &Simulator{merchant: merchantID, pub: pub, faults: sim.NewFaults(5),
-		orders: map[string]*order{}, byID: map[int64]*order{}, short: map[string]bool{},
+		orders: map[string]*order{}, byID: map[int64]*order{}, short: map[string]bool{}, busy: map[int64]bool{},
 		nextID: 4922, nextTxn: 3758}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+RefundPath, s.refund)
@@ -122,6 +139,26 @@ func (s *Simulator) Guessed(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.guessed = on
+}
+
+// Quirks switches on (true) the answers BBMSL's documents allow and the
+// adapter does not count on: responseCodes other than "0000", which no page
+// explains. Which one an order meets depends on BBMSL's order id, so a test
+// can pick it (AddOrder returns the id):
+//
+//   - odd id: a refund BBMSL applies is answered "9999" "System error,
+//     please query the order status", without order or transaction; the
+//     money has moved (the ledger has it) and only a query shows it.
+//   - even id: the order's first refund request is answered "9100" "System
+//     busy, please try again later" and nothing is applied; later requests
+//     are answered as without quirks.
+//
+// Refusals (already refunded, amount too big, order not found) keep their
+// codes, which are undocumented too.
+func (s *Simulator) Quirks(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quirks = on
 }
 
 // HideEvidence makes every later query answer without its order, as a BBMSL
@@ -259,6 +296,11 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.posts++
+	if s.quirks && o.id%2 == 0 && !s.busy[o.id] {
+		s.busy[o.id] = true
+		reply(w, codeBusy, msgBusy, nil)
+		return
+	}
 	m, err := tasks.ParseMoney(in.Amount.String(), o.amount.Currency)
 	switch {
 	case err != nil:
@@ -278,6 +320,10 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	o.refunded, o.refundTxn, o.updated = m.Minor, s.nextTxn, time.Now().UTC()
 	s.nextTxn++
 	s.Record(sim.Entry{OrderID: o.ref, Ref: strconv.FormatInt(o.refundTxn, 10), Amount: m})
+	if s.quirks && o.id%2 == 1 {
+		reply(w, codeQueryMe, msgQueryMe, nil)
+		return
+	}
 	reply(w, codeSuccess, "Success", map[string]any{
 		"order": s.orderJSON(o, true),
 		"transaction": map[string]any{

@@ -165,6 +165,22 @@ func (s *Simulator) WrongAmount(id string) {
 	}
 }
 
+// Backdate moves everything that happened to the order d into the past
+// (created_at, updated_at, its refunds' created_at), as if it had all
+// happened that much earlier: a test's way to let time pass.
+func (s *Simulator) Backdate(id string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.order(id)
+	if o == nil {
+		return
+	}
+	o.created, o.updated = o.created.Add(-d), o.updated.Add(-d)
+	for i := range o.refunds {
+		o.refunds[i].created = o.refunds[i].created.Add(-d)
+	}
+}
+
 func (s *Simulator) issue(w http.ResponseWriter, r *http.Request) {
 	if u, p, ok := r.BasicAuth(); !ok || u != s.public || p != s.private {
 		sim.WriteJSON(w, http.StatusUnauthorized, map[string]string{"message": "Invalid credentials"})
