@@ -109,7 +109,7 @@ func moyasar() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.SetProcessing,
 		AutoCreate:  s.AutoCreate,
-		Guessed:     s.Guessed, Idempotent: true,
+		Guessed:     s.Guessed, Quirks: s.Quirks, Idempotent: true,
 		Partial: true, Multiple: true,
 	}
 }
