@@ -245,7 +245,6 @@ func TestQuirkRefusedResendAfterLostAnswerEndsSucceeded(t *testing.T) {
 				// quirk validates the resend and refuses it.
 				posts := m.count(http.MethodPost)
 				resend := m.send(&r)
-				t.Logf("resend: %v", resend)
 				never("resend", resend)
 				if resend.Kind == providers.Succeeded || m.count(http.MethodPost) != posts+1 {
 					t.Fatalf("resend = %v: the quirk did not refuse it", resend)
@@ -259,7 +258,6 @@ func TestQuirkRefusedResendAfterLostAnswerEndsSucceeded(t *testing.T) {
 				if out.Kind != providers.Succeeded {
 					t.Fatalf("look-up after the refused resend = %v, want succeeded (%s)", out, paid.Ref)
 				}
-				t.Logf("look-up: %v", out)
 				wantLedger(t, m.s, order, 1000)
 			})
 		}
