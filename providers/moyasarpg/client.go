@@ -8,21 +8,30 @@
 // the first request's result, or answers 400 "Initial request is still
 // processing." while that one runs. 200 answers the order (currency, amount,
 // refunded_amount, transactions[] with id, type, status, amount, …); 400
-// "fails when retries are exhausted"; 401 and 403 are auth; 422 is a
-// validation failure. The order is read by GET /v1/orders/{id}. Transaction
-// statuses: initiated (in flight), approved, failed, timeout and system_error
-// (outcome uncertain).
+// "fails when retries are exhausted" (MPG's pages also use 400 for business
+// rules in general); 401 and 403 are auth; 422 is a validation failure. The
+// order is read by GET /v1/orders/{id}. Transaction statuses: initiated (in
+// flight), approved, failed, timeout and system_error (outcome uncertain:
+// MPG offers reversal, POST /v1/transactions/{id}/reverse, not a resend).
+//
+// The refund call carries no currency; the order shows it. Prepare reads
+// the order before every send, refuses a refund in another currency, and
+// keeps what it read (a snapshot: the currency and the refund transactions
+// already on the order) for the send and the look-ups of that attempt.
 //
 // Guessed, and checked at run time (GuessRefundID): that the refund's
 // transaction in the order carries our transaction_id (providers.Refund.Key)
 // as its id. A refund answer listing a refund transaction with our id
-// confirms it; a refund answer listing a refund of our amount under another
-// id, and none under ours, refutes it. While it is not refuted, a look-up
-// that finds no refund transaction with our id is NotFound: the resend that
-// follows carries the same transaction_id, which MPG documents as its
-// idempotency key, so it cannot pay twice (see Lookup). A refund answer
-// without our id is matched by amount among the refunds refundq does not
-// already know (see fromRefundOrder).
+// confirms it; a refund answer listing a new refund of our amount under
+// another id, and none under ours, refutes it. Until it is confirmed, our
+// refund is matched by amount among the refund transactions that appeared
+// since the snapshot and that refundq does not know as another refund's
+// (r.OtherRefs); two of our amount are no match.
+//
+// A look-up never answers NotFound: MPG's pages do not promise that an
+// applied refund shows in the order at once, so an order without our refund
+// proves nothing. The worker reconciles such a look-up by resending with the
+// same transaction_id, which MPG answers from the first request.
 //
 // Every MPG-specific fact lives in this package.
 package moyasarpg
@@ -62,11 +71,12 @@ const GuessRefundID providers.Guess = "moyasarpg.refund_id"
 var Guesses = []providers.GuessInfo{{
 	Guess: GuessRefundID,
 	Means: "MPG gives a refund's transaction in the order our transaction_id as its id. Confirmed by a refund " +
-		"answer listing a refund transaction with our id; refuted by one listing a refund of our amount under " +
-		"another id and none under ours. A refund answer without our id is matched to the one refund " +
-		"transaction of our amount that refundq does not already know; anything less clear goes to review. " +
-		"While the guess is unconfirmed, a look-up without our id is still not found, because the resend " +
-		"carries the same transaction_id, MPG's documented idempotency key; once refuted, it is unknown.",
+		"answer listing a refund transaction with our id; refuted by one listing a new refund of our amount " +
+		"under another id and none under ours. Until it is confirmed, our refund is the one refund transaction " +
+		"of our amount that appeared on the order since the read before our send and that refundq does not " +
+		"know as another refund's; two or more are no match (unknown from a look-up, review from a refund " +
+		"answer). Either way, a look-up without our refund is unknown, never not found: MPG does not promise " +
+		"that an applied refund shows in the order at once.",
 }}
 
 // The API's facts. Each is one line to change if it proves wrong.
@@ -79,9 +89,13 @@ var (
 	// transaction_id is still running" (seed); any other 400 is the
 	// documented "fails when retries are exhausted", whose effect is unknown.
 	stillProcessing = "Initial request is still processing."
-	// Transaction statuses (doc). timeout, system_error and anything else
-	// leave the outcome uncertain.
+	// Transaction statuses (doc). timeout and system_error are "outcome
+	// uncertain"; a status the documents do not name is unknown.
 	statusApproved, statusFailed, statusInitiated = "approved", "failed", "initiated"
+	statusTimeout, statusSystemError              = "timeout", "system_error"
+	// reversePath is where MPG offers to reverse a transaction whose outcome
+	// is uncertain (doc: reverse-transaction).
+	reversePath = func(txn string) string { return "/v1/transactions/" + url.PathEscape(txn) + "/reverse" }
 )
 
 // Schedule polls a pending MPG refund every few seconds, then every minute,
@@ -96,12 +110,15 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Client is the MPG adapter; it implements providers.Provider.
+// Client is the MPG adapter; it implements providers.Provider and
+// providers.Preparer.
 type Client struct {
 	base string
 	key  string
 	hc   *http.Client
 }
+
+var _ providers.Preparer = (*Client)(nil)
 
 // New returns an adapter; the API key is required (a
 // *providers.MissingError names it).
@@ -162,11 +179,111 @@ type apiError struct {
 	Errors  map[string][]string `json:"errors"`
 }
 
+// snapshot is what Prepare read of the order just before a send, kept by
+// the worker with the attempt and handed back as r.Before.
+type snapshot struct {
+	Key      string `json:"key"`      // the transaction_id it was read for
+	Currency string `json:"currency"` // the order's
+	// Listed: the order showed its transactions, so Refunds is every refund
+	// transaction on the order before this refund's first send: one that is
+	// not in it appeared since, and may be ours.
+	Listed  bool     `json:"listed"`
+	Refunds []string `json:"refunds,omitempty"`
+}
+
+// readSnapshot returns the snapshot taken for r's key; nil when there is
+// none (no Prepare, or one of another refund).
+func readSnapshot(r providers.Refund) *snapshot {
+	var s snapshot
+	if len(r.Before) == 0 || json.Unmarshal(r.Before, &s) != nil || s.Key != r.Key || s.Currency == "" {
+		return nil
+	}
+	return &s
+}
+
+// Prepare reads the order (GET /v1/orders/{id}) before a send: the refund
+// call carries no currency, so a refund in another currency than the
+// order's is refused here (Rejected, nothing sent). A read that fails is
+// Transient (a read changes nothing); credentials refused are Blocked.
+//
+// The snapshot it returns lists the refund transactions on the order before
+// this refund's first send: on a resend (r.Before holds the previous
+// attempt's snapshot of the same key) the list is carried over, since any
+// refund that appeared after the first send may be that attempt's, ours.
+func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, providers.Outcome, bool) {
+	if strings.TrimSpace(r.OrderID) == "" || strings.TrimSpace(r.Key) == "" {
+		return nil, providers.Outcome{Kind: providers.Rejected, Reason: "moyasarpg needs the order id and a transaction_id (nothing sent)"}, false
+	}
+	resp, err := c.do(ctx, http.MethodGet, orderPath(r.OrderID), nil)
+	if err != nil {
+		out := providers.TransportOutcome(err)
+		out.Kind, out.Reason = providers.Transient, "reading the order before the send: "+out.Reason
+		return nil, out, false
+	}
+	out := providers.Outcome{Kind: providers.Transient, HTTPStatus: resp.Status, RequestID: resp.RequestID()}
+	switch {
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		out.Kind, out.Reason = providers.Blocked, authReason(resp.Status)
+		return nil, out, false
+	case resp.Status == http.StatusTooManyRequests:
+		out.RetryAfter, out.Reason = providers.RetryAfter(resp.Header), "reading the order before the send: rate limited by MPG"
+		return nil, out, false
+	case resp.Status != http.StatusOK:
+		e, parsed := parseError(resp.Body)
+		out.Reason = fmt.Sprintf("reading the order before the send: HTTP %d: %s", resp.Status, errText(e, parsed, resp.Body))
+		return nil, out, false
+	}
+	var o order
+	if err := json.Unmarshal(resp.Body, &o); err != nil || o.ID == "" {
+		out.Reason = "reading the order before the send: unreadable order: " + providers.Snippet(resp.Body)
+		return nil, out, false
+	}
+	if o.ID != r.OrderID {
+		out.Reason = fmt.Sprintf("reading the order before the send: MPG answered with order %s, not %s", o.ID, r.OrderID)
+		return nil, out, false
+	}
+	if strings.TrimSpace(o.Currency) == "" {
+		out.Reason = "reading the order before the send: order " + o.ID + " shows no currency, so the refund's cannot be checked (nothing sent)"
+		return nil, out, false
+	}
+	if !strings.EqualFold(o.Currency, r.Amount.Currency) {
+		out.Kind, out.Reason = providers.Rejected, currencyReason(o.ID, o.Currency, r.Amount)
+		return nil, out, false
+	}
+	s := snapshot{Key: r.Key, Currency: strings.ToUpper(o.Currency)}
+	if prev := readSnapshot(r); prev != nil && prev.Listed {
+		s.Listed, s.Refunds = true, prev.Refunds
+	} else if o.Transactions != nil {
+		s.Listed = true
+		for _, t := range *o.Transactions {
+			if t.Type == refundType && t.ID != "" {
+				s.Refunds = append(s.Refunds, t.ID)
+			}
+		}
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		out.Reason = "cannot keep the order read before the send: " + err.Error()
+		return nil, out, false
+	}
+	return b, providers.Outcome{}, true
+}
+
+func currencyReason(order, currency string, want tasks.Money) string {
+	return fmt.Sprintf("order %s is in %s and the refund is asked in %s: MPG refunds in the order's currency (its refund call carries none), so nothing was sent",
+		order, strings.ToUpper(currency), want)
+}
+
 // Refund sends the refund with r.Key as transaction_id; a resend with the
-// same key is answered from MPG's record of the first.
+// same key is answered from MPG's record of the first. r.Before is the
+// snapshot Prepare took for this attempt.
 func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outcome {
 	if strings.TrimSpace(r.OrderID) == "" || strings.TrimSpace(r.Key) == "" {
 		return providers.Outcome{Kind: providers.Rejected, Reason: "moyasarpg needs the order id and a transaction_id (nothing sent)"}
+	}
+	snap := readSnapshot(r)
+	if snap != nil && !strings.EqualFold(snap.Currency, r.Amount.Currency) {
+		return providers.Outcome{Kind: providers.Rejected, Reason: currencyReason(r.OrderID, snap.Currency, r.Amount)}
 	}
 	body, err := json.Marshal(struct {
 		Amount        int64  `json:"amount"`
@@ -179,23 +296,20 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	return refundOutcome(resp, r)
+	return refundOutcome(resp, r, snap)
 }
 
-// Lookup reads the order and finds the refund transaction with our key.
+// Lookup reads the order and finds our refund transaction: by our key, or,
+// while GuessRefundID is not confirmed, by amount among the refund
+// transactions that appeared since the snapshot (see match).
 //
-// No such transaction is NotFound, even while GuessRefundID is unconfirmed.
-// That is safe, unlike a NotFound that rests on a guess elsewhere: what the
-// worker does with NotFound is send the refund again, and it sends it with
-// the same transaction_id, which MPG documents as the idempotency key of the
-// refund call. If the first request was applied after all, the resend
-// replays its result (or answers "still processing" while it runs) instead
-// of refunding again, and that answer is then judged by refundOutcome.
-//
-// Once the guess is refuted, though, the order can never show our refund
-// by its id, so "none with our id" would be said of an applied refund too:
-// Unknown. So is an order without a transactions array, which shows
-// nothing at all.
+// It never answers NotFound. MPG's pages do not promise that an applied
+// refund shows in the order at once, so an order without our refund proves
+// nothing, even once refunds are known to carry our transaction_id; such a
+// look-up is Unknown, which the worker reconciles by resending with the same
+// transaction_id (MPG's documented idempotency key: the resend is answered
+// from the first request). An order without a transactions array shows
+// nothing at all: Unknown too.
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
 	if strings.TrimSpace(r.OrderID) == "" || strings.TrimSpace(r.Key) == "" {
 		return providers.Outcome{Kind: providers.Unknown, Reason: "refund has no order id or transaction_id to look it up by"}
@@ -204,7 +318,7 @@ func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outco
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	return lookupOutcome(resp, r)
+	return lookupOutcome(resp, r, readSnapshot(r))
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte) (*providers.Response, error) {
@@ -225,23 +339,32 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*pro
 }
 
 // refundOutcome classifies the answer to a refund request.
-func refundOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
+func refundOutcome(resp *providers.Response, r providers.Refund, snap *snapshot) providers.Outcome {
 	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	if resp.Status == http.StatusOK {
-		return fromRefundOrder(resp.Body, r, out)
+		return fromRefundOrder(resp.Body, r, snap, out)
 	}
 	e, parsed := parseError(resp.Body)
 	switch {
 	case resp.Status == http.StatusBadRequest && parsed && e.Message == stillProcessing:
 		out.Kind, out.Status, out.Reason = providers.Pending, "still_processing", "MPG is still processing the first request with this transaction_id"
 	case resp.Status == http.StatusBadRequest:
-		// The document's 400 is "fails when retries are exhausted": MPG gave
-		// up somewhere, and whether the refund was applied is not known.
-		out.Kind, out.Reason = providers.Unknown, "HTTP 400 (MPG: fails when retries are exhausted), outcome unknown: "+errText(e, parsed, resp.Body)
+		// MPG's page gives 400 as "fails when retries are exhausted", and
+		// its pages use 400 for business rules in general; none says that
+		// nothing was applied. Unknown, on a first attempt as on a resend.
+		out.Kind, out.Reason = providers.Unknown, "HTTP 400 (MPG: retries exhausted, or a business rule), and MPG does not say whether anything was applied: "+errText(e, parsed, resp.Body)
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		out.Kind, out.Reason = providers.Blocked, authReason(resp.Status)
 	case resp.Status == http.StatusUnprocessableEntity:
+		// A validation failure refuses this request. On a resend it says
+		// nothing of the earlier attempt: MPG may validate a resend before
+		// replaying it, and an applied first attempt is what makes the
+		// amount too much. (The worker looks up before believing it.)
 		out.Kind, out.Reason = providers.Rejected, "MPG refused the refund: "+errText(e, parsed, resp.Body)
+		if r.Attempt > 1 {
+			out.Reason = "MPG refused this resend: " + errText(e, parsed, resp.Body) +
+				"; this may be MPG validating the resend against a refund an earlier attempt already made, and proves nothing about that attempt"
+		}
 	case resp.Status == http.StatusTooManyRequests:
 		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by MPG"
 	default:
@@ -253,7 +376,7 @@ func refundOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 }
 
 // lookupOutcome classifies the answer to GET /v1/orders/{id}.
-func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
+func lookupOutcome(resp *providers.Response, r providers.Refund, snap *snapshot) providers.Outcome {
 	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	switch {
 	case resp.Status == http.StatusTooManyRequests:
@@ -278,33 +401,75 @@ func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 		return out
 	} else if t != nil {
 		out.Observe(GuessRefundID, true, "order "+o.ID+" lists refund transaction "+t.ID+", our transaction_id")
-		return classify(*t, o, r, out)
+		return classify(*t, o, r, snap, out)
 	}
-	if !r.Known.Holds(GuessRefundID) {
-		// Without the guess confirmed, the order cannot show that our refund
-		// is absent: it may be there under MPG's own id. Unknown, never not
-		// found. (The worker may still reconcile by resending: the
-		// transaction_id is MPG's documented idempotency key, and a resend is
-		// answered from the first request.)
-		out.Kind = providers.Unknown
-		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s, and whether MPG gives refunds our transaction_id as id is %s (guess %s): the order cannot show our refund",
-			o.ID, r.Key, r.Known[GuessRefundID], GuessRefundID)
+	out.Kind = providers.Unknown
+	if r.Known.Holds(GuessRefundID) {
+		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s (yet): MPG does not promise that an applied refund shows in the order at once, so this proves nothing",
+			o.ID, r.Key)
 		return out
 	}
-	out.Kind = providers.NotFound
-	out.Reason = "order " + o.ID + " lists no refund transaction " + r.Key
+	m := match(txns, r, snap)
+	switch {
+	case m.why != "":
+		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s, and %s", o.ID, r.Key, m.why)
+	case len(m.same) == 1 && m.same[0].Status == statusFailed:
+		// A failed refund found only by its amount may be anyone's, and
+		// failed rows say nothing of where an applied one would be.
+		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s; the one new refund of %s, %s, failed, and being matched only by amount it proves nothing about ours",
+			o.ID, r.Key, r.Amount, m.same[0].ID)
+	case len(m.same) == 1:
+		out = classify(m.same[0], o, r, snap, out)
+		out.Reason = strings.TrimPrefix(out.Reason+"; matched by amount: the one refund transaction of "+r.Amount.String()+" that appeared on the order since the read before our send", "; ")
+	case len(m.same) > 1:
+		out.Reason = fmt.Sprintf("order %s lists %d refund transactions of %s since the read before our send (%s) and none with our transaction_id %s: which is ours cannot be told",
+			o.ID, len(m.same), r.Amount, ids(m.same), r.Key)
+	default:
+		out.Reason = fmt.Sprintf("order %s lists no refund transaction %s and no new refund of %s (yet): MPG does not promise that an applied refund shows in the order at once, so this proves nothing",
+			o.ID, r.Key, r.Amount)
+	}
 	return out
+}
+
+// candidates are the refund transactions that may be ours when none carries
+// our transaction_id.
+type candidates struct {
+	same, others []transaction // of our amount; of another
+	why          string        // why none can be matched by amount at all
+}
+
+// match lists the refund transactions that appeared on the order since the
+// snapshot (the read before this refund's first send) and that refundq does
+// not know as another refund's (r.OtherRefs), split by whether they are of
+// our amount. Without a snapshot that listed the order's refunds, any of
+// them may be older than our send: none is a candidate (why says so).
+func match(txns []transaction, r providers.Refund, snap *snapshot) candidates {
+	if snap == nil || !snap.Listed {
+		return candidates{why: "without the refunds the order had before our send, no refund can be matched to ours by amount"}
+	}
+	var c candidates
+	for _, t := range txns {
+		if t.Type != refundType || slices.Contains(snap.Refunds, t.ID) || slices.Contains(r.OtherRefs, t.ID) {
+			continue
+		}
+		if n, err := minor(t.Amount); err == nil && n == r.Amount.Minor {
+			c.same = append(c.same, t)
+		} else {
+			c.others = append(c.others, t)
+		}
+	}
+	return c
 }
 
 // fromRefundOrder classifies the order MPG answers a refund request with.
 // Our refund is the refund transaction with our transaction_id. Without
 // one, the answer still says MPG processed our request (idempotency: the
 // answer to a transaction_id is that request's result), so our refund is the
-// one refund transaction of our amount that refundq does not already know
-// (r.OtherRefs); seeing it under another id refutes GuessRefundID. Anything
-// less clear is Review or, when the order shows no new refund at all,
-// Unknown.
-func fromRefundOrder(body []byte, r providers.Refund, out providers.Outcome) providers.Outcome {
+// one refund transaction of our amount that appeared since the snapshot and
+// that refundq does not know as another refund's (see match); seeing it
+// under another id refutes GuessRefundID. Anything less clear is Review or,
+// when the order shows no new refund at all, Unknown.
+func fromRefundOrder(body []byte, r providers.Refund, snap *snapshot, out providers.Outcome) providers.Outcome {
 	o, txns, why := parseOrder(body, r)
 	if why != "" {
 		out.Kind, out.Reason = providers.Unknown, why
@@ -317,37 +482,33 @@ func fromRefundOrder(body []byte, r providers.Refund, out providers.Outcome) pro
 	}
 	if t != nil {
 		out.Observe(GuessRefundID, true, "refund answer lists refund transaction "+t.ID+", our transaction_id")
-		return classify(*t, o, r, out)
+		return classify(*t, o, r, snap, out)
 	}
-	var same, others []transaction
+	m := match(txns, r, snap)
+	if len(m.same) > 0 {
+		out.Observe(GuessRefundID, false, fmt.Sprintf("refund answer lists new refund transaction %s of our amount, and none with our transaction_id %s", m.same[0].ID, r.Key))
+	}
+	var refunds []transaction
 	for _, t := range txns {
-		if t.Type != refundType || slices.Contains(r.OtherRefs, t.ID) {
-			continue
+		if t.Type == refundType && !slices.Contains(r.OtherRefs, t.ID) {
+			refunds = append(refunds, t)
 		}
-		if n, err := minor(t.Amount); err == nil && n == r.Amount.Minor {
-			same = append(same, t)
-		} else {
-			others = append(others, t)
-		}
-	}
-	if len(same) > 0 {
-		out.Observe(GuessRefundID, false, fmt.Sprintf("refund answer lists refund transaction %s of our amount, and none with our transaction_id %s", same[0].ID, r.Key))
 	}
 	switch {
-	case len(same) == 1:
-		out = classify(same[0], o, r, out)
-		if out.Reason == "" {
-			out.Reason = "matched by amount: MPG did not give the refund transaction our transaction_id"
-		}
-		return out
-	case len(same) > 1:
-		out.Kind, out.Reason = providers.Review, fmt.Sprintf("MPG answered our refund with order %s listing %d refund transactions of %s that refundq does not know (%s) and none with our transaction_id %s: which is ours cannot be told",
-			o.ID, len(same), r.Amount, ids(same), r.Key)
-	case len(others) > 0:
-		out.Kind, out.Reason = providers.Review, fmt.Sprintf("MPG answered our refund of %s with order %s listing refund transaction(s) %s of other amounts, and none with our transaction_id %s",
-			r.Amount, o.ID, ids(others), r.Key)
+	case m.why != "" && len(refunds) > 0:
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("MPG answered our refund with order %s listing refund transaction(s) %s and none with our transaction_id %s; %s",
+			o.ID, ids(refunds), r.Key, m.why)
+	case len(m.same) == 1:
+		out = classify(m.same[0], o, r, snap, out)
+		out.Reason = strings.TrimPrefix(out.Reason+"; matched by amount: MPG did not give the refund transaction our transaction_id", "; ")
+	case len(m.same) > 1:
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("MPG answered our refund with order %s listing %d new refund transactions of %s that refundq does not know (%s) and none with our transaction_id %s: which is ours cannot be told",
+			o.ID, len(m.same), r.Amount, ids(m.same), r.Key)
+	case len(m.others) > 0:
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("MPG answered our refund of %s with order %s listing new refund transaction(s) %s of other amounts, and none with our transaction_id %s",
+			r.Amount, o.ID, ids(m.others), r.Key)
 	default:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("MPG answered our refund with order %s without a refund transaction of ours", o.ID)
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("MPG answered our refund with order %s without a new refund transaction of ours", o.ID)
 	}
 	return out
 }
@@ -392,9 +553,13 @@ func ours(txns []transaction, key string) (*transaction, string) {
 }
 
 // classify maps our refund transaction to an outcome, checking an approved
-// one's amount and the order's currency against the request.
-func classify(t transaction, o order, r providers.Refund, out providers.Outcome) providers.Outcome {
+// one's amount and the order's currency (the snapshot's, where the answer
+// has none) against the request.
+func classify(t transaction, o order, r providers.Refund, snap *snapshot, out providers.Outcome) providers.Outcome {
 	out.Reference, out.Status = t.ID, t.Status
+	if o.Currency == "" && snap != nil {
+		o.Currency = snap.Currency
+	}
 	switch t.Status {
 	case statusApproved:
 		out.Kind, out.Reason = providers.Succeeded, ""
@@ -405,8 +570,15 @@ func classify(t transaction, o order, r providers.Refund, out providers.Outcome)
 		out.Kind, out.Reason = providers.Rejected, "refund failed at MPG: "+orDefault(t.Message, "no message")
 	case statusInitiated:
 		out.Kind, out.Reason = providers.Pending, "MPG is processing the refund"
-	default: // timeout, system_error, or a status MPG has not documented
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("refund transaction status %q: whether money moved is not known", t.Status)
+	case statusTimeout, statusSystemError:
+		// MPG's own documents call these "outcome uncertain" and offer a
+		// reversal, not a resend (which would replay the same answer).
+		out.Kind = providers.Uncertain
+		out.Reason = fmt.Sprintf("MPG shows refund transaction %s of order %s in status %q, which its documents call outcome uncertain: "+
+			"whether the money left is not known. Do not resend; check transaction %s with MPG, which offers to reverse it (POST %s)",
+			t.ID, o.ID, t.Status, t.ID, reversePath(t.ID))
+	default: // a status MPG has not documented
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("refund transaction %s status %q, which MPG does not document: whether money moved is not known", t.ID, t.Status)
 	}
 	return out
 }

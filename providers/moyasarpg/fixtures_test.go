@@ -2,6 +2,7 @@ package moyasarpg
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,6 +72,16 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		j := i + strings.Index(doc[i:], old)
 		return doc[:j] + new + doc[j+len(old):]
 	}
+	// A transaction_id the document's order does not list, and Prepare's
+	// snapshots for it: the order before our send without refunds, with the
+	// document's refund already on it, with a refund "x-1" on it.
+	const ourKey = "0191f5a8-0000-7000-8000-000000000001"
+	before := func(refunds ...string) string {
+		b, _ := json.Marshal(snapshot{Key: ourKey, Currency: "SAR", Listed: true, Refunds: refunds})
+		return string(b)
+	}
+	clean, old := before(), before(docRefund)
+	twoRefunds := strings.Replace(doc, `"transactions": [`, `"transactions": [{"id": "x-1", "status": "approved", "type": "refund", "amount": 262346},`, 1)
 	tests := []struct {
 		name              string
 		status            int
@@ -81,47 +92,53 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		refund, lookup    providers.Kind
 		contain           string // in the reason of an outcome that is neither unknown nor not found
 		observe, observeL string // what the refund (lookup) answer showed of the guess
+		before            string // r.Before (Prepare's snapshot)
 	}{
-		{"doc: the order, our refund approved", 200, doc, nil, "", nil, providers.Succeeded, providers.Succeeded, "", "true", "true"},
-		{"doc: the order, our id not there, one refund of our amount", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Succeeded, providers.Unknown, "matched by amount", "false", ""},
-		{"doc: the order, our id not there, its refund known to refundq", 200, doc, nil, "0191f5a8-0000-7000-8000-000000000001", []string{docRefund}, providers.Unknown, providers.Unknown, "", "", ""},
-		{"doc: the order, our id not there, two refunds of our amount", 200,
-			strings.Replace(doc, `"transactions": [`, `"transactions": [{"id": "x-1", "status": "approved", "type": "refund", "amount": 262346},`, 1),
-			nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.Unknown, "cannot be told", "false", ""},
-		{"doc: the order, our id not there, a refund of another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "0191f5a8-0000-7000-8000-000000000001", nil, providers.Review, providers.Unknown, "other amounts", "", ""},
-		{"doc: still processing", 400, fixture(t, "still_processing.json"), nil, "", nil, providers.Pending, providers.Unknown, "still processing", "", ""},
-		{"400, another message (retries exhausted)", 400, `{"message": "Upstream retries exhausted"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"400, still processing in other words", 400, `{"message": "initial request is still processing"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"400 HTML", 400, `<html>Bad Request</html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"doc: 401", 401, fixture(t, "unauthorized.json"), nil, "", nil, providers.Blocked, providers.Blocked, "MOYASAR_PG_API_KEY", "", ""},
-		{"doc: 403", 403, fixture(t, "forbidden.json"), nil, "", nil, providers.Blocked, providers.Blocked, "auth", "", ""},
-		{"doc: 422", 422, fixture(t, "validation_failed.json"), nil, "", nil, providers.Rejected, providers.Unknown, "amount: The value must be greater than or equal to 1.", "", ""},
-		{"404 (undocumented)", 404, `{"message":"Object not found"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"409 (undocumented)", 409, `{"message":"Conflict"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, "", nil, providers.Transient, providers.Transient, "", "", ""},
-		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"5xx with the order", 500, doc, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"200 HTML", 200, `<html>maintenance</html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"200 empty", 200, ``, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"200 array", 200, "[" + doc + "]", nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"order without transactions", 200, `{"id": "` + docOrder + `", "currency": "SAR", "amount": 262346, "refunded_amount": 262346}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"order with null transactions", 200, `{"id": "` + docOrder + `", "transactions": null}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"order with no transactions", 200, `{"id": "` + docOrder + `", "transactions": []}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"another order", 200, strings.Replace(doc, docOrder, "0191f5a7-0000-7000-8000-000000000000", 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"a transaction without status", 200, withRefund(`"status": "approved",`, ``), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"our id on a capture", 200, strings.Replace(doc, "0191f5a7-44ab-7fbb-ab3c-1e1a98a5166e", docRefund, 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", ""},
-		{"refund initiated", 200, withRefund(`"status": "approved"`, `"status": "initiated"`), nil, "", nil, providers.Pending, providers.Pending, "", "true", "true"},
-		{"refund failed", 200, withRefund(`"status": "approved"`, `"status": "failed"`), nil, "", nil, providers.Rejected, providers.Rejected, "APPROVED", "true", "true"},
-		{"refund timeout", 200, withRefund(`"status": "approved"`, `"status": "timeout"`), nil, "", nil, providers.Unknown, providers.Unknown, "", "true", "true"},
-		{"refund system_error", 200, withRefund(`"status": "approved"`, `"status": "system_error"`), nil, "", nil, providers.Unknown, providers.Unknown, "", "true", "true"},
-		{"approved for another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "", nil, providers.Review, providers.Review, "262345", "true", "true"},
-		{"approved without an amount", 200, withRefund(`"amount": 262346,`, ``), nil, "", nil, providers.Review, providers.Review, "no amount", "true", "true"},
-		{"approved with a decimal amount", 200, withRefund(`"amount": 262346`, `"amount": 2623.46`), nil, "", nil, providers.Review, providers.Review, "2623.46", "true", "true"},
-		{"approved on an order in another currency", 200, strings.Replace(doc, `"currency": "SAR"`, `"currency": "USD"`, 1), nil, "", nil, providers.Review, providers.Review, "USD", "true", "true"},
+		{"doc: the order, our refund approved", 200, doc, nil, "", nil, providers.Succeeded, providers.Succeeded, "", "true", "true", ""},
+		{"doc: the order, our id not there, one new refund of our amount", 200, doc, nil, ourKey, nil, providers.Succeeded, providers.Succeeded, "matched by amount", "false", "", clean},
+		{"doc: the order, our id not there, its refund there before our send", 200, doc, nil, ourKey, nil, providers.Unknown, providers.Unknown, "", "", "", old},
+		{"doc: the order, our id not there, no snapshot of the order before the send", 200, doc, nil, ourKey, nil, providers.Review, providers.Unknown, "before our send", "", "", ""},
+		{"doc: the order, our id not there, its refund known to refundq", 200, doc, nil, ourKey, []string{docRefund}, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"doc: the order, our id not there, two new refunds of our amount", 200, twoRefunds, nil, ourKey, nil, providers.Review, providers.Unknown, "cannot be told", "false", "", clean},
+		{"doc: the order, our id not there, two refunds of our amount, one there before our send", 200, twoRefunds, nil, ourKey, nil, providers.Succeeded, providers.Succeeded, "matched by amount", "false", "", before("x-1")},
+		{"doc: the order, our id not there, a new refund of another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, ourKey, nil, providers.Review, providers.Unknown, "other amounts", "", "", clean},
+		{"doc: the order, our id not there, a new failed refund of our amount", 200, withRefund(`"status": "approved"`, `"status": "failed"`), nil, ourKey, nil, providers.Rejected, providers.Unknown, "failed", "false", "", clean},
+		{"doc: the order, our id not there, a new refund of our amount in timeout", 200, withRefund(`"status": "approved"`, `"status": "timeout"`), nil, ourKey, nil, providers.Uncertain, providers.Uncertain, "reverse", "false", "", clean},
+		{"doc: still processing", 400, fixture(t, "still_processing.json"), nil, "", nil, providers.Pending, providers.Unknown, "still processing", "", "", ""},
+		{"400, another message (retries exhausted)", 400, `{"message": "Upstream retries exhausted"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"400, a business rule", 400, `{"message": "Refund is not allowed for this order"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"400, still processing in other words", 400, `{"message": "initial request is still processing"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"400 HTML", 400, `<html>Bad Request</html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"doc: 401", 401, fixture(t, "unauthorized.json"), nil, "", nil, providers.Blocked, providers.Blocked, "MOYASAR_PG_API_KEY", "", "", ""},
+		{"doc: 403", 403, fixture(t, "forbidden.json"), nil, "", nil, providers.Blocked, providers.Blocked, "auth", "", "", ""},
+		{"doc: 422", 422, fixture(t, "validation_failed.json"), nil, "", nil, providers.Rejected, providers.Unknown, "amount: The value must be greater than or equal to 1.", "", "", ""},
+		{"404 (undocumented)", 404, `{"message":"Object not found"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"409 (undocumented)", 409, `{"message":"Conflict"}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"rate limited", 429, `{"message":"Too many requests"}`, map[string]string{"Retry-After": "7"}, "", nil, providers.Transient, providers.Transient, "", "", "", ""},
+		{"gateway HTML", 502, `<html><body>Bad Gateway</body></html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"5xx with the order", 500, doc, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"200 HTML", 200, `<html>maintenance</html>`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"200 empty", 200, ``, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"200 array", 200, "[" + doc + "]", nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"order without transactions", 200, `{"id": "` + docOrder + `", "currency": "SAR", "amount": 262346, "refunded_amount": 262346}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"order with null transactions", 200, `{"id": "` + docOrder + `", "transactions": null}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"order with no transactions", 200, `{"id": "` + docOrder + `", "transactions": []}`, nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"another order", 200, strings.Replace(doc, docOrder, "0191f5a7-0000-7000-8000-000000000000", 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"a transaction without status", 200, withRefund(`"status": "approved",`, ``), nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"our id on a capture", 200, strings.Replace(doc, "0191f5a7-44ab-7fbb-ab3c-1e1a98a5166e", docRefund, 1), nil, "", nil, providers.Unknown, providers.Unknown, "", "", "", ""},
+		{"refund initiated", 200, withRefund(`"status": "approved"`, `"status": "initiated"`), nil, "", nil, providers.Pending, providers.Pending, "", "true", "true", ""},
+		{"refund failed", 200, withRefund(`"status": "approved"`, `"status": "failed"`), nil, "", nil, providers.Rejected, providers.Rejected, "APPROVED", "true", "true", ""},
+		{"refund timeout", 200, withRefund(`"status": "approved"`, `"status": "timeout"`), nil, "", nil, providers.Uncertain, providers.Uncertain, "/v1/transactions/" + docRefund + "/reverse", "true", "true", ""},
+		{"refund system_error", 200, withRefund(`"status": "approved"`, `"status": "system_error"`), nil, "", nil, providers.Uncertain, providers.Uncertain, "outcome uncertain", "true", "true", ""},
+		{"refund in a status MPG does not document", 200, withRefund(`"status": "approved"`, `"status": "reversed"`), nil, "", nil, providers.Unknown, providers.Unknown, "", "true", "true", ""},
+		{"approved for another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "", nil, providers.Review, providers.Review, "262345", "true", "true", ""},
+		{"approved without an amount", 200, withRefund(`"amount": 262346,`, ``), nil, "", nil, providers.Review, providers.Review, "no amount", "true", "true", ""},
+		{"approved with a decimal amount", 200, withRefund(`"amount": 262346`, `"amount": 2623.46`), nil, "", nil, providers.Review, providers.Review, "2623.46", "true", "true", ""},
+		{"approved on an order in another currency", 200, strings.Replace(doc, `"currency": "SAR"`, `"currency": "USD"`, 1), nil, "", nil, providers.Review, providers.Review, "USD", "true", "true", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, OtherRefs: tt.others, Attempt: 1}
+			r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, OtherRefs: tt.others, Attempt: 1, Before: []byte(tt.before)}
 			if tt.key != "" {
 				r.Key = tt.key
 			}
@@ -140,7 +157,7 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 				if got := observed(t, out); got != wantObs {
 					t.Errorf("%s: observed %q, want %q", op, got, wantObs)
 				}
-				if out.Kind == providers.Succeeded && out.Reference != docRefund {
+				if (out.Kind == providers.Succeeded || out.Kind == providers.Uncertain) && out.Reference != docRefund {
 					t.Errorf("%s: reference %q", op, out.Reference)
 				}
 				if strings.Contains(out.Reason, "SECRET") {
@@ -204,19 +221,74 @@ func TestEntry(t *testing.T) {
 	}
 }
 
-// A look-up proves our refund absent only once MPG has shown that refund
-// transactions carry our transaction_id; before that, no transaction with
-// our id proves nothing (it may be there under MPG's own id).
-func TestLookupNotFoundOnlyWithTheGuessConfirmed(t *testing.T) {
-	body := `{"id": "` + docOrder + `", "transactions": []}`
-	r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, Attempt: 1}
-	for _, tc := range []struct {
-		known providers.Verdict
-		want  providers.Kind
-	}{{providers.Unconfirmed, providers.Unknown}, {providers.Refuted, providers.Unknown}, {providers.Confirmed, providers.NotFound}} {
-		r.Known = providers.Knowledge{GuessRefundID: tc.known}
-		if out := answer(t, 200, body, nil).Lookup(context.Background(), r); out.Kind != tc.want {
-			t.Errorf("guess %s: look-up %v, want %s", tc.known, out, tc.want)
+// A look-up never proves our refund absent: MPG does not promise that an
+// applied refund shows in the order at once, so an order without it is
+// Unknown whatever refundq knows of the guess (before, a confirmed guess made
+// it NotFound).
+func TestLookupNeverNotFound(t *testing.T) {
+	body := `{"id": "` + docOrder + `", "currency": "SAR", "transactions": []}`
+	before, _ := json.Marshal(snapshot{Key: docRefund, Currency: "SAR", Listed: true})
+	r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, Attempt: 1, Before: before}
+	for _, v := range []providers.Verdict{providers.Unconfirmed, providers.Refuted, providers.Confirmed} {
+		r.Known = providers.Knowledge{GuessRefundID: v}
+		if out := answer(t, 200, body, nil).Lookup(context.Background(), r); out.Kind != providers.Unknown {
+			t.Errorf("guess %s: look-up %v, want unknown", v, out)
 		}
+	}
+}
+
+// On a resend, only MPG's exact "still processing" 400 is Pending; any other
+// 400 is Unknown (never Rejected); a 422 refuses that resend only, and says
+// that it proves nothing about the earlier attempt.
+func TestResendRefusals(t *testing.T) {
+	r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: docRefund, Attempt: 2}
+	for _, tc := range []struct {
+		status  int
+		body    string
+		want    providers.Kind
+		contain string
+	}{
+		{400, fixture(t, "still_processing.json"), providers.Pending, "still processing"},
+		{400, `{"message": "Refund amount exceeds the refundable amount"}`, providers.Unknown, "does not say whether anything was applied"},
+		{400, `{"message": "Initial request is still processing"}`, providers.Unknown, "does not say"},
+		{422, `{"message": "Data validation failed", "errors": {"amount": ["The value must be less than or equal to 0."]}}`, providers.Rejected, "proves nothing about that attempt"},
+	} {
+		out := answer(t, tc.status, tc.body, nil).Refund(context.Background(), r)
+		if out.Kind != tc.want || !strings.Contains(out.Reason, tc.contain) {
+			t.Errorf("resend answered %d %s = %v, want %s (%q)", tc.status, tc.body, out, tc.want, tc.contain)
+		}
+	}
+}
+
+// Prepare keeps, across the attempts of one refund, the refunds the order had
+// before its first send: a refund that appeared after it may be that
+// attempt's, ours. A snapshot of another refund's key is not carried.
+func TestPrepareCarriesTheFirstSnapshot(t *testing.T) {
+	body := strings.Replace(fixture(t, "order_documented.json"), `"transactions": [`, `"transactions": [{"id": "x-1", "status": "approved", "type": "refund", "amount": 1},`, 1)
+	c := answer(t, 200, body, nil)
+	r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: "k-1"}
+	read := func(r providers.Refund) snapshot {
+		t.Helper()
+		b, out, ok := c.Prepare(context.Background(), r)
+		var s snapshot
+		if !ok || json.Unmarshal(b, &s) != nil {
+			t.Fatalf("prepare = %v %s", out, b)
+		}
+		return s
+	}
+	if s := read(r); !s.Listed || s.Key != "k-1" || s.Currency != "SAR" || strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
+		t.Fatalf("first snapshot %+v", s)
+	}
+	r.Before, _ = json.Marshal(snapshot{Key: "k-1", Currency: "SAR", Listed: true, Refunds: []string{"x-1"}})
+	if s := read(r); strings.Join(s.Refunds, ",") != "x-1" {
+		t.Fatalf("resend's snapshot %+v, want the first send's refunds (x-1)", s)
+	}
+	r.Key = "k-2"
+	if s := read(r); s.Key != "k-2" || strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
+		t.Fatalf("another refund's snapshot %+v", s)
+	}
+	r.Before, _ = json.Marshal(snapshot{Key: "k-2", Currency: "SAR", Listed: false})
+	if s := read(r); strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
+		t.Fatalf("snapshot after one without a list %+v, want the order's refunds now", s)
 	}
 }

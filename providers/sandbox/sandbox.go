@@ -100,8 +100,8 @@ func moyasar() Sim {
 	return Sim{
 		Name: providers.MoyasarPG, Title: "Moyasar PG", Currency: "SAR", Handler: s, Faults: s.Faults(),
 		Target: pathTarget("/v1/orders/", "/refund"),
-		OtherCurrency: "MPG's refund call carries no currency: MPG refunds the amount in the order's currency " +
-			"(SAR), and refundq's adapter does not compare yet",
+		OtherCurrency: "MPG's refund call carries no currency: refundq's adapter reads the order before the send " +
+			"and refuses a refund in another currency than the order's (failed, nothing sent)",
 		Env: func(base string) []string {
 			return []string{"MOYASAR_PG_BASE_URL=" + base, "MOYASAR_PG_API_KEY=" + key}
 		},
@@ -109,7 +109,7 @@ func moyasar() Sim {
 		Applied:     s.Refunded,
 		MakePending: s.SetProcessing,
 		AutoCreate:  s.AutoCreate,
-		Guessed:     s.Guessed, Idempotent: true,
+		Guessed:     s.Guessed, Quirks: s.Quirks, Idempotent: true,
 		Partial: true, Multiple: true,
 	}
 }

@@ -16,12 +16,20 @@
 // documented shape) the refund transaction gets an id of MPG's own (a
 // UUIDv7, like the example's other ids). Guessed(true) makes it the client's
 // transaction_id, which is what the adapter hopes for.
+//
+// SetUncertain ends the next refund on an order in timeout or system_error,
+// the statuses MPG's documents call "outcome uncertain". Quirks(true) adds
+// what MPG's documents allow and refundq's adapter must not count on: a
+// resend is validated (amount against what is left to refund) before it is
+// replayed, so the resend of an applied refund can be refused with 422; and
+// an applied refund shows in GET /v1/orders/{id} only some answers later.
 package moyasarpgsim
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +51,13 @@ const (
 	captureType     = "capture"
 	approved        = "approved"
 	initiated       = "initiated"
+	timeout         = "timeout"      // outcome uncertain (doc)
+	systemError     = "system_error" // outcome uncertain (doc)
 )
+
+// QuirkLag is how many look-up answers (GET /v1/orders/{id}) about an order
+// leave out a refund applied on it, with Quirks on.
+const QuirkLag = 2
 
 // Simulator is an MPG merchant account. It checks the Bearer key (no key:
 // 401; another key: 403), keeps paid orders and the refunds that moved
@@ -58,9 +72,11 @@ type Simulator struct {
 	mu         sync.Mutex
 	guessed    bool // a refund transaction's id is the client's transaction_id
 	hidden     bool // orders are shown without transactions
+	quirks     bool // resends validated before their replay; look-ups lag behind refunds
 	orders     map[string]*simOrder
-	processing map[string]int  // order id → requests the next refund stays in flight
-	short      map[string]bool // order id → its next refund is applied one minor unit short
+	processing map[string]int    // order id → requests the next refund stays in flight
+	short      map[string]bool   // order id → its next refund is applied one minor unit short
+	uncertain  map[string]string // order id → the status its next refund ends in (timeout, system_error)
 	auto       *tasks.Money
 	stan       int
 }
@@ -81,13 +97,14 @@ type simTxn struct {
 	stan                          string
 	created                       time.Time
 	left                          int // requests until an initiated refund is approved
+	lag                           int // look-up answers that still leave this refund out (Quirks)
 }
 
 // New returns a simulator that accepts apiKey, answering in the
 // documented shape.
 func New(apiKey string) *Simulator {
 	s := &Simulator{key: apiKey, faults: sim.NewFaults(1), orders: map[string]*simOrder{},
-		processing: map[string]int{}, short: map[string]bool{}}
+		processing: map[string]int{}, short: map[string]bool{}, uncertain: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/orders/{id}/refund", s.refund)
 	mux.HandleFunc("GET /v1/orders/{id}", s.show)
@@ -108,6 +125,34 @@ func (s *Simulator) Guessed(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.guessed = on
+}
+
+// Quirks switches on (true) what MPG's documents allow and refundq's adapter
+// must not count on, for refunds made from now on:
+//   - a resend with a transaction_id MPG already finished is validated
+//     before it is replayed: an amount above what is now left to refund
+//     (because the first request was applied) is refused with 422 "Data
+//     validation failed" instead of the replay;
+//   - an applied refund shows in the look-up (GET /v1/orders/{id}) only after
+//     QuirkLag answers about its order have left it out (the refund answer
+//     shows it at once).
+func (s *Simulator) Quirks(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quirks = on
+}
+
+// SetUncertain ends the next refund on the order in status, "timeout" or
+// "system_error" (MPG's "outcome uncertain"): its transaction shows that
+// status for good, a resend replays it, and no money moves in the ledger
+// (the amount stays held, as MPG cannot tell whether it left).
+func (s *Simulator) SetUncertain(orderID, status string) {
+	if status != timeout && status != systemError {
+		panic("moyasarpgsim: SetUncertain takes timeout or system_error, not " + status)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uncertain[orderID] = status
 }
 
 // HideEvidence shows every order from now on without its transactions, as
@@ -205,6 +250,12 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.TransactionID != "" {
 		if t := o.byKey(body.TransactionID); t != nil {
+			if s.quirks && t.status != initiated && amount > o.amount.Minor-o.refunded-o.reserved {
+				// Quirk: the resend is validated like a new request before it
+				// is replayed, so the first one, applied, makes it too much.
+				validation(w, "amount", fmt.Sprintf("The value must be less than or equal to %d.", o.amount.Minor-o.refunded-o.reserved))
+				return
+			}
 			if t.status == initiated && !s.advance(o, t) {
 				sim.WriteJSON(w, http.StatusBadRequest, map[string]string{"message": stillProcessing})
 				return
@@ -231,10 +282,18 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	}
 	t := &simTxn{id: id, key: body.TransactionID, typ: refundType, status: initiated, message: "INITIATED",
 		amount: amount, stan: s.nextStan(), created: time.Now().UTC(), left: s.processing[o.id]}
+	if s.quirks {
+		t.lag = QuirkLag
+	}
 	delete(s.processing, o.id)
 	o.txns = append(o.txns, t)
 	o.reserved += amount
-	s.advance(o, t)
+	if st := s.uncertain[o.id]; st != "" {
+		delete(s.uncertain, o.id)
+		t.status, t.message = st, strings.ToUpper(st) // held: neither refunded nor released
+	} else {
+		s.advance(o, t)
+	}
 	sim.WriteJSON(w, http.StatusOK, s.view(o))
 }
 
@@ -266,7 +325,7 @@ func (s *Simulator) show(w http.ResponseWriter, r *http.Request) {
 			s.advance(o, t)
 		}
 	}
-	sim.WriteJSON(w, http.StatusOK, s.view(o))
+	sim.WriteJSON(w, http.StatusOK, s.lookupView(o))
 }
 
 func (o *simOrder) byKey(key string) *simTxn {
@@ -286,14 +345,37 @@ func (s *Simulator) nextStan() string {
 	return fmt.Sprintf("%06d", s.stan%1000000)
 }
 
+// lookupView is the order as a look-up shows it: with Quirks, without the
+// refunds still lagging (each answer counts one off their lag). s.mu held.
+func (s *Simulator) lookupView(o *simOrder) map[string]any {
+	var late []*simTxn
+	for _, t := range o.txns {
+		if t.lag > 0 {
+			late = append(late, t)
+			t.lag--
+		}
+	}
+	return s.viewWithout(o, late)
+}
+
 // view is the order as the document's example shows it. s.mu held.
-func (s *Simulator) view(o *simOrder) map[string]any {
+func (s *Simulator) view(o *simOrder) map[string]any { return s.viewWithout(o, nil) }
+
+// viewWithout is the order as if the refunds in late were not made. s.mu
+// held.
+func (s *Simulator) viewWithout(o *simOrder, late []*simTxn) map[string]any {
+	refunded := o.refunded
+	for _, t := range late {
+		if t.status == approved {
+			refunded -= t.amount
+		}
+	}
 	v := map[string]any{
 		"id": o.id,
 		"merchant": map[string]any{"id": "0191f5a7-44a5-7700-8c11-ffc3703a7990", "acquirer_id": "0191f5a7-44a2-73d5-9a9c-745f40f8db31",
 			"name": "Merchant 52", "arabic_name": "الإسم العربي", "merchant_id": "60052", "rule_precedence": "mixed"},
 		"currency": o.amount.Currency, "amount": o.amount.Minor, "captured_amount": o.amount.Minor,
-		"refunded_amount": o.refunded, "voided_amount": 0, "description": "Order " + o.id,
+		"refunded_amount": refunded, "voided_amount": 0, "description": "Order " + o.id,
 		"created_at": o.created.Format(time.RFC3339), "updated_at": o.updated.Format(time.RFC3339),
 		"source": map[string]any{"type": "card", "issuer": nil, "card_type": nil, "category": nil, "country_alpha2": nil,
 			"scheme": "mastercard", "first_digits": "55555555", "last_digits": "4444", "month": 12, "year": 2026},
@@ -306,7 +388,9 @@ func (s *Simulator) view(o *simOrder) map[string]any {
 	if !s.hidden {
 		txns := make([]map[string]any, 0, len(o.txns))
 		for _, t := range o.txns {
-			txns = append(txns, t.view())
+			if !slices.Contains(late, t) {
+				txns = append(txns, t.view())
+			}
 		}
 		v["transactions"] = txns
 	}
@@ -319,8 +403,8 @@ func (t *simTxn) view() map[string]any {
 		auth = "663390"
 	}
 	code := "00"
-	if t.status == initiated {
-		code = "" // guess: no response code before the network answers
+	if t.status == initiated || t.status == timeout || t.status == systemError {
+		code = "" // guess: no response code without the network's answer
 	}
 	return map[string]any{
 		"id": t.id, "status": t.status, "type": t.typ, "source_type": "merchant",
