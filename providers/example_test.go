@@ -43,6 +43,7 @@ func ExampleEntry_guesses() {
 	// bbmsl bbmsl.query_order
 	// ecartpay ecartpay.order_refunds
 	// ecomcharge ecomcharge.tracking_id
+	// ecomcharge ecomcharge.tracking_lookup
 	// fatora fatora.verify_refund_status
 	// moyasarpg moyasarpg.refund_id
 }

@@ -7,20 +7,31 @@
 // units, a reason and duplicate_check (default true: the same parent_uid and
 // amount within 30 s is refused); the answer is {"transaction": {...}} with
 // uid, status (successful, failed; incomplete and pending are not final),
-// amount, currency, type "refund", message, code and friendly_message. A
-// transaction is read by GET /v2/transactions/tracking_id/{tracking_id}
-// (status query page), which lists the transactions carrying that
-// tracking_id.
+// amount, currency, type "refund", message, test, code and friendly_message.
+// The status query page documents GET /transactions/{uid} (the payment, with
+// its currency and the shop's "test" flag) and GET
+// /v2/transactions/tracking_id/{tracking_id}, which lists the transactions
+// carrying a tracking_id "submitted in an authorization or payment request".
 //
-// Guessed, and checked at run time (GuessTracking): that a refund accepts
-// the tracking_id we send (providers.Refund.Key), keeps it, and is listed by
-// the tracking_id look-up. The refund page does not list tracking_id. A
-// refund answer that echoes our tracking_id confirms it; a successful answer
-// without it leads, while nothing is known, to one look-up by tracking_id
-// right after the success: our refund listed confirms it, an empty list
-// refutes it. Until it is confirmed, a look-up that lists nothing is
-// Unknown, never NotFound, so a refund whose answer was lost is never resent
-// on the strength of a field ecomCharge may drop.
+// The refund request carries no currency: ecomCharge refunds in the
+// payment's. Prepare reads the payment before every send and refuses a
+// refund in another currency (nothing is sent), and an answer of a shop in
+// the other mode than ECOMCHARGE_MODE blocks.
+//
+// Guessed, and checked at run time (see Guesses): nothing documents that a
+// refund accepts our tracking_id (providers.Refund.Key), nor that the look-up
+// by tracking_id lists refunds. Two guesses, kept apart because an echo
+// proves only the first:
+//   - GuessTrackingEcho: the refund answer echoes our tracking_id. Learned
+//     from refund answers; nothing is decided on it.
+//   - GuessTrackingLookup: the look-up by tracking_id lists our refunds. Only
+//     a look-up showing a successful refund of ours (our tracking_id, our
+//     amount, type refund, status successful) confirms it; a look-up made
+//     right after a successful refund answer that does not list that refund
+//     refutes it. Echoes, failed rows and duplicate_check refusals confirm
+//     nothing. Until it is confirmed, a look-up that lists nothing is
+//     Unknown, never NotFound, so a refund whose answer was lost is never
+//     resent on the strength of a look-up that may not show refunds at all.
 //
 // Every ecomCharge-specific fact lives in this package, in the named
 // constants and variables below.
@@ -53,31 +64,61 @@ const (
 	EnvBaseURL   = "ECOMCHARGE_BASE_URL"
 	EnvShopID    = "ECOMCHARGE_SHOP_ID"
 	EnvSecretKey = "ECOMCHARGE_SECRET_KEY"
+	// EnvMode is the mode of the configured shop, ModeLive (the default) or
+	// ModeTest; an answer of a shop in the other mode is Blocked.
+	EnvMode = "ECOMCHARGE_MODE"
 )
 
-// GuessTracking is the guess that ecomCharge keeps our tracking_id on a
-// refund and lists the refund under it (see the package doc).
-const GuessTracking providers.Guess = "ecomcharge.tracking_id"
+// The modes EnvMode takes.
+const (
+	ModeLive = "live"
+	ModeTest = "test"
+)
+
+// The guesses (see the package doc).
+const (
+	// GuessTrackingEcho: a refund request accepts our tracking_id and its
+	// answer echoes it. Informational: an echo proves the field was
+	// accepted, not that anything can find the refund by it.
+	GuessTrackingEcho providers.Guess = "ecomcharge.tracking_id"
+	// GuessTrackingLookup: GET /v2/transactions/tracking_id/{tracking_id}
+	// lists our refunds. The only guess a look-up's "none" rests on.
+	GuessTrackingLookup providers.Guess = "ecomcharge.tracking_lookup"
+)
 
 // Guesses are the undocumented facts the adapter relies on.
 var Guesses = []providers.GuessInfo{{
-	Guess: GuessTracking,
-	Means: "ecomCharge keeps the tracking_id sent with a refund and lists the refund under " +
-		"GET /v2/transactions/tracking_id/{tracking_id}. Confirmed by a refund answer that echoes it, or by " +
-		"the one look-up made after a success while nothing is known (our refund listed); refuted when that " +
-		"look-up lists nothing. Until confirmed, a look-up listing nothing is unknown, never not found: a " +
-		"refund whose answer was lost is not resent and waits for reconciliation or a human.",
+	Guess: GuessTrackingEcho,
+	Means: "ecomCharge accepts the tracking_id sent with a refund (the refund page does not list it) and echoes it in " +
+		"the refund's answer. Confirmed by a refund answer echoing it, refuted by a successful one without it. " +
+		"Nothing is decided on it: an echo does not show that the look-up by tracking_id lists refunds " +
+		"(see ecomcharge.tracking_lookup).",
+}, {
+	Guess: GuessTrackingLookup,
+	Means: "GET /v2/transactions/tracking_id/{tracking_id} lists our refunds (the status query page documents it for " +
+		"tracking_ids of authorization and payment requests). Confirmed only by that look-up showing a successful " +
+		"refund of ours (our tracking_id, our amount, type refund); refuted when the look-up made right after a " +
+		"successful refund answer does not list that refund. Until confirmed, a look-up listing nothing is unknown, " +
+		"never not found: a refund whose answer was lost is not resent and waits for reconciliation or a human.",
 }}
 
 // The API's facts. Each is one line to change if it proves wrong.
 var (
 	// refundPath takes the refund request (seed).
 	refundPath = "/transactions/refunds"
+	// paymentPath + uid reads a transaction, here the parent payment (doc:
+	// status query). It answers an unknown uid 404 "Record not found"
+	// (beGateway's PHP client tests).
+	paymentPath = "/transactions/"
 	// trackingPath + tracking_id lists the transactions carrying that
-	// tracking_id (doc). Its answer is {"transactions": [...]}, empty when
-	// there is none (beGateway's PHP client tests); bePaid's page also shows
-	// a single {"transaction": {...}}, so both are read.
+	// tracking_id (doc). Its answer is {"transactions": [...]}, empty (a 200)
+	// when there is none (beGateway's PHP client tests), so a 404 there is
+	// a wrong base URL or path; bePaid's page also shows a single
+	// {"transaction": {...}}, so both are read.
 	trackingPath = "/v2/transactions/tracking_id/"
+	// baseCheckID is the tracking_id looked up to tell a wrong base URL from
+	// an unknown payment when the refund has no key.
+	baseCheckID = "refundq-base-url-check"
 	// apiVersionHeader: version 3 adds code and friendly_message (doc).
 	apiVersionHeader, apiVersion = "X-API-Version", "3"
 	// refundType is a refund transaction's "type" (seed).
@@ -104,10 +145,15 @@ var (
 	// (begateway/status_code F.0108); that duplicate_check answers with it
 	// is a guess, matched case-insensitively.
 	duplicateCode = "F.0108"
+	// notFoundWords, in a 404 to the refund request that has ecomCharge's
+	// documented error shape ({"message", "errors": {...}}), say the parent
+	// payment does not exist. Any other 404 there is a wrong base URL or
+	// path (the refund path is fixed).
+	notFoundWords = "not found"
 	// refusedStatuses are the HTTP statuses under which ecomCharge's error
 	// body is read as a refusal of the refund itself. Any other 4xx with an
-	// error body is undocumented, so unknown.
-	refusedStatuses = []int{http.StatusBadRequest, http.StatusPaymentRequired, http.StatusNotFound, http.StatusUnprocessableEntity}
+	// error body is undocumented, so unknown (404: see notFoundWords).
+	refusedStatuses = []int{http.StatusBadRequest, http.StatusPaymentRequired, http.StatusUnprocessableEntity}
 )
 
 // DuplicateWindow is duplicate_check's window: the same parent_uid and
@@ -121,10 +167,23 @@ const DuplicateWindow = 30 * time.Second
 const DuplicateRetry = DuplicateWindow + time.Second
 
 // SettleDelay is how long after a send a look-up's "not applied" is
-// believed. It is longer than duplicate_check's window, so a resend of a
-// refund proven not applied is not itself refused as a duplicate of the
-// attempt it replaces.
-const SettleDelay = 35 * time.Second
+// believed, and so the earliest a resend follows the attempt it replaces.
+// It rests on exactly two facts, and must stay longer than both:
+//
+//   - DuplicateWindow (30 s, seed: duplicate_check refuses the same
+//     parent_uid and amount within 30 s). A resend inside the window is
+//     refused as a duplicate of the attempt it replaces, and on a resend
+//     that refusal is read as "probably ours, applied" (Unknown), so the
+//     refund would go to a human instead of being paid.
+//   - providers.OperationTimeout (30 s, refundq: the deadline the worker
+//     gives one Refund, Lookup or Prepare). The attempt's request may still
+//     be in flight, and be applied, until then.
+//
+// The 5 s above both is a margin for ecomCharge finishing a request after
+// our client hung up; nothing documents how long that can take (the
+// registry's DefaultSettleDelay allows 10 s). Change either fact and this
+// moves with it.
+const SettleDelay = max(DuplicateWindow, providers.OperationTimeout) + 5*time.Second
 
 // Schedule polls a pending or incomplete refund after 10 s, doubling to
 // every 15 minutes, for three days: card refunds are normally answered at
@@ -136,20 +195,46 @@ type Config struct {
 	BaseURL    string // default DefaultURL
 	ShopID     string // HTTP Basic user
 	SecretKey  string // HTTP Basic password
+	Mode       string // ModeLive (the default, also for "") or ModeTest
 	HTTPClient *http.Client
 }
 
-// Client is the ecomCharge adapter; it implements providers.Provider.
+// Client is the ecomCharge adapter; it implements providers.Provider and
+// providers.Preparer.
 type Client struct {
 	base, shop, secret string
+	test               bool // configured for a test shop (EnvMode)
 	hc                 *http.Client
 }
 
+// ModeError is a mode other than ModeLive and ModeTest.
+type ModeError struct{ Mode string }
+
+func (e *ModeError) Error() string {
+	return fmt.Sprintf("ecomcharge: %s %q is neither %q nor %q", EnvMode, e.Mode, ModeLive, ModeTest)
+}
+
+// parseMode reads EnvMode's value: "" is live.
+func parseMode(mode string) (test bool, err error) {
+	switch strings.ToLower(strings.TrimSpace(mode)) {
+	case "", ModeLive:
+		return false, nil
+	case ModeTest:
+		return true, nil
+	}
+	return false, &ModeError{Mode: mode}
+}
+
 // New returns an adapter. Shop id and secret key are required: a
-// *providers.MissingError names the unset variables.
+// *providers.MissingError names the unset variables; a mode other than live
+// or test is a *ModeError.
 func New(cfg Config) (*Client, error) {
 	shop, secret := strings.TrimSpace(cfg.ShopID), strings.TrimSpace(cfg.SecretKey)
 	if err := providers.Require(providers.EcomCharge, EnvShopID, shop, EnvSecretKey, secret); err != nil {
+		return nil, err
+	}
+	test, err := parseMode(cfg.Mode)
+	if err != nil {
 		return nil, err
 	}
 	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
@@ -163,17 +248,23 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = providers.HTTPClient()
 	}
-	return &Client{base: base, shop: shop, secret: secret, hc: hc}, nil
+	return &Client{base: base, shop: shop, secret: secret, test: test, hc: hc}, nil
 }
 
 // Entry returns ecomCharge's registry entry from ECOMCHARGE_BASE_URL,
-// ECOMCHARGE_SHOP_ID and ECOMCHARGE_SECRET_KEY: disabled, with Missing set,
-// when a credential is unset; with Err set when the base URL is unusable.
+// ECOMCHARGE_SHOP_ID, ECOMCHARGE_SECRET_KEY and ECOMCHARGE_MODE: disabled,
+// with Missing set, when a credential is unset; with Err set when the base
+// URL is unusable or the mode is neither live nor test (whether or not the
+// credentials are set: the worker refuses to start).
 // It is not Keyless: the tracking_id is a key of ours, once confirmed.
 func Entry(getenv func(string) string) providers.Entry {
 	e := providers.Entry{Name: providers.EcomCharge, Schedule: Schedule, Check: Check,
 		SettleDelay: SettleDelay, Guesses: Guesses}
-	c, err := New(Config{BaseURL: getenv(EnvBaseURL), ShopID: getenv(EnvShopID), SecretKey: getenv(EnvSecretKey)})
+	if _, err := parseMode(getenv(EnvMode)); err != nil {
+		e.Missing, e.Err = []string{EnvMode + " to " + ModeLive + " or " + ModeTest}, err
+		return e
+	}
+	c, err := New(Config{BaseURL: getenv(EnvBaseURL), ShopID: getenv(EnvShopID), SecretKey: getenv(EnvSecretKey), Mode: getenv(EnvMode)})
 	var me *providers.MissingError
 	switch {
 	case errors.As(err, &me):
@@ -207,7 +298,8 @@ type transaction struct {
 	Currency        string       `json:"currency"`
 	Message         string       `json:"message"`
 	ParentUID       string       `json:"parent_uid"`
-	TrackingID      string       `json:"tracking_id"` // guess: not on the refund page
+	TrackingID      string       `json:"tracking_id"` // documented on payments; a guess on refunds
+	Test            *bool        `json:"test"`        // the shop's mode; nil when absent
 	Code            string       `json:"code"`
 	FriendlyMessage string       `json:"friendly_message"`
 }
@@ -223,12 +315,142 @@ type refundRequest struct {
 	} `json:"request"`
 }
 
-// Refund sends the refund with duplicate_check on and r.Key as tracking_id.
-// While GuessTracking is open, a success whose answer does not show our
-// tracking_id is followed by one look-up by it, to learn the guess.
+// before is what Prepare read of the parent payment, kept with the attempt.
+type before struct {
+	Payment  string `json:"payment"`
+	Currency string `json:"currency"`
+}
+
+// otherMode says how an answer's "test" flag contradicts the configured
+// mode, naming EnvMode; "" when it agrees or the answer does not show it.
+func (c *Client) otherMode(test *bool) string {
+	switch {
+	case test == nil || *test == c.test:
+		return ""
+	case *test:
+		return fmt.Sprintf("a test shop/key in a live configuration: ecomCharge answered in test mode (refunds there pay nothing) while %s is %s; set %s=%s or use the live key (%s, %s)",
+			EnvMode, ModeLive, EnvMode, ModeTest, EnvShopID, EnvSecretKey)
+	}
+	return fmt.Sprintf("a live shop/key in a test configuration: ecomCharge answered in live mode while %s is %s; set %s=%s or use the test key (%s, %s)",
+		EnvMode, ModeTest, EnvMode, ModeLive, EnvShopID, EnvSecretKey)
+}
+
+// Prepare reads the parent payment (GET /transactions/{parent_uid}) just
+// before a send. The refund request carries no currency, ecomCharge refunds
+// in the payment's: a payment in another currency than the refund is
+// Rejected (nothing sent). A payment of a shop in the other mode is Blocked.
+// A read that fails, or does not show the currency, is Transient (a read
+// sends nothing). A 404 is told apart by paymentNotFound.
+func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, providers.Outcome, bool) {
+	if strings.TrimSpace(r.TransactionID) == "" {
+		return nil, providers.Outcome{Kind: providers.Rejected, Reason: "ecomcharge needs transaction_id: the parent payment uid (nothing sent)"}, false
+	}
+	resp, err := c.do(ctx, http.MethodGet, paymentPath+url.PathEscape(r.TransactionID), nil)
+	if err != nil {
+		out := providers.TransportOutcome(err)
+		out.Kind, out.Reason = providers.Transient, "reading the payment before the send: "+out.Reason
+		return nil, out, false
+	}
+	out := providers.Outcome{Kind: providers.Transient, HTTPStatus: resp.Status, RequestID: resp.RequestID()}
+	switch {
+	case resp.Status == http.StatusTooManyRequests:
+		out.RetryAfter, out.Reason = providers.RetryAfter(resp.Header), "reading the payment before the send: rate limited by ecomCharge"
+		return nil, out, false
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		o := authOutcome(resp.Status)
+		o.RequestID = out.RequestID
+		return nil, o, false
+	case resp.Status == http.StatusNotFound:
+		return nil, c.paymentNotFound(ctx, r, resp, out), false
+	case resp.Status != http.StatusOK:
+		out.Reason = fmt.Sprintf("reading the payment before the send: HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))
+		return nil, out, false
+	}
+	t, ok := parseTransaction(resp.Body)
+	switch {
+	case !ok || t.UID != r.TransactionID:
+		out.Reason = "reading the payment before the send: no transaction " + r.TransactionID + " in the answer: " + providers.Snippet(resp.Body)
+	case c.otherMode(t.Test) != "":
+		out.Kind, out.Reason = providers.Blocked, c.otherMode(t.Test)
+	case strings.TrimSpace(t.Currency) == "":
+		out.Reason = "payment " + t.UID + " shows no currency: the refund's (" + r.Amount.Currency + ") cannot be checked before the send"
+	case !strings.EqualFold(t.Currency, r.Amount.Currency):
+		out.Kind, out.Reason = providers.Rejected, currencyReason(t.UID, t.Currency, r.Amount.Currency)
+	default:
+		b, _ := json.Marshal(before{Payment: t.UID, Currency: strings.ToUpper(t.Currency)})
+		return b, providers.Outcome{}, true
+	}
+	return nil, out, false
+}
+
+func currencyReason(payment, paid, asked string) string {
+	return fmt.Sprintf("payment %s is in %s, the refund in %s: ecomCharge refunds in the payment's currency (nothing sent)", payment, strings.ToUpper(paid), asked)
+}
+
+// paymentNotFound reads a 404 to the payment read. It is either a payment
+// ecomCharge does not know or a wrong base URL (or path); the look-up by
+// tracking_id, documented on the same host, tells them apart: where the base
+// URL is right it answers 200 with a list (empty for a tracking_id nobody
+// used), anywhere else 404 too. A base URL proven right and ecomCharge's
+// error body make the payment unknown: Rejected before a first attempt; once
+// an attempt was sent (it found the payment then) a contradiction for a
+// human (Review).
+func (c *Client) paymentNotFound(ctx context.Context, r providers.Refund, resp *providers.Response, out providers.Outcome) providers.Outcome {
+	e, parsed := parseError(resp.Body)
+	msg := providers.Snippet(resp.Body)
+	if parsed {
+		msg = e.text()
+	}
+	id := r.Key
+	if strings.TrimSpace(id) == "" {
+		id = baseCheckID
+	}
+	check, err := c.do(ctx, http.MethodGet, trackingPath+url.PathEscape(id), nil)
+	if err != nil {
+		out.Reason = fmt.Sprintf("reading the payment before the send: HTTP 404 (%s), and the base URL could not be checked: %v", msg, err)
+		return out
+	}
+	_, listed := parseList(check.Body)
+	switch {
+	case check.Status == http.StatusUnauthorized || check.Status == http.StatusForbidden:
+		o := authOutcome(check.Status)
+		o.RequestID = out.RequestID
+		return o
+	case check.Status == http.StatusNotFound:
+		return baseURLOutcome(out, msg)
+	case check.Status != http.StatusOK || !listed:
+		out.Reason = fmt.Sprintf("reading the payment before the send: HTTP 404 (%s), and the look-up that checks the base URL answered HTTP %d: %s",
+			msg, check.Status, providers.Snippet(check.Body))
+	case !parsed:
+		out.Reason = "reading the payment before the send: HTTP 404 without ecomCharge's error body: " + msg
+	case r.Attempt >= 1:
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("ecomCharge does not know payment %s (HTTP 404: %s), yet %d attempt(s) of this refund were sent: a human must look",
+			r.TransactionID, msg, r.Attempt)
+	default:
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("ecomCharge does not know payment %s (HTTP 404: %s); nothing sent", r.TransactionID, msg)
+	}
+	return out
+}
+
+// baseURLOutcome is a 404 that ecomCharge's documented API does not give:
+// our base URL (or path) is wrong. Blocked, never a refusal.
+func baseURLOutcome(out providers.Outcome, msg string) providers.Outcome {
+	out.Kind = providers.Blocked
+	out.Reason = fmt.Sprintf("ecomCharge answered HTTP 404 (%s) where its documented API answers: check %s (default %s)", msg, EnvBaseURL, DefaultURL)
+	return out
+}
+
+// Refund sends the refund with duplicate_check on and r.Key as tracking_id,
+// unless what Prepare read (r.Before) shows the payment in another currency.
+// While GuessTrackingLookup is open, a successful answer is followed by one
+// look-up by tracking_id, to learn whether it lists refunds.
 func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outcome {
 	if strings.TrimSpace(r.TransactionID) == "" {
 		return providers.Outcome{Kind: providers.Rejected, Reason: "ecomcharge needs transaction_id: the parent payment uid (nothing sent)"}
+	}
+	var b before
+	if len(r.Before) > 0 && json.Unmarshal(r.Before, &b) == nil && b.Currency != "" && !strings.EqualFold(b.Currency, r.Amount.Currency) {
+		return providers.Outcome{Kind: providers.Rejected, Reason: currencyReason(r.TransactionID, b.Currency, r.Amount.Currency)}
 	}
 	var req refundRequest
 	req.Request.ParentUID = r.TransactionID
@@ -244,42 +466,52 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	out, probe := refundOutcome(resp, r)
-	if probe && r.Known.Open(GuessTracking) && r.Key != "" {
-		c.learnTracking(ctx, r.Key, out.Reference, &out)
+	out, probe := c.refundOutcome(resp, r)
+	if probe && r.Known.Open(GuessTrackingLookup) && r.Key != "" {
+		c.learnLookup(ctx, r, out.Reference, &out)
 	}
 	return out
 }
 
-// learnTracking looks our refund up by tracking_id right after ecomCharge
-// answered it successful without showing the tracking_id: the refund is
-// there to be listed, so our uid in the list confirms GuessTracking and an
-// empty list refutes it. Anything else teaches nothing. A refutation that
-// was only a slow index costs look-ups that stay Unknown (fail closed), never
-// a resend; an operator can clear it.
-func (c *Client) learnTracking(ctx context.Context, key, uid string, out *providers.Outcome) {
-	resp, err := c.do(ctx, http.MethodGet, trackingPath+url.PathEscape(key), nil)
+// learnLookup looks our refund up by tracking_id right after ecomCharge
+// answered it successful: the refund is there to be listed. Listed as a
+// successful refund of ours (showsOurs) confirms GuessTrackingLookup; not
+// listed at all refutes it. Anything else (a failed look-up, an unreadable
+// answer, our refund listed in another state or amount) teaches nothing. A
+// refutation that was only a slow index costs look-ups that stay Unknown
+// (fail closed), never a resend; an operator can clear it.
+func (c *Client) learnLookup(ctx context.Context, r providers.Refund, uid string, out *providers.Outcome) {
+	resp, err := c.do(ctx, http.MethodGet, trackingPath+url.PathEscape(r.Key), nil)
 	if err != nil || resp.Status != http.StatusOK {
 		return
 	}
 	list, ok := parseList(resp.Body)
-	switch {
-	case !ok:
-	case len(list) == 0:
-		out.Observe(GuessTracking, false, "refund "+uid+" succeeded without echoing our tracking_id, and the look-up by tracking_id right after lists nothing")
-	default:
-		for _, t := range list {
-			if t.UID == uid {
-				out.Observe(GuessTracking, true, "the look-up by tracking_id lists refund "+uid)
-				return
-			}
-		}
+	if !ok {
+		return
 	}
+	for _, t := range list {
+		if t.UID != uid {
+			continue
+		}
+		if c.showsOurs(t, r) {
+			out.Observe(GuessTrackingLookup, true, "the look-up by tracking_id right after lists successful refund "+uid+" of ours")
+		}
+		return
+	}
+	out.Observe(GuessTrackingLookup, false, fmt.Sprintf("refund %s was answered successful, and the look-up by its tracking_id right after does not list it (%d other transaction(s) listed)", uid, len(list)))
+}
+
+// showsOurs reports whether a listed transaction is a successful refund of
+// ours, field by field: our tracking_id, type refund, status successful, our
+// amount (and currency and parent payment where shown), in our mode. Only
+// such a row shows that the look-up by tracking_id lists our refunds.
+func (c *Client) showsOurs(t transaction, r providers.Refund) bool {
+	return r.Key != "" && t.TrackingID == r.Key && t.Type == refundType && t.Status == statusSuccessful &&
+		notOurs(t, r) == "" && mismatch(t, r.Amount) == "" && c.otherMode(t.Test) == ""
 }
 
 // Lookup lists the transactions carrying our tracking id and classifies our
-// refund among them. A list without a refund of ours is NotFound only once
-// GuessTracking is confirmed (r.Known); before that it is Unknown.
+// refunds among them (see lookupOutcome).
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
 	if strings.TrimSpace(r.Key) == "" {
 		return providers.Outcome{Kind: providers.Unknown, Reason: "refund has no key (tracking_id) to look it up by"}
@@ -288,7 +520,7 @@ func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outco
 	if err != nil {
 		return providers.TransportOutcome(err)
 	}
-	return lookupOutcome(resp, r)
+	return c.lookupOutcome(resp, r)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte) (*providers.Response, error) {
@@ -316,8 +548,9 @@ func authOutcome(status int) providers.Outcome {
 }
 
 // refundOutcome classifies the answer to a refund request. probe says the
-// answer is a success that does not show whether our tracking_id was kept.
-func refundOutcome(resp *providers.Response, r providers.Refund) (out providers.Outcome, probe bool) {
+// answer is a successful refund of ours in our mode, so a look-up right
+// after can learn GuessTrackingLookup.
+func (c *Client) refundOutcome(resp *providers.Response, r providers.Refund) (out providers.Outcome, probe bool) {
 	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	switch {
 	case resp.Status == http.StatusTooManyRequests:
@@ -339,18 +572,35 @@ func refundOutcome(resp *providers.Response, r providers.Refund) (out providers.
 			out.Kind, out.Reason = providers.Unknown, "the answer is not our refund: "+why
 			return out, false
 		}
+		if why := c.otherMode(t.Test); why != "" {
+			// A test shop's refund pays nothing, and a failed one moved
+			// nothing: this attempt is settled, and blocked until the
+			// configuration is fixed. A live shop's answer to a test
+			// configuration may have moved real money: Unknown, and the
+			// look-up that follows is blocked by the same mismatch, keeping
+			// the attempt open until the configuration is fixed.
+			out.Reference, out.Status = t.UID, t.Status
+			out.Kind, out.Reason = providers.Blocked, why
+			if !*t.Test && t.Status != statusFailed {
+				out.Kind, out.Reason = providers.Unknown, why+"; this refund may have moved money: look it up once that is fixed"
+			}
+			return out, false
+		}
 		out = classify(t, r, out)
 		if t.Status == statusSuccessful {
-			if t.TrackingID == r.Key && r.Key != "" {
-				out.Observe(GuessTracking, true, "refund answer "+t.UID+" echoes our tracking_id")
+			if r.Key != "" && t.TrackingID == r.Key {
+				out.Observe(GuessTrackingEcho, true, "refund answer "+t.UID+" echoes our tracking_id")
 			} else {
-				probe = true
+				out.Observe(GuessTrackingEcho, false, "successful refund answer "+t.UID+" does not show our tracking_id")
 			}
+			probe = true
 		}
 		return out, probe
 	}
 	e, ok := parseError(resp.Body)
 	switch {
+	case resp.Status == http.StatusNotFound:
+		out = refundNotFound(e, ok, resp.Body, r, out)
 	case !ok:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("unreadable answer (HTTP %d): %s", resp.Status, providers.Snippet(resp.Body))
 	case resp.Status < 400:
@@ -365,8 +615,35 @@ func refundOutcome(resp *providers.Response, r providers.Refund) (out providers.
 	return out, false
 }
 
-// lookupOutcome classifies the answer to a look-up by tracking id.
-func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
+// refundNotFound reads a 404 to the refund request. The refund path is
+// fixed, so a 404 there is a wrong base URL or path (Blocked), unless the
+// body has ecomCharge's documented error shape ({"message", "errors":
+// {...}}) saying "not found" and the payment was not read fine just before
+// (r.Before): that is the parent payment unknown, Rejected on a first
+// attempt; on a resend it could be anything (Unknown).
+func refundNotFound(e apiError, parsed bool, body []byte, r providers.Refund, out providers.Outcome) providers.Outcome {
+	msg := providers.Snippet(body)
+	if parsed {
+		msg = e.text()
+	}
+	if !parsed || flattenErrors(e.Errors) == "" || len(r.Before) > 0 || !strings.Contains(strings.ToLower(e.text()), notFoundWords) {
+		return baseURLOutcome(out, msg)
+	}
+	if r.Attempt <= 1 {
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("ecomCharge does not know payment %s (HTTP 404): %s", r.TransactionID, msg)
+		return out
+	}
+	out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP 404 to a resend, saying %s: an earlier attempt may have been applied", msg)
+	return out
+}
+
+// lookupOutcome classifies the answer to a look-up by tracking id. Our
+// refunds are the listed transactions notOurs does not exclude. One that
+// moved or may move money decides (classify). When every one of ours is
+// failed, failedOutcome decides. A list without any of ours is NotFound
+// only once GuessTrackingLookup is confirmed (r.Known); before that it is
+// Unknown.
+func (c *Client) lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
 	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	switch {
 	case resp.Status == http.StatusTooManyRequests:
@@ -376,8 +653,16 @@ func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 		o := authOutcome(resp.Status)
 		o.RequestID = out.RequestID
 		return o
+	case resp.Status == http.StatusNotFound:
+		// An unknown tracking_id is a 200 with an empty list: a 404 is the
+		// base URL or path.
+		msg := providers.Snippet(resp.Body)
+		if e, ok := parseError(resp.Body); ok {
+			msg = e.text()
+		}
+		return baseURLOutcome(out, msg)
 	case resp.Status != http.StatusOK:
-		// 5xx and even a 404 prove nothing: "none" is a 200 with an empty list.
+		// 5xx proves nothing: "none" is a 200 with an empty list.
 		msg := providers.Snippet(resp.Body)
 		if e, ok := parseError(resp.Body); ok {
 			msg = e.text()
@@ -390,41 +675,81 @@ func lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outco
 		out.Kind, out.Reason = providers.Unknown, "look-up without a readable transaction list: "+providers.Snippet(resp.Body)
 		return out
 	}
-	var best *transaction
-	var others, dups int
-	for i := range list {
-		t := &list[i]
-		switch {
-		case notOurs(*t, r) != "":
-			others++
-		case t.Status == statusFailed && isDuplicate(t.Message+" "+t.FriendlyMessage, t.Code):
-			dups++ // a resend duplicate_check refused: it moved nothing
-		case best == nil || rank(t.Status) > rank(best.Status):
-			best = t
+	for _, t := range list {
+		if why := c.otherMode(t.Test); why != "" {
+			out.Kind, out.Reason = providers.Blocked, why
+			return out
 		}
 	}
-	if best != nil || dups > 0 {
-		// ecomCharge listed a refund of ours under our tracking_id.
-		out.Observe(GuessTracking, true, "the look-up by tracking_id lists a refund of ours")
+	var ours []transaction
+	var others int
+	var best *transaction
+	for i := range list {
+		t := &list[i]
+		if notOurs(*t, r) != "" {
+			others++
+			continue
+		}
+		ours = append(ours, *t)
+		if best == nil || rank(t.Status) > rank(best.Status) {
+			best = t
+		}
+		if c.showsOurs(*t, r) && len(out.Observed) == 0 {
+			out.Observe(GuessTrackingLookup, true, "the look-up by tracking_id lists successful refund "+t.UID+" of ours")
+		}
 	}
 	switch {
-	case best != nil:
+	case best != nil && best.Status != statusFailed:
 		obs := out.Observed
 		out = classify(*best, r, out)
 		out.Observed = obs
+	case best != nil:
+		out = failedOutcome(ours, r, out)
 	case others > 0:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s lists %d transaction(s) that are not a refund of ours", r.Key, others)
-	case !r.Known.Holds(GuessTracking):
-		// Only what the worker has recorded counts as confirmed, not what
-		// this very answer suggests (a refused duplicate kept with our
-		// tracking_id says little about successful refunds).
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s lists no refund of ours, but that ecomCharge keeps tracking_id on refunds is %s (guess %s): proves nothing",
-			r.Key, verdict(r.Known, GuessTracking), GuessTracking)
+	case !r.Known.Holds(GuessTrackingLookup):
+		// Only what the worker has recorded counts as confirmed: a look-up
+		// that showed a successful refund of ours.
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s lists no refund of ours, but that it lists refunds at all is %s (guess %s): proves nothing",
+			r.Key, verdict(r.Known, GuessTrackingLookup), GuessTrackingLookup)
 	default:
 		out.Kind, out.Reason = providers.NotFound, "no refund with tracking_id "+r.Key
-		if dups > 0 {
-			out.Reason += fmt.Sprintf(" (only %d duplicate_check refusal(s), which moved nothing)", dups)
+	}
+	return out
+}
+
+// failedOutcome reads a look-up in which every refund of ours is failed.
+// Each attempt of ours makes at most one transaction, so unless the list
+// shows a failed one for every attempt sent (r.Attempt), an attempt of ours
+// is not shown, and it may still land (its answer lost, ecomCharge still at
+// work on it, a look-up that shows refunds only once final): Unknown. With
+// every attempt shown failed, a failure that is not duplicate_check's is
+// ecomCharge's refusal (Rejected); duplicate_check refusals alone moved
+// nothing and refused nothing of the refund itself: NotFound once the
+// look-up is known to list our refunds, else Unknown.
+func failedOutcome(ours []transaction, r providers.Refund, out providers.Outcome) providers.Outcome {
+	attempts := max(r.Attempt, 1)
+	uids := map[string]bool{}
+	var refusal *transaction
+	for i := range ours {
+		uids[ours[i].UID] = true
+		if refusal == nil && !isDuplicate(ours[i].Message+" "+ours[i].FriendlyMessage, ours[i].Code) {
+			refusal = &ours[i]
 		}
+	}
+	switch {
+	case len(uids) < attempts:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s shows %d failed refund(s) of ours for %d attempt(s) sent: an attempt it does not show may still be applied",
+			r.Key, len(uids), attempts)
+	case refusal != nil:
+		obs := out.Observed
+		out = classify(*refusal, r, out)
+		out.Observed = obs
+	case !r.Known.Holds(GuessTrackingLookup):
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up by tracking_id %s shows only duplicate_check refusals of ours, but that it lists refunds at all is %s (guess %s): proves nothing",
+			r.Key, verdict(r.Known, GuessTrackingLookup), GuessTrackingLookup)
+	default:
+		out.Kind, out.Reason = providers.NotFound, fmt.Sprintf("no refund with tracking_id %s applied: only %d duplicate_check refusal(s), which moved nothing", r.Key, len(uids))
 	}
 	return out
 }

@@ -29,7 +29,8 @@ func setup(t *testing.T) (*ecomchargesim.Simulator, *ecomcharge.Client, string) 
 	s := ecomchargesim.New(shop, secret)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	c, err := ecomcharge.New(ecomcharge.Config{BaseURL: srv.URL, ShopID: shop, SecretKey: secret})
+	// The simulated shop is a test shop, as the document's example.
+	c, err := ecomcharge.New(ecomcharge.Config{BaseURL: srv.URL, ShopID: shop, SecretKey: secret, Mode: ecomcharge.ModeTest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, func(t *testing.T, shape providertest.Shape) *providertest.Harness {
 		s, good, url := setup(t)
 		s.Guessed(shape == providertest.Guessed)
-		bad, _ := ecomcharge.New(ecomcharge.Config{BaseURL: url, ShopID: shop, SecretKey: "wrong"})
+		bad, _ := ecomcharge.New(ecomcharge.Config{BaseURL: url, ShopID: shop, SecretKey: "wrong", Mode: ecomcharge.ModeTest})
 		return &providertest.Harness{
 			Provider: good, WrongAuth: bad, Faults: s.Faults(), Currency: "EUR",
 			Pay: func(t testing.TB, amount tasks.Money) (string, string) {
@@ -120,10 +121,10 @@ func TestDuplicateCheckWindowPasses(t *testing.T) {
 	first.Attempt = 1
 	ctx := context.Background()
 	out := c.Refund(ctx, first)
-	if out.Kind != providers.Succeeded || len(out.Observed) != 1 || !out.Observed[0].Holds {
-		t.Fatalf("first = %v (observed %+v), want succeeded, tracking_id confirmed", out, out.Observed)
+	if out.Kind != providers.Succeeded || len(out.Observed) != 2 || !out.Observed[0].Holds || !out.Observed[1].Holds {
+		t.Fatalf("first = %v (observed %+v), want succeeded, tracking_id echoed and listed", out, out.Observed)
 	}
-	known := providers.Knowledge{ecomcharge.GuessTracking: providers.Confirmed}
+	known := providers.Knowledge{ecomcharge.GuessTrackingLookup: providers.Confirmed}
 	second := first
 	second.Key, second.Known = uuid.Must(uuid.NewV7()).String(), known
 	out = c.Refund(ctx, second)
@@ -150,37 +151,50 @@ func TestDuplicateCheckWindowPasses(t *testing.T) {
 }
 
 // The documented shape teaches that tracking_id is not kept: the refund
-// answer does not echo it and the look-up right after lists nothing. Only
-// while the guess is open is that look-up made.
+// answer does not echo it and the look-up right after lists nothing. The
+// guessed shape echoes it and lists the refund. With the quirks on, the
+// echo comes but the look-up lists no refund: the echo confirms only
+// GuessTrackingEcho, and the look-up refutes GuessTrackingLookup. The
+// look-up is made only while GuessTrackingLookup is open.
 func TestTrackingGuessLearned(t *testing.T) {
 	for _, tt := range []struct {
-		guessed bool
-		known   providers.Verdict
-		want    []bool // observations' Holds
+		guessed, quirks bool
+		known           providers.Verdict // of GuessTrackingLookup
+		echo, lookup    []bool            // observations' Holds
 	}{
-		{true, providers.Unconfirmed, []bool{true}},
-		{false, providers.Unconfirmed, []bool{false}},
-		{true, providers.Confirmed, []bool{true}}, // the echo is reported, whatever is known
-		{false, providers.Refuted, nil},           // no look-up once known
-		{false, providers.Confirmed, nil},
+		{true, false, providers.Unconfirmed, []bool{true}, []bool{true}},
+		{false, false, providers.Unconfirmed, []bool{false}, []bool{false}},
+		{true, true, providers.Unconfirmed, []bool{true}, []bool{false}},
+		{false, true, providers.Unconfirmed, []bool{false}, []bool{false}},
+		{true, false, providers.Confirmed, []bool{true}, nil}, // the echo is reported, whatever is known
+		{false, false, providers.Refuted, []bool{false}, nil}, // no look-up once known
+		{true, true, providers.Refuted, []bool{true}, nil},
 	} {
 		s, c, _ := setup(t)
 		s.Guessed(tt.guessed)
+		s.Quirks(tt.quirks)
 		r := newRefund(s, 1000, 1000)
-		r.Attempt, r.Known = 1, providers.Knowledge{ecomcharge.GuessTracking: tt.known}
+		r.Attempt, r.Known = 1, providers.Knowledge{ecomcharge.GuessTrackingLookup: tt.known}
 		out := c.Refund(context.Background(), r)
 		if out.Kind != providers.Succeeded {
 			t.Fatalf("%+v: refund = %v", tt, out)
 		}
-		var got []bool
+		var echo, lookup []bool
 		for _, o := range out.Observed {
-			if o.Guess != ecomcharge.GuessTracking || o.Detail == "" {
+			switch {
+			case o.Detail == "":
+				t.Fatalf("%+v: observation %+v without a detail", tt, o)
+			case o.Guess == ecomcharge.GuessTrackingEcho:
+				echo = append(echo, o.Holds)
+			case o.Guess == ecomcharge.GuessTrackingLookup:
+				lookup = append(lookup, o.Holds)
+			default:
 				t.Fatalf("%+v: observation %+v", tt, o)
 			}
-			got = append(got, o.Holds)
 		}
-		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-			t.Errorf("guessed %v, known %s: observed %v, want %v", tt.guessed, tt.known, got, tt.want)
+		if fmt.Sprint(echo) != fmt.Sprint(tt.echo) || fmt.Sprint(lookup) != fmt.Sprint(tt.lookup) {
+			t.Errorf("guessed %v, quirks %v, known %s: observed echo %v and look-up %v, want %v and %v",
+				tt.guessed, tt.quirks, tt.known, echo, lookup, tt.echo, tt.lookup)
 		}
 	}
 }

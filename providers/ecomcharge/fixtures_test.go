@@ -23,7 +23,8 @@ const (
 	fixtureSecret = "b8647b68898b084b-s3cr3t"
 )
 
-// answer serves one canned answer to every request.
+// answer serves one canned answer to every request, to an adapter
+// configured for a test shop (as the documents' examples are).
 func answer(t *testing.T, status int, body string, header map[string]string) *Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +35,7 @@ func answer(t *testing.T, status int, body string, header map[string]string) *Cl
 		w.Write([]byte(body))
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret})
+	c, err := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret, Mode: ModeTest})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +55,8 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 	found := fixture(t, "tracking_found.json")
 	success := fixture(t, "refund_successful.json")
 	dupFailed := fixture(t, "refund_failed_duplicate_code.json")
-	confirmed := providers.Knowledge{GuessTracking: providers.Confirmed}
-	refuted := providers.Knowledge{GuessTracking: providers.Refuted}
+	confirmed := providers.Knowledge{GuessTrackingLookup: providers.Confirmed}
+	refuted := providers.Knowledge{GuessTrackingLookup: providers.Refuted}
 	tests := []struct {
 		name           string
 		status         int
@@ -76,9 +77,13 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		{"duplicate by code only, resend", 422, `{"message":"Refused","code":"F.0108"}`, nil, 3, nil, providers.Unknown, providers.Unknown, ""},
 		{"guess: error inside response", 422, fixture(t, "error_response_wrapped.json"), nil, 1, nil, providers.Rejected, providers.Unknown, "Reason can't be blank"},
 		{"failed refund", 200, fixture(t, "refund_failed.json"), nil, 1, nil, providers.Rejected, providers.Rejected, "Do not honor"},
+		// A look-up that shows one failed refund of ours for two attempts
+		// sent: the attempt it does not show may still land.
+		{"failed refund listed, resend", 200, fixture(t, "refund_failed.json"), nil, 2, confirmed, providers.Rejected, providers.Unknown, ""},
 		{"failed as duplicate (F.0108), first attempt", 200, dupFailed, nil, 1, nil, providers.Transient, providers.Unknown, "duplicate_check"},
 		{"failed as duplicate (F.0108), resend", 200, dupFailed, nil, 2, nil, providers.Unknown, providers.Unknown, ""},
-		{"failed as duplicate (F.0108), guess confirmed", 200, dupFailed, nil, 2, confirmed, providers.Unknown, providers.NotFound, ""},
+		{"failed as duplicate (F.0108), first attempt, guess confirmed", 200, dupFailed, nil, 1, confirmed, providers.Transient, providers.NotFound, ""},
+		{"failed as duplicate (F.0108), resend, guess confirmed", 200, dupFailed, nil, 2, confirmed, providers.Unknown, providers.Unknown, ""},
 		{"tracking list with our refund", 200, found, nil, 1, nil, providers.Unknown, providers.Succeeded, ""},
 		{"tracking list empty, guess open", 200, fixture(t, "tracking_empty.json"), nil, 1, nil, providers.Unknown, providers.Unknown, ""},
 		{"tracking list empty, guess refuted", 200, fixture(t, "tracking_empty.json"), nil, 1, refuted, providers.Unknown, providers.Unknown, ""},
@@ -93,7 +98,11 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		{"5xx with a success body", 500, success, nil, 1, nil, providers.Unknown, providers.Unknown, ""},
 		{"200 HTML", 200, `<html>maintenance</html>`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
 		{"200 empty", 200, ``, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
-		{"404 JSON", 404, `{"message":"Record not found"}`, nil, 1, confirmed, providers.Rejected, providers.Unknown, "Record not found"},
+		{"404 JSON", 404, `{"message":"Record not found"}`, nil, 1, confirmed, providers.Blocked, providers.Blocked, "ECOMCHARGE_BASE_URL"},
+		{"404 HTML", 404, `<html>Not Found</html>`, nil, 1, confirmed, providers.Blocked, providers.Blocked, "ECOMCHARGE_BASE_URL"},
+		{"404 documented error shape, not found", 404, `{"message":"Parent transaction not found.","errors":{"parent_uid":["not found"]}}`, nil, 1, confirmed, providers.Rejected, providers.Blocked, "not found"},
+		{"404 documented error shape, not found, resend", 404, `{"message":"Parent transaction not found.","errors":{"parent_uid":["not found"]}}`, nil, 2, confirmed, providers.Unknown, providers.Blocked, ""},
+		{"404 documented error shape, other words", 404, `{"message":"Gone","errors":{"base":["gone"]}}`, nil, 1, confirmed, providers.Blocked, providers.Blocked, "ECOMCHARGE_BASE_URL"},
 		{"409 JSON (undocumented)", 409, `{"message":"Conflict"}`, nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
 		{"422 with a successful transaction", 422, success, nil, 1, nil, providers.Unknown, providers.Unknown, ""},
 		{"someone else's tracking id", 200, strings.ReplaceAll(found, fixtureKey, "other"), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
@@ -150,9 +159,11 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 }
 
 // TestDocumentExample feeds the refund page's example answer, verbatim, to
-// the adapter: a success for 492 EUR that does not show our tracking_id, so
-// while the guess is open the adapter looks the refund up by tracking_id
-// once, and learns from the list.
+// the adapter: a success for 492 EUR that does not echo our tracking_id
+// (refuting GuessTrackingEcho), so while GuessTrackingLookup is open the
+// adapter looks the refund up by tracking_id once, and learns from the list:
+// only our refund listed as a successful refund of ours, with our
+// tracking_id and amount, confirms it; a list without our refund refutes it.
 func TestDocumentExample(t *testing.T) {
 	doc := fixture(t, "refund_documented.json")
 	const uid = "1cbf77cb-ed58-40f2-8bb4-0be10f12fda8"
@@ -160,15 +171,21 @@ func TestDocumentExample(t *testing.T) {
 	if err := json.Unmarshal([]byte(doc), &env); err != nil {
 		t.Fatal(err)
 	}
-	listed := `{"transactions": [` + string(env["transaction"]) + `]}`
+	row := strings.Replace(string(env["transaction"]), `"uid":`, `"tracking_id": "`+fixtureKey+`", "uid":`, 1)
+	listed := `{"transactions": [` + row + `]}`
 	for _, tt := range []struct {
 		name   string
 		known  providers.Verdict
 		lookup string // answer to the look-up; "" fails the test if asked
-		want   []bool
+		want   []bool // what the look-up showed of GuessTrackingLookup
 	}{
 		{"guess open, empty list refutes", providers.Unconfirmed, `{"transactions": []}`, []bool{false}},
-		{"guess open, our uid listed confirms", providers.Unconfirmed, listed, []bool{true}},
+		{"guess open, only a payment listed refutes", providers.Unconfirmed,
+			`{"transactions": [{"uid": "p-1", "status": "successful", "type": "payment", "amount": 492, "currency": "EUR", "tracking_id": "` + fixtureKey + `", "test": true}]}`, []bool{false}},
+		{"guess open, our refund listed confirms", providers.Unconfirmed, listed, []bool{true}},
+		{"guess open, our uid listed without our tracking_id", providers.Unconfirmed, `{"transactions": [` + string(env["transaction"]) + `]}`, nil},
+		{"guess open, our uid listed as failed", providers.Unconfirmed, strings.Replace(listed, `"status": "successful"`, `"status": "failed"`, 1), nil},
+		{"guess open, our uid listed for another amount", providers.Unconfirmed, strings.Replace(listed, `"amount": 492`, `"amount": 491`, 1), nil},
 		{"guess open, look-up fails", providers.Unconfirmed, `<html>503</html>`, nil},
 		{"guess open, no list", providers.Unconfirmed, `{}`, nil},
 		{"guess confirmed: no look-up", providers.Confirmed, "", nil},
@@ -188,19 +205,28 @@ func TestDocumentExample(t *testing.T) {
 				w.Write([]byte(tt.lookup))
 			}))
 			defer srv.Close()
-			c, _ := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret})
+			c, _ := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret, Mode: ModeTest})
 			r := providers.Refund{TransactionID: "5e14b86f-1bb9-40ad-b42a-b925176aec63", Amount: tasks.Money{Minor: 492, Currency: "EUR"},
-				Key: fixtureKey, Attempt: 1, Known: providers.Knowledge{GuessTracking: tt.known}}
+				Key: fixtureKey, Attempt: 1, Known: providers.Knowledge{GuessTrackingLookup: tt.known}}
 			out := c.Refund(context.Background(), r)
 			if out.Kind != providers.Succeeded || out.Reference != uid || out.Status != "successful" {
 				t.Fatalf("document example = %v", out)
 			}
 			var got []bool
 			for _, o := range out.Observed {
-				got = append(got, o.Holds)
+				switch o.Guess {
+				case GuessTrackingEcho:
+					if o.Holds {
+						t.Errorf("the document's example, without tracking_id, confirms %s", o.Guess)
+					}
+				case GuessTrackingLookup:
+					got = append(got, o.Holds)
+				default:
+					t.Errorf("observation of %s", o.Guess)
+				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Errorf("observed %v, want %v", got, tt.want)
+				t.Errorf("observed %s %v, want %v", GuessTrackingLookup, got, tt.want)
 			}
 			if tt.lookup != "" && gets != 1 {
 				t.Errorf("%d look-ups, want 1", gets)
@@ -208,6 +234,10 @@ func TestDocumentExample(t *testing.T) {
 			r.Amount.Minor = 50 // the page's request example asks 50; its answer says 492
 			if out := c.Refund(context.Background(), r); out.Kind != providers.Review || !strings.Contains(out.Reason, "492") {
 				t.Errorf("document example for a request of 50 = %v, want review", out)
+			}
+			live, _ := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret})
+			if out := live.Refund(context.Background(), r); out.Kind != providers.Blocked || !strings.Contains(out.Reason, EnvMode) {
+				t.Errorf("document example (a test shop) to a live configuration = %v, want blocked naming %s", out, EnvMode)
 			}
 		})
 	}
@@ -303,7 +333,40 @@ func TestEntry(t *testing.T) {
 	if !e.Enabled() || e.Provider.(*Client).base != DefaultURL {
 		t.Fatalf("entry = %+v", e)
 	}
-	if e.Keyless || e.Settle() != 35*time.Second || e.Settle() <= DuplicateWindow || len(e.Guesses) != 1 || e.Guesses[0].Guess != "ecomcharge.tracking_id" || e.Guesses[0].Means == "" {
-		t.Fatalf("entry = %+v: want a keyed provider settling after 35 s with the tracking_id guess", e)
+	if e.Keyless || e.Settle() != 35*time.Second || len(e.Guesses) != 2 ||
+		e.Guesses[0].Guess != "ecomcharge.tracking_id" || e.Guesses[1].Guess != "ecomcharge.tracking_lookup" ||
+		e.Guesses[0].Means == "" || e.Guesses[1].Means == "" {
+		t.Fatalf("entry = %+v: want a keyed provider settling after 35 s with the tracking_id guesses", e)
+	}
+	if e.Provider.(*Client).test {
+		t.Fatal("an unset ECOMCHARGE_MODE is not live")
+	}
+	for mode, test := range map[string]bool{"live": false, "test": true, " TEST ": true} {
+		e = Entry(env(map[string]string{"ECOMCHARGE_SHOP_ID": "361", "ECOMCHARGE_SECRET_KEY": fixtureSecret, "ECOMCHARGE_MODE": mode}))
+		if !e.Enabled() || e.Err != nil || e.Provider.(*Client).test != test {
+			t.Fatalf("ECOMCHARGE_MODE=%q: entry = %+v", mode, e)
+		}
+	}
+	for _, vars := range []map[string]string{
+		{"ECOMCHARGE_SHOP_ID": "361", "ECOMCHARGE_SECRET_KEY": fixtureSecret, "ECOMCHARGE_MODE": "sandbox"},
+		{"ECOMCHARGE_MODE": "production"}, // a mode set wrong is an error even before the credentials are
+	} {
+		e = Entry(env(vars))
+		if e.Enabled() || e.Err == nil || !strings.Contains(e.Err.Error(), "ECOMCHARGE_MODE") || strings.Join(e.Missing, ",") != "ECOMCHARGE_MODE to live or test" {
+			t.Fatalf("%v: entry = %+v, want an error naming ECOMCHARGE_MODE", vars, e)
+		}
+	}
+}
+
+// Item 6: the settle delay rests on duplicate_check's window and on the
+// operation timeout (see SettleDelay): a resend a settle delay after the
+// send comes after both.
+func TestSettleDelayOutlastsWhatItRestsOn(t *testing.T) {
+	if SettleDelay <= DuplicateWindow || SettleDelay <= providers.OperationTimeout {
+		t.Fatalf("SettleDelay %s is not longer than duplicate_check's window %s and the operation timeout %s",
+			SettleDelay, DuplicateWindow, providers.OperationTimeout)
+	}
+	if DuplicateRetry <= DuplicateWindow {
+		t.Fatalf("DuplicateRetry %s is inside the window %s", DuplicateRetry, DuplicateWindow)
 	}
 }

@@ -168,16 +168,24 @@ func ecomChargeSim() Sim {
 		}),
 		NeedsTransaction: true,
 		Refuses:          []string{"the same amount on the same payment again within 30 s (duplicate_check)"},
-		OtherCurrency: "ecomCharge's refund call carries no currency: it refunds the amount in the payment's " +
-			"currency (EUR); refundq records it succeeded with a note saying so",
+		OtherCurrency: "refused by the worker before sending: ecomCharge's refund call carries no currency, so " +
+			"the worker reads the payment's currency (EUR) first",
 		Env: func(base string) []string {
-			return []string{"ECOMCHARGE_BASE_URL=" + base, "ECOMCHARGE_SHOP_ID=" + shop, "ECOMCHARGE_SECRET_KEY=" + secret}
+			// The simulated shop answers in the mode it is in ("test": true
+			// unless made live), and the worker is told the same mode.
+			mode := "live"
+			if s.TestMode() {
+				mode = "test"
+			}
+			return []string{"ECOMCHARGE_BASE_URL=" + base, "ECOMCHARGE_SHOP_ID=" + shop, "ECOMCHARGE_SECRET_KEY=" + secret,
+				"ECOMCHARGE_MODE=" + mode}
 		},
 		Pay:         s.AddPayment,
 		Applied:     s.Refunded,
 		MakePending: s.MakePending,
 		AutoCreate:  s.AutoCreate,
 		Guessed:     s.Guessed,
+		Quirks:      s.Quirks,
 		Partial:     true, Multiple: true,
 	}
 }

@@ -10,6 +10,15 @@
 // /v2/transactions/tracking_id/{tracking_id} lists nothing for a refund, as
 // a real shop that drops it would. With Guessed(true) the tracking_id is
 // kept, echoed in refund answers and listed by that look-up.
+//
+// Quirks(true) adds what ecomCharge's documents allow and refundq's adapter
+// does not count on: the status query page says tracking_id "is submitted in
+// an authorization or payment request", so the look-up by tracking_id lists
+// payments only, never a refund, even where the refund answer echoes the
+// tracking_id (Guessed(true)).
+//
+// Every answer shows the shop's mode in "test" (true by default, as the
+// document's example; SetTestMode(false) makes a live shop).
 package ecomchargesim
 
 import (
@@ -47,7 +56,12 @@ const (
 	// documented; beGateway's code list says "Duplicate transaction or
 	// order" (F.0108).
 	duplicateMessage = "Duplicate transaction"
-	gatewayID        = 3483 // as in the document's example
+	// declineMessage and declineCode are an acquirer's refusal of a refund
+	// (beGateway's code list: F.0105 "Do not honor"); the refund is answered
+	// and kept as a failed transaction.
+	declineMessage = "Do not honor. Contact the payment service provider for details."
+	declineCode    = "F.0105"
+	gatewayID      = 3483 // as in the document's example
 )
 
 // Transaction statuses (doc).
@@ -75,11 +89,14 @@ type Simulator struct {
 	mu       sync.Mutex
 	window   time.Duration
 	guessed  bool                // keep, echo and list our tracking_id
+	quirks   bool                // look-ups by tracking_id list payments only
+	test     bool                // the shop is in test mode ("test": true)
 	hidden   bool                // look-ups by tracking_id answer {}
 	payments map[string]*payment // by uid
 	refunds  []*refundTxn        // every refund transaction, oldest first
 	pending  map[string]hold     // payment uid → how its next refund stays non-final
 	short    map[string]bool     // payment uid → its next refund is applied one minor unit short
+	decline  map[string]bool     // payment uid → its next refund fails at the acquirer
 	auto     *tasks.Money
 }
 
@@ -90,6 +107,7 @@ type hold struct {
 
 type payment struct {
 	uid      string
+	tracking string // the tracking_id of the payment request, if any
 	amount   tasks.Money
 	refunded int64 // successful refunds
 	reserved int64 // pending refunds
@@ -109,12 +127,16 @@ type refundTxn struct {
 // New returns a simulator of one shop with these credentials,
 // answering in the documented shape.
 func New(shopID, secretKey string) *Simulator {
-	s := &Simulator{shop: shopID, secret: secretKey, faults: sim.NewFaults(2), window: DuplicateWindow,
-		payments: map[string]*payment{}, pending: map[string]hold{}, short: map[string]bool{}}
+	s := &Simulator{shop: shopID, secret: secretKey, faults: sim.NewFaults(2), window: DuplicateWindow, test: true,
+		payments: map[string]*payment{}, pending: map[string]hold{}, short: map[string]bool{}, decline: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+refundPath, s.refund)
 	mux.HandleFunc("GET "+uidPath+"{uid}", s.byUID)
 	mux.HandleFunc("GET "+trackingPath+"{tid}", s.byTracking)
+	// Any other path (a wrong base URL or path) is a 404 with a JSON body.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		sim.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "Not found"})
+	})
 	s.handler = s.faults.Wrap(s.auth(mux))
 	return s
 }
@@ -133,6 +155,49 @@ func (s *Simulator) Guessed(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.guessed = on
+}
+
+// Quirks switches on (true) what ecomCharge's documents allow and refundq's
+// adapter does not count on: the look-up by tracking_id lists payments only
+// (the page documents tracking_id on authorization and payment requests),
+// never a refund, even one whose answer echoed the tracking_id.
+func (s *Simulator) Quirks(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quirks = on
+}
+
+// SetTestMode makes the shop a test shop (true, the default: answers show
+// "test": true, as the document's example) or a live one (false).
+func (s *Simulator) SetTestMode(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.test = on
+}
+
+// TestMode reports whether the shop answers in test mode.
+func (s *Simulator) TestMode() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.test
+}
+
+// Decline makes the acquirer refuse the next refund of the payment: it is
+// answered, and kept, as a failed transaction (F.0105, "Do not honor").
+func (s *Simulator) Decline(uid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.decline[uid] = true
+}
+
+// TrackPayment gives the payment the tracking_id its payment request
+// carried, so the look-up by tracking_id lists it.
+func (s *Simulator) TrackPayment(uid, trackingID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.payments[uid]; p != nil {
+		p.tracking = trackingID
+	}
 }
 
 // HideEvidence makes every look-up by tracking_id from now on answer {}
@@ -280,6 +345,13 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	if s.guessed {
 		t.tracking = q.TrackingID
 	}
+	if s.decline[p.uid] {
+		delete(s.decline, p.uid)
+		t.status, t.message, t.code = statusFailed, declineMessage, declineCode
+		s.refunds = append(s.refunds, t)
+		sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": s.view(t, r)})
+		return
+	}
 	if h := s.pending[p.uid]; h.n > 0 {
 		delete(s.pending, p.uid)
 		t.status, t.message, t.code, t.left = h.status, "Refund is being processed", "P.0000", h.n // P.0000: guess
@@ -331,14 +403,16 @@ func (s *Simulator) byUID(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if p := s.payment(uid); p != nil {
-		sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": p.view(r)})
+		sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": s.paymentView(p, r)})
 		return
 	}
+	// beGateway's message for an unknown uid (its PHP client's tests).
 	sim.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "Record not found"})
 }
 
 // byTracking lists the refunds kept with this tracking_id: none in the
-// documented shape, where refunds do not keep it.
+// documented shape, where refunds do not keep it. With the quirks on it
+// lists the payments made with it instead, and never a refund.
 func (s *Simulator) byTracking(w http.ResponseWriter, r *http.Request) {
 	tid := r.PathValue("tid")
 	s.mu.Lock()
@@ -348,6 +422,15 @@ func (s *Simulator) byTracking(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	list := []map[string]any{}
+	if s.quirks {
+		for _, p := range s.payments {
+			if p.tracking != "" && p.tracking == tid && len(list) < maxTrackingResults {
+				list = append(list, s.paymentView(p, r))
+			}
+		}
+		sim.WriteJSON(w, http.StatusOK, map[string]any{"transactions": list})
+		return
+	}
 	for i := len(s.refunds) - 1; i >= 0 && len(list) < maxTrackingResults; i-- {
 		if t := s.refunds[i]; t.tracking != "" && t.tracking == tid {
 			s.lookedUp(t)
@@ -367,7 +450,7 @@ func (s *Simulator) view(t *refundTxn, r *http.Request) map[string]any {
 	}
 	v := map[string]any{
 		"uid": t.uid, "id": t.uid, "status": t.status, "amount": t.amount.Minor, "currency": t.amount.Currency,
-		"reason": t.reason, "type": "refund", "message": t.message, "test": true,
+		"reason": t.reason, "type": "refund", "message": t.message, "test": s.test,
 		"created_at": t.created.Format(time.RFC3339Nano), "updated_at": t.updated.Format(time.RFC3339Nano),
 		"paid_at": paid, "closed_at": nil, "settled_at": nil, "manually_corrected_at": nil,
 		"parent_uid": t.parent, "receipt_url": "https://gateway.ecomcharge.com/customer/transactions/" + t.uid + "?language=en",
@@ -386,15 +469,21 @@ func (s *Simulator) view(t *refundTxn, r *http.Request) map[string]any {
 }
 
 func refundMessage(status string) string {
-	if status == statusSuccessful {
+	switch status {
+	case statusSuccessful:
 		return "Refund was approved"
+	case statusFailed:
+		return "Refund was declined"
 	}
 	return "Refund is being processed"
 }
 
 func friendly(status string) string {
-	if status == statusSuccessful {
+	switch status {
+	case statusSuccessful:
 		return "The operation is successful."
+	case statusFailed:
+		return "Do not honor. Failed to complete the transaction."
 	}
 	return "The operation is being processed."
 }
@@ -408,10 +497,15 @@ func refID(uid string) string {
 	return fmt.Sprintf("%07d", n%10000000)
 }
 
-func (p *payment) view(r *http.Request) map[string]any {
+// paymentView is the payment as the status query page's example shows it
+// (the fields a refund reads); s.mu held.
+func (s *Simulator) paymentView(p *payment, r *http.Request) map[string]any {
 	v := map[string]any{
 		"uid": p.uid, "id": p.uid, "status": statusSuccessful, "amount": p.amount.Minor, "currency": p.amount.Currency,
-		"type": "payment", "message": "Successfully processed", "test": true, "created_at": p.created.Format(time.RFC3339Nano),
+		"type": "payment", "message": "Successfully processed", "test": s.test, "created_at": p.created.Format(time.RFC3339Nano),
+	}
+	if p.tracking != "" {
+		v["tracking_id"] = p.tracking
 	}
 	if r.Header.Get(apiVersionHeader) == apiVersion {
 		v["code"], v["friendly_message"] = "S.0000", "The operation is successful."
