@@ -12,13 +12,20 @@
 // is POST /v1/payments/verify, whose page shows the payment (payment_status
 // SUCCESS | PENDING | FAILURE, amount, currency) and no refund field.
 //
-// Guessed, and checked at run time (see Guesses): that verify also shows
-// refund_status once the payment has a refund ("fatora.verify_refund_status").
-// After a refund answered "completed", while nothing is known of the guess,
-// the adapter makes one verify: refund_status there confirms the guess, its
-// absence refutes it. Until it is confirmed, a verify without refund_status
-// proves nothing (Unknown), so a refund whose answer was lost is never
-// resent on the strength of verify alone.
+// Guessed, and checked at run time (see Guesses), one guess per refund
+// status, because a verify that shows a completed refund proves nothing
+// about one the bank is still processing (Fatora may well show a refund
+// only once it is completed): that verify shows refund_status "completed"
+// once the payment's refund is completed ("fatora.verify_refund_status"),
+// and that it shows refund_status "under_proccession" while the bank
+// processes it ("fatora.verify_refund_status.under_proccession"). Each is
+// confirmed only by a verify that showed a refund in its status. After a
+// refund answered in a status whose guess is still open, the adapter makes
+// one verify: the refund there confirms that status's guess, no refund
+// field refutes it. A paid payment without refund_status proves no refund
+// of ours only while both are confirmed; otherwise it is Unknown, so a
+// refund whose answer was lost is never resent on the strength of verify
+// alone.
 //
 // Fatora keeps nothing of ours with a refund (Keyless): the worker judges a
 // lost answer from the payment as a whole.
@@ -57,18 +64,34 @@ const (
 // paymentPaid is verify's payment_status of a paid payment.
 const paymentPaid = "SUCCESS"
 
-// GuessVerifyRefundStatus: verify shows the payment's refund in a
-// refund_status field, as the refund answer does. Fatora's verify page shows
-// no refund field.
-const GuessVerifyRefundStatus providers.Guess = "fatora.verify_refund_status"
+// The guesses, one per refund status: Fatora's verify page shows no refund
+// field, and a verify that shows refunds in one status proves nothing of
+// the other.
+const (
+	// GuessVerifyShowsCompleted: verify shows a payment's completed refund
+	// as refund_status "completed". (Its name predates the split; what is
+	// stored under it was learned from completed refunds.)
+	GuessVerifyShowsCompleted providers.Guess = "fatora.verify_refund_status"
+	// GuessVerifyShowsProcessing: verify shows a payment's refund that the
+	// bank is still processing as refund_status "under_proccession".
+	GuessVerifyShowsProcessing providers.Guess = "fatora.verify_refund_status.under_proccession"
+)
 
 // Guesses are the undocumented facts the adapter relies on.
 var Guesses = []providers.GuessInfo{{
-	Guess: GuessVerifyRefundStatus,
-	Means: "verify (/v1/payments/verify) shows a refunded payment's refund_status (completed | under_proccession), " +
-		"so a paid payment without it has no refund. Learned from one verify right after a refund answered completed. " +
-		"Until confirmed, a verify without refund_status is unknown, and a refund whose answer was lost is left for a human " +
-		"rather than resent.",
+	Guess: GuessVerifyShowsCompleted,
+	Means: "verify (/v1/payments/verify) shows a payment's completed refund as refund_status \"completed\". Confirmed only by " +
+		"a verify that shows a completed refund (one is made right after a refund answered completed); a verify then without " +
+		"refund_status refutes it. With " + string(GuessVerifyShowsProcessing) + " it lets a paid payment without refund_status " +
+		"prove that no refund of ours exists; until both are confirmed, such a verify is unknown, and a refund whose answer " +
+		"was lost is left for a human rather than resent.",
+}, {
+	Guess: GuessVerifyShowsProcessing,
+	Means: "verify shows a payment's refund while the bank still processes it (2-4 weeks) as refund_status " +
+		"\"under_proccession\". Confirmed only by a verify that shows an under_proccession refund (one is made right after a " +
+		"refund answered under_proccession; a verify then without refund_status refutes it); a verify that shows completed " +
+		"refunds says nothing of it. Until confirmed, a paid payment without refund_status is unknown: a refund whose " +
+		"answer was lost may be at the bank.",
 }}
 
 // Schedule polls an under_proccession refund hourly at first, then daily,
@@ -197,7 +220,7 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 		return out
 	}
 	if v.showsRefundField() {
-		out.Observe(GuessVerifyRefundStatus, true, fmt.Sprintf("verify shows refund_status %q", v.refundStatus()))
+		observeShown(&out, v, "verify before a send")
 		out.Status = v.refundStatus()
 		if r.Attempt > 1 {
 			// An earlier attempt of ours may be that refund: look it up,
@@ -239,30 +262,55 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 		// The answer carries no amount: the verify above showed the
 		// payment is exactly what we asked, and Fatora refunds it whole.
 		out.Kind = providers.Succeeded
-		if r.Known.Open(GuessVerifyRefundStatus) {
-			c.learn(ctx, r, &out)
+		if r.Known.Open(GuessVerifyShowsCompleted) {
+			c.learn(ctx, r, &out, GuessVerifyShowsCompleted)
 		}
 	case refundProcessing:
 		out.Kind, out.Reason = providers.Pending, "the bank is processing the refund (can take 2-4 weeks)"
+		if r.Known.Open(GuessVerifyShowsProcessing) {
+			c.learn(ctx, r, &out, GuessVerifyShowsProcessing)
+		}
 	default:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented refund_status %q", rr.RefundStatus)
 	}
 	return out
 }
 
-// learn makes one verify right after a completed refund: the payment has a
-// refund now, so verify either shows refund_status or never will.
-func (c *Client) learn(ctx context.Context, r providers.Refund, out *providers.Outcome) {
+// learn makes one verify right after a refund answered in the status guess
+// g is about: the payment has a refund in that status now, so verify shows
+// it (g holds) or, showing no refund field, does not show refunds in that
+// status (g refuted). A verify that shows the refund in the other status
+// (it completed meanwhile) says something of that status only.
+func (c *Client) learn(ctx context.Context, r providers.Refund, out *providers.Outcome, g providers.Guess) {
 	v, _, ok := c.verify(ctx, r)
+	status := map[providers.Guess]string{GuessVerifyShowsCompleted: refundCompleted, GuessVerifyShowsProcessing: refundProcessing}[g]
 	switch {
 	case !ok:
 		// No answer: nothing learned this time.
 	case v.showsRefundField():
-		out.Observe(GuessVerifyRefundStatus, true, fmt.Sprintf("verify after a completed refund shows refund_status %q", v.refundStatus()))
+		observeShown(out, v, fmt.Sprintf("verify after a refund answered %s", status))
 	case v.PaymentStatus != nil:
-		out.Observe(GuessVerifyRefundStatus, false, fmt.Sprintf(
-			"verify after a completed refund shows payment_status %q and no refund_status", v.paymentStatus()))
+		out.Observe(g, false, fmt.Sprintf(
+			"verify after a refund answered %s shows payment_status %q and no refund_status", status, v.paymentStatus()))
 	}
+}
+
+// observeShown records what a verify that shows a refund field proves: that
+// verify shows refunds in the status it shows, and nothing of the other.
+func observeShown(out *providers.Outcome, v verifyResult, what string) {
+	switch v.refundStatus() {
+	case refundCompleted:
+		out.Observe(GuessVerifyShowsCompleted, true, fmt.Sprintf("%s shows refund_status %q", what, v.refundStatus()))
+	case refundProcessing:
+		out.Observe(GuessVerifyShowsProcessing, true, fmt.Sprintf("%s shows refund_status %q", what, v.refundStatus()))
+	}
+}
+
+// showsEveryRefund reports whether what refundq has learned lets a verify
+// without refund_status prove that the payment has no refund: verify has
+// been seen to show refunds in both statuses a refund can be in.
+func showsEveryRefund(k providers.Knowledge) bool {
+	return k.Holds(GuessVerifyShowsCompleted) && k.Holds(GuessVerifyShowsProcessing)
 }
 
 // refusal classifies a refund call that did not answer SUCCESS. "Already
@@ -323,7 +371,7 @@ func lookupOutcome(v verifyResult, r providers.Refund, out providers.Outcome) pr
 	out.Status = v.refundStatus()
 	switch {
 	case v.showsRefundField():
-		out.Observe(GuessVerifyRefundStatus, true, fmt.Sprintf("verify shows refund_status %q", v.refundStatus()))
+		observeShown(&out, v, "verify")
 		switch v.refundStatus() {
 		case refundCompleted:
 			paid, err := v.paid()
@@ -343,10 +391,12 @@ func lookupOutcome(v verifyResult, r providers.Refund, out providers.Outcome) pr
 		}
 	case v.PaymentStatus == nil:
 		out.Kind, out.Reason = providers.Unknown, "verify shows neither payment_status nor refund_status"
-	case !r.Known.Holds(GuessVerifyRefundStatus):
+	case !showsEveryRefund(r.Known):
 		out.Kind, out.Status = providers.Unknown, v.paymentStatus()
-		out.Reason = fmt.Sprintf("verify shows payment_status %q and no refund field; whether verify shows refunds at all "+
-			"is unconfirmed (%s), so this proves nothing", v.paymentStatus(), GuessVerifyRefundStatus)
+		out.Reason = fmt.Sprintf("verify shows payment_status %q and no refund field; that verify shows a refund in every "+
+			"status is not confirmed (%s: %s, %s: %s), so this proves nothing (a refund of ours may be under_proccession)",
+			v.paymentStatus(), GuessVerifyShowsCompleted, r.Known[GuessVerifyShowsCompleted],
+			GuessVerifyShowsProcessing, r.Known[GuessVerifyShowsProcessing])
 	case v.paymentStatus() == paymentPaid:
 		out.Kind, out.Status, out.Reason = providers.NotFound, v.paymentStatus(), "payment is paid and shows no refund"
 	default:

@@ -55,6 +55,7 @@ func TestDocumentedEnvelopesParse(t *testing.T) {
 // canned serves fixed answers per path and counts the calls.
 type canned struct {
 	verify, refund         string
+	verifyAfter            string // verify's answer once a refund was sent ("" : verify)
 	verifyCode, refundCode int
 	verifies, refunds      int
 }
@@ -66,6 +67,10 @@ func (c *canned) serve(t *testing.T) *Client {
 		case verifyPath:
 			c.verifies++
 			w.WriteHeader(cmp(c.verifyCode, 200))
+			if c.refunds > 0 && c.verifyAfter != "" {
+				w.Write([]byte(c.verifyAfter))
+				return
+			}
 			w.Write([]byte(c.verify))
 		case refundPath:
 			c.refunds++
@@ -108,8 +113,20 @@ const (
 
 var asked = tasks.Money{Minor: 12310, Currency: "QAR"}
 
+// Knowledge as the worker hands it to the adapter.
+var (
+	// confirmed: verify has shown refunds in both statuses.
+	confirmed = providers.Knowledge{GuessVerifyShowsCompleted: providers.Confirmed, GuessVerifyShowsProcessing: providers.Confirmed}
+	// completedOnly: verify has shown completed refunds; nothing is known
+	// of refunds the bank is still processing.
+	completedOnly = providers.Knowledge{GuessVerifyShowsCompleted: providers.Confirmed}
+	// hidesProcessing: verify shows completed refunds and was seen not to
+	// show one under_proccession.
+	hidesProcessing = providers.Knowledge{GuessVerifyShowsCompleted: providers.Confirmed, GuessVerifyShowsProcessing: providers.Refuted}
+	refuted         = providers.Knowledge{GuessVerifyShowsCompleted: providers.Refuted, GuessVerifyShowsProcessing: providers.Refuted}
+)
+
 func TestRefundClassification(t *testing.T) {
-	confirmed := providers.Knowledge{GuessVerifyRefundStatus: providers.Confirmed}
 	tests := []struct {
 		name         string
 		c            canned
@@ -117,24 +134,36 @@ func TestRefundClassification(t *testing.T) {
 		known        providers.Knowledge
 		kind         providers.Kind
 		ref          string
-		refunds      int // refund calls made
-		observe      int // observations: 0 none, 1 holds, -1 refuted
-		wantVerifies int // 0: do not check
+		refunds      int    // refund calls made
+		observe      string // observations: "" none; "+c"/"-c" completed guess holds/refuted; "+p"/"-p" under_proccession
+		wantVerifies int    // 0: do not check
 		reason       string
 	}{
 		{name: "completed, guess open: one verify learns it refuted", c: canned{verify: paid, refund: refundDone}, attempt: 1,
-			kind: providers.Succeeded, ref: "5521", refunds: 1, observe: -1, wantVerifies: 2},
+			kind: providers.Succeeded, ref: "5521", refunds: 1, observe: "-c", wantVerifies: 2},
+		{name: "completed, guess open: one verify that shows it confirms it", c: canned{verify: paid, verifyAfter: paidCompleted, refund: refundDone},
+			attempt: 1, kind: providers.Succeeded, ref: "5521", refunds: 1, observe: "+c", wantVerifies: 2},
+		{name: "completed, completed guess known, pending one open: no extra verify", c: canned{verify: paid, refund: refundDone}, attempt: 1,
+			known: completedOnly, kind: providers.Succeeded, ref: "5521", refunds: 1, wantVerifies: 1},
 		{name: "completed, guess known: no extra verify", c: canned{verify: paid, refund: refundDone}, attempt: 1, known: confirmed,
 			kind: providers.Succeeded, ref: "5521", refunds: 1, wantVerifies: 1},
-		{name: "under_proccession", c: canned{verify: paid, refund: refundProc}, attempt: 1,
+		{name: "under_proccession, guesses known", c: canned{verify: paid, refund: refundProc}, attempt: 1, known: confirmed,
 			kind: providers.Pending, ref: "5522", refunds: 1, wantVerifies: 1},
+		// A completed guess says nothing of refunds under_proccession:
+		// only a verify showing one confirms that verify shows them.
+		{name: "under_proccession, its guess open: a verify without the refund refutes it", c: canned{verify: paid, refund: refundProc},
+			attempt: 1, known: completedOnly, kind: providers.Pending, ref: "5522", refunds: 1, observe: "-p", wantVerifies: 2},
+		{name: "under_proccession, its guess open: a verify showing it confirms it", c: canned{verify: paid, verifyAfter: paidProcessing, refund: refundProc},
+			attempt: 1, known: completedOnly, kind: providers.Pending, ref: "5522", refunds: 1, observe: "+p", wantVerifies: 2},
+		{name: "under_proccession, completed meanwhile: confirms only the completed guess", c: canned{verify: paid, verifyAfter: paidCompleted, refund: refundProc},
+			attempt: 1, kind: providers.Pending, ref: "5522", refunds: 1, observe: "+c", wantVerifies: 2},
 		{name: "undocumented refund_status", c: canned{verify: paid, refund: refundOdd}, attempt: 1, kind: providers.Unknown, refunds: 1},
 		{name: "verify shows a refund on attempt 1", c: canned{verify: paidCompleted}, attempt: 1,
-			kind: providers.Rejected, observe: 1, reason: "already refunded"},
+			kind: providers.Rejected, observe: "+c", reason: "already refunded"},
 		{name: "verify shows a refund after an earlier attempt", c: canned{verify: paidCompleted}, attempt: 2,
-			kind: providers.Unknown, observe: 1, reason: "earlier attempt"},
+			kind: providers.Unknown, observe: "+c", reason: "earlier attempt"},
 		{name: "verify shows a pending refund after an earlier attempt", c: canned{verify: paidProcessing}, attempt: 3,
-			kind: providers.Unknown, observe: 1},
+			kind: providers.Unknown, observe: "+p"},
 		{name: "partial amount", c: canned{verify: `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":200,"currency":"QAR"}}`},
 			attempt: 1, kind: providers.Rejected, reason: "the payment is 200.00 QAR, the refund asks 123.10 QAR"},
 		{name: "other currency", c: canned{verify: `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.1,"currency":"SAR"}}`},
@@ -174,19 +203,24 @@ func TestRefundClassification(t *testing.T) {
 	}
 }
 
-func checkObserved(t *testing.T, out providers.Outcome, want int) {
+// checkObserved: want is "" for no observation, else one of "+c", "-c"
+// (the completed guess holds, is refuted), "+p", "-p" (the
+// under_proccession one).
+func checkObserved(t *testing.T, out providers.Outcome, want string) {
 	t.Helper()
-	switch {
-	case want == 0 && len(out.Observed) != 0:
-		t.Fatalf("observed %+v, want nothing", out.Observed)
-	case want != 0 && (len(out.Observed) != 1 || out.Observed[0].Guess != GuessVerifyRefundStatus || out.Observed[0].Holds != (want > 0)):
-		t.Fatalf("observed %+v, want holds=%v", out.Observed, want > 0)
+	if want == "" {
+		if len(out.Observed) != 0 {
+			t.Fatalf("observed %+v, want nothing", out.Observed)
+		}
+		return
+	}
+	g := map[byte]providers.Guess{'c': GuessVerifyShowsCompleted, 'p': GuessVerifyShowsProcessing}[want[1]]
+	if len(out.Observed) != 1 || out.Observed[0].Guess != g || out.Observed[0].Holds != (want[0] == '+') {
+		t.Fatalf("observed %+v, want %s holds=%v", out.Observed, g, want[0] == '+')
 	}
 }
 
 func TestLookupClassification(t *testing.T) {
-	confirmed := providers.Knowledge{GuessVerifyRefundStatus: providers.Confirmed}
-	refuted := providers.Knowledge{GuessVerifyRefundStatus: providers.Refuted}
 	tests := []struct {
 		name    string
 		verify  string
@@ -194,27 +228,33 @@ func TestLookupClassification(t *testing.T) {
 		known   providers.Knowledge
 		kind    providers.Kind
 		ref     string
-		observe int
+		observe string
 	}{
-		{"paid, no refund field, guess confirmed", paid, 200, confirmed, providers.NotFound, "", 0},
-		{"paid, no refund field, guess open", paid, 200, nil, providers.Unknown, "", 0},
-		{"paid, no refund field, guess refuted", paid, 200, refuted, providers.Unknown, "", 0},
-		{"documented verify page, guess open", fixture(t, "verify_paid.json"), 200, nil, providers.Unknown, "", 0},
-		{"documented verify page, guess confirmed", fixture(t, "verify_paid.json"), 200, confirmed, providers.NotFound, "", 0},
-		{"completed", paidCompleted, 200, nil, providers.Succeeded, "77", 1},
-		{"completed, guess refuted: the field itself is the evidence", paidCompleted, 200, refuted, providers.Succeeded, "77", 1},
-		{"completed for another payment amount", otherAmount, 200, confirmed, providers.Review, "", 1},
-		{"under_proccession", paidProcessing, 200, confirmed, providers.Pending, "", 1},
-		{"undocumented refund_status", paidOdd, 200, confirmed, providers.Unknown, "", 1},
-		{"no payment_status", noPayStatus, 200, confirmed, providers.Unknown, "", 0},
-		{"payment pending", pendingPay, 200, confirmed, providers.Unknown, "", 0},
-		{"404", errObject, 404, confirmed, providers.Unknown, "", 0},
-		{"400", errObject, 400, confirmed, providers.Unknown, "", 0},
-		{"401", errObject, 401, confirmed, providers.Blocked, "", 0},
-		{"429", `{}`, 429, confirmed, providers.Transient, "", 0},
-		{"503 page", "<html>", 503, confirmed, providers.Unknown, "", 0},
-		{"result not an object", `{"status":"SUCCESS","result":[]}`, 200, confirmed, providers.Unknown, "", 0},
-		{"verbatim doc text", fixture(t, "refund_doc_verbatim.txt"), 200, confirmed, providers.Unknown, "", 0},
+		{"paid, no refund field, both guesses confirmed", paid, 200, confirmed, providers.NotFound, "", ""},
+		// The issue: verify was seen to show completed refunds only; a
+		// refund of ours may be under_proccession, invisible.
+		{"paid, no refund field, only the completed guess confirmed", paid, 200, completedOnly, providers.Unknown, "", ""},
+		{"paid, no refund field, verify hides refunds under_proccession", paid, 200, hidesProcessing, providers.Unknown, "", ""},
+		{"paid, no refund field, only the under_proccession guess confirmed", paid, 200,
+			providers.Knowledge{GuessVerifyShowsProcessing: providers.Confirmed}, providers.Unknown, "", ""},
+		{"paid, no refund field, guess open", paid, 200, nil, providers.Unknown, "", ""},
+		{"paid, no refund field, guess refuted", paid, 200, refuted, providers.Unknown, "", ""},
+		{"documented verify page, guess open", fixture(t, "verify_paid.json"), 200, nil, providers.Unknown, "", ""},
+		{"documented verify page, guess confirmed", fixture(t, "verify_paid.json"), 200, confirmed, providers.NotFound, "", ""},
+		{"completed", paidCompleted, 200, nil, providers.Succeeded, "77", "+c"},
+		{"completed, guess refuted: the field itself is the evidence", paidCompleted, 200, refuted, providers.Succeeded, "77", "+c"},
+		{"completed for another payment amount", otherAmount, 200, confirmed, providers.Review, "", "+c"},
+		{"under_proccession", paidProcessing, 200, confirmed, providers.Pending, "", "+p"},
+		{"undocumented refund_status", paidOdd, 200, confirmed, providers.Unknown, "", ""},
+		{"no payment_status", noPayStatus, 200, confirmed, providers.Unknown, "", ""},
+		{"payment pending", pendingPay, 200, confirmed, providers.Unknown, "", ""},
+		{"404", errObject, 404, confirmed, providers.Unknown, "", ""},
+		{"400", errObject, 400, confirmed, providers.Unknown, "", ""},
+		{"401", errObject, 401, confirmed, providers.Blocked, "", ""},
+		{"429", `{}`, 429, confirmed, providers.Transient, "", ""},
+		{"503 page", "<html>", 503, confirmed, providers.Unknown, "", ""},
+		{"result not an object", `{"status":"SUCCESS","result":[]}`, 200, confirmed, providers.Unknown, "", ""},
+		{"verbatim doc text", fixture(t, "refund_doc_verbatim.txt"), 200, confirmed, providers.Unknown, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
