@@ -249,7 +249,7 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 	}
 	env, o := parse(resp)
 	if o.Kind != providers.Succeeded {
-		return refusal(o, resp.Status, env)
+		return refusal(o, resp.Status, env, r.Attempt)
 	}
 	var rr refundResult
 	if err := json.Unmarshal(env.Result, &rr); err != nil {
@@ -313,22 +313,60 @@ func showsEveryRefund(k providers.Knowledge) bool {
 	return k.Holds(GuessVerifyShowsCompleted) && k.Holds(GuessVerifyShowsProcessing)
 }
 
-// refusal classifies a refund call that did not answer SUCCESS. "Already
-// refunded" (HTTP 409, or an ERROR envelope that says so) is Rejected: the
-// worker looks the refund up before believing a refusal that follows an
-// earlier attempt.
-func refusal(o providers.Outcome, status int, env envelope) providers.Outcome {
-	if env.Status != "ERROR" || o.Kind == providers.Blocked || o.Kind == providers.Transient || status >= 500 {
+// refusal classifies a documented refusal of a refund call. A refusal that
+// says the payment already has a refund, or one under process, is evidence
+// that a refund exists: Fatora refunds a payment once and refundq sends one
+// refund of its own per order, so after an earlier attempt of ours that
+// refund is most likely ours. It is then Pending (under process: poll, the
+// bank may take weeks) or Unknown (look it up), never a refusal the worker
+// could fail the refund on. Only on the first attempt, when nothing of this
+// refund was ever sent (the worker records each attempt before it leaves),
+// is it a refusal of this refund: the payment was refunded before it.
+func refusal(o providers.Outcome, status int, env envelope, attempt int) providers.Outcome {
+	if o.Kind != providers.Rejected {
 		return o
 	}
 	msg := errorText(env.Error)
+	exists, processing := refundExists(status, msg)
 	switch {
-	case status == http.StatusConflict || strings.Contains(strings.ToLower(msg), "already refunded"):
-		o.Kind, o.Reason = providers.Rejected, fmt.Sprintf("Fatora refused: already refunded (HTTP %d): %s", status, msg)
-	case status == http.StatusNotFound:
-		o.Reason = "Fatora refused: payment not found: " + msg
+	case !exists:
+		if status == http.StatusNotFound {
+			o.Reason = fmt.Sprintf("Fatora refused: payment not found (HTTP %d): %s", status, msg)
+		}
+	case attempt > 1 && processing:
+		o.Kind, o.Reason = providers.Pending, fmt.Sprintf("Fatora says a refund of the payment is already under process "+
+			"(HTTP %d: %s): an earlier attempt of ours, at the bank (2-4 weeks); poll it, never send it again", status, msg)
+	case attempt > 1:
+		o.Kind, o.Reason = providers.Unknown, fmt.Sprintf("Fatora says the payment already has a refund (HTTP %d: %s): "+
+			"likely an earlier attempt of ours; look it up", status, msg)
+	default:
+		o.Reason = fmt.Sprintf("Fatora refused: the payment already has a refund (HTTP %d: %s), made before refundq's "+
+			"first attempt of this refund (outside refundq, or by an earlier refund of this order); Fatora refunds a payment once",
+			status, msg)
 	}
 	return o
+}
+
+// refundExists reads a refusal for what it says about a refund of the
+// payment: exists when it says one exists (HTTP 409, "already refunded",
+// "already under process", "refund exists", …), processing when it says
+// one is still being processed. Read broadly on purpose: after an earlier
+// attempt a wrong "exists" only makes the worker look before it acts.
+func refundExists(status int, msg string) (exists, processing bool) {
+	m := strings.ToLower(msg)
+	has := func(words ...string) bool {
+		for _, w := range words {
+			if strings.Contains(m, w) {
+				return true
+			}
+		}
+		return false
+	}
+	processing = has("under process", "under_process", "under proccess", "under_proccession", "in process", "processing",
+		"in progress", "pending")
+	exists = processing || status == http.StatusConflict || has("already", "refunded", "duplicate") ||
+		(has("refund") && has("exist"))
+	return exists, processing
 }
 
 // Precheck refuses, at enqueue time, a refund that is not the whole payment,

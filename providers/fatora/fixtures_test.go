@@ -96,19 +96,20 @@ func cmp(v, def int) int {
 }
 
 const (
-	paid           = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR"}}`
-	paidCompleted  = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","refund_status":"completed","refund_transaction_id":77}}`
-	paidProcessing = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":"123.10","currency":"QAR","refund_status":"under_proccession"}}`
-	paidOdd        = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","refund_status":"reversed"}}`
-	noPayStatus    = `{"status":"SUCCESS","result":{"amount":123.100,"currency":"QAR"}}`
-	pendingPay     = `{"status":"SUCCESS","result":{"payment_status":"PENDING","amount":123.100,"currency":"QAR"}}`
-	badAmount      = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.105,"currency":"QAR"}}`
-	otherAmount    = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":99,"currency":"QAR","refund_status":"completed"}}`
-	refundDone     = `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"test","refund_transaction_id":5521}}`
-	refundProc     = `{"status":"SUCCESS","result":{"refund_status":"under_proccession","mode":"live","refund_transaction_id":"5522"}}`
-	refundOdd      = `{"status":"SUCCESS","result":{"refund_status":"done"}}`
-	errAlready     = `{"status":"ERROR","error":"Transaction already refunded"}`
-	errObject      = `{"status":"ERROR","error":{"error_code":"400","description":"bad request"}}`
+	paid            = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR"}}`
+	paidCompleted   = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","refund_status":"completed","refund_transaction_id":77}}`
+	paidProcessing  = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":"123.10","currency":"QAR","refund_status":"under_proccession"}}`
+	paidOdd         = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","refund_status":"reversed"}}`
+	noPayStatus     = `{"status":"SUCCESS","result":{"amount":123.100,"currency":"QAR"}}`
+	pendingPay      = `{"status":"SUCCESS","result":{"payment_status":"PENDING","amount":123.100,"currency":"QAR"}}`
+	badAmount       = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.105,"currency":"QAR"}}`
+	otherAmount     = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":99,"currency":"QAR","refund_status":"completed"}}`
+	refundDone      = `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"test","refund_transaction_id":5521}}`
+	refundProc      = `{"status":"SUCCESS","result":{"refund_status":"under_proccession","mode":"live","refund_transaction_id":"5522"}}`
+	refundOdd       = `{"status":"SUCCESS","result":{"refund_status":"done"}}`
+	errAlready      = `{"status":"ERROR","error":"Transaction already refunded"}`
+	errObject       = `{"status":"ERROR","error":{"error_code":"400","description":"bad request"}}`
+	errUnderProcess = `{"status":"ERROR","error":{"error_code":"400","description":"Refund is already under process"}}`
 )
 
 var asked = tasks.Money{Minor: 12310, Currency: "QAR"}
@@ -172,10 +173,31 @@ func TestRefundClassification(t *testing.T) {
 		{name: "verify 5xx: nothing sent", c: canned{verify: "<html>", verifyCode: 503}, attempt: 1, kind: providers.Transient},
 		{name: "verify 401", c: canned{verify: `{"status":"ERROR","error":"Invalid api key"}`, verifyCode: 401}, attempt: 1,
 			kind: providers.Blocked, reason: "FATORA_API_KEY"},
-		{name: "refund 409", c: canned{verify: paid, refund: errAlready, refundCode: 409}, attempt: 2,
-			kind: providers.Rejected, refunds: 1, reason: "already refunded"},
-		{name: "refund 400 saying already refunded", c: canned{verify: paid, refund: errAlready, refundCode: 400}, attempt: 1,
-			kind: providers.Rejected, refunds: 1, reason: "already refunded"},
+		// A refusal saying the payment has a refund, after an earlier
+		// attempt of ours, is evidence of that attempt: look up or poll,
+		// never a refusal the worker could fail the refund on.
+		{name: "refund 409 after an earlier attempt: look it up", c: canned{verify: paid, refund: errAlready, refundCode: 409}, attempt: 2,
+			kind: providers.Unknown, refunds: 1, reason: "likely an earlier attempt of ours"},
+		{name: "refund 409 with no word of a refund, after an earlier attempt", c: canned{verify: paid, refund: errObject, refundCode: 409},
+			attempt: 2, kind: providers.Unknown, refunds: 1},
+		{name: "already under process after an earlier attempt: poll it", c: canned{verify: paid, refund: errUnderProcess, refundCode: 400},
+			attempt: 2, kind: providers.Pending, refunds: 1, reason: "never send it again"},
+		{name: "string form, under_proccession, after an earlier attempt", c: canned{verify: paid,
+			refund: `{"status":"ERROR","error":"refund is under_proccession"}`, refundCode: 422}, attempt: 3,
+			kind: providers.Pending, refunds: 1},
+		{name: "refund exists after an earlier attempt", c: canned{verify: paid,
+			refund: `{"status":"ERROR","error":"A refund for this transaction exists"}`, refundCode: 422}, attempt: 2,
+			kind: providers.Unknown, refunds: 1},
+		{name: "plain refusal after an earlier attempt stays a refusal (the worker looks up before believing it)",
+			c: canned{verify: paid, refund: errObject, refundCode: 400}, attempt: 2, kind: providers.Rejected, refunds: 1, reason: "bad request"},
+		// On the first attempt nothing of this refund was ever sent: the
+		// payment was refunded before it.
+		{name: "refund 409 on the first attempt", c: canned{verify: paid, refund: errAlready, refundCode: 409}, attempt: 1,
+			kind: providers.Rejected, refunds: 1, reason: "before refundq's first attempt"},
+		{name: "refund 400 saying already refunded, first attempt", c: canned{verify: paid, refund: errAlready, refundCode: 400}, attempt: 1,
+			kind: providers.Rejected, refunds: 1, reason: "already has a refund"},
+		{name: "already under process, first attempt", c: canned{verify: paid, refund: errUnderProcess, refundCode: 400}, attempt: 1,
+			kind: providers.Rejected, refunds: 1, reason: "Refund is already under process"},
 		{name: "refund 422", c: canned{verify: paid, refund: errObject, refundCode: 422}, attempt: 1, kind: providers.Rejected, refunds: 1},
 		{name: "refund 403", c: canned{verify: paid, refund: errObject, refundCode: 403}, attempt: 1,
 			kind: providers.Blocked, refunds: 1, reason: "auth"},
