@@ -29,6 +29,12 @@
 //
 // Fatora keeps nothing of ours with a refund (Keyless): the worker judges a
 // lost answer from the payment as a whole.
+//
+// Test or live is a property of the key, echoed as result.mode by the
+// refund answer (and by verify). The adapter compares it with FATORA_MODE
+// (live, the default, or test): an answer in the other mode is Blocked, a
+// configuration to fix (a test key in production records refunds that pay
+// nothing), and nothing is sent once verify has shown it.
 package fatora
 
 import (
@@ -63,6 +69,24 @@ const (
 
 // paymentPaid is verify's payment_status of a paid payment.
 const paymentPaid = "SUCCESS"
+
+// Modes, as result.mode writes them; EnvMode names the one configured.
+const (
+	ModeLive = "live"
+	ModeTest = "test"
+	EnvMode  = "FATORA_MODE"
+)
+
+// ParseMode reads FATORA_MODE: live (also when empty) or test.
+func ParseMode(s string) (string, error) {
+	switch m := strings.ToLower(strings.TrimSpace(s)); m {
+	case "", ModeLive:
+		return ModeLive, nil
+	case ModeTest:
+		return ModeTest, nil
+	}
+	return "", fmt.Errorf("fatora: %s=%q: want live or test (the mode of FATORA_API_KEY)", EnvMode, s)
+}
 
 // The guesses, one per refund status: Fatora's verify page shows no refund
 // field, and a verify that shows refunds in one status proves nothing of
@@ -101,16 +125,19 @@ var Schedule = providers.Schedule{First: time.Hour, Max: 24 * time.Hour, Horizon
 
 // Config configures the adapter.
 type Config struct {
-	BaseURL    string // default DefaultURL
-	APIKey     string // sent in the api_key header
+	BaseURL string // default DefaultURL
+	APIKey  string // sent in the api_key header
+	// Mode is the key's mode, live (default) or test; an answer in the
+	// other mode is Blocked.
+	Mode       string
 	HTTPClient *http.Client
 }
 
 // Client is the Fatora adapter; it implements providers.Provider and
 // providers.Prechecker.
 type Client struct {
-	base, key string
-	hc        *http.Client
+	base, key, mode string
+	hc              *http.Client
 }
 
 // New returns an adapter; the API key is required.
@@ -119,21 +146,31 @@ func New(cfg Config) (*Client, error) {
 	if key == "" {
 		return nil, errors.New("fatora: API key is required (FATORA_API_KEY)")
 	}
+	mode, err := ParseMode(cfg.Mode)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultURL
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = providers.HTTPClient()
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), key: key, hc: cfg.HTTPClient}, nil
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), key: key, mode: mode, hc: cfg.HTTPClient}, nil
 }
 
-// Entry returns Fatora's registry entry from FATORA_BASE_URL and
-// FATORA_API_KEY; disabled when the key is unset.
+// Entry returns Fatora's registry entry from FATORA_BASE_URL, FATORA_API_KEY
+// and FATORA_MODE; disabled when the key is unset, with Err set (the worker
+// refuses to start) when FATORA_MODE is neither live nor test.
 func Entry(getenv func(string) string) providers.Entry {
 	e := providers.Entry{Name: providers.Fatora, Schedule: Schedule, Check: Check, OncePerOrder: true,
 		Keyless: true, Guesses: Guesses}
-	c, err := New(Config{BaseURL: strings.TrimSpace(getenv("FATORA_BASE_URL")), APIKey: getenv("FATORA_API_KEY")})
+	mode, err := ParseMode(getenv(EnvMode))
+	if err != nil {
+		e.Missing, e.Err = []string{EnvMode + " to live or test"}, err
+		return e
+	}
+	c, err := New(Config{BaseURL: strings.TrimSpace(getenv("FATORA_BASE_URL")), APIKey: getenv("FATORA_API_KEY"), Mode: mode})
 	if err != nil {
 		e.Missing = []string{"FATORA_API_KEY"}
 		return e
@@ -177,6 +214,7 @@ type refundResult struct {
 // Amount and Currency are documented; RefundStatus and RefundTransactionID
 // are the guess GuessVerifyRefundStatus (nil when absent).
 type verifyResult struct {
+	Mode                string          `json:"mode"`
 	PaymentStatus       *string         `json:"payment_status"`
 	Amount              json.Number     `json:"amount"`
 	Currency            string          `json:"currency"`
@@ -257,6 +295,16 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 			Reason: "unreadable refund result: " + providers.Snippet(resp.Body)}
 	}
 	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: o.RequestID, Status: rr.RefundStatus, Reference: idText(rr.RefundTransactionID)}
+	if kind, reason, ok := c.checkMode(rr.Mode); !ok {
+		// Applied, if at all, in the other mode: by a test key, nothing
+		// was paid; by a live key in a test configuration, a human must
+		// see it before anything else is sent.
+		if kind == providers.Unknown {
+			reason += "; the refund may have been applied"
+		}
+		out.Kind, out.Reason = kind, reason
+		return out
+	}
 	switch rr.RefundStatus {
 	case refundCompleted:
 		// The answer carries no amount: the verify above showed the
@@ -369,11 +417,13 @@ func refundExists(status int, msg string) (exists, processing bool) {
 	return exists, processing
 }
 
-// Precheck refuses, at enqueue time, a refund that is not the whole payment,
-// as Refund would before sending. Any answer short of a readable payment
-// decides nothing.
+// Precheck refuses, at enqueue time, a refund that is not the whole payment
+// (amount and currency), as Prepare and Refund would before sending. Any
+// answer short of a readable payment decides nothing. The mode is not
+// compared here: refusing to enqueue sends nothing, and the worker checks
+// the mode before any send.
 func (c *Client) Precheck(ctx context.Context, r providers.Refund) error {
-	v, _, ok := c.verify(ctx, r)
+	v, _, ok := c.read(ctx, r)
 	if !ok {
 		return nil
 	}
@@ -445,8 +495,23 @@ func lookupOutcome(v verifyResult, r providers.Refund, out providers.Outcome) pr
 }
 
 // verify calls /v1/payments/verify; ok is false with a classified outcome
-// when there is no usable answer.
+// when there is no usable answer, or one in the other mode (Blocked).
 func (c *Client) verify(ctx context.Context, r providers.Refund) (verifyResult, providers.Outcome, bool) {
+	v, out, ok := c.read(ctx, r)
+	if !ok {
+		return v, out, false
+	}
+	if _, reason, ok := c.checkMode(v.Mode); !ok {
+		// A read: nothing was applied, and nothing is sent on the word of
+		// a key in the other mode (or one whose mode nobody documents).
+		out.Kind, out.Reason = providers.Blocked, reason
+		return verifyResult{}, out, false
+	}
+	return v, out, true
+}
+
+// read is verify without the mode check.
+func (c *Client) read(ctx context.Context, r providers.Refund) (verifyResult, providers.Outcome, bool) {
 	resp, err := c.post(ctx, verifyPath, r)
 	if err != nil {
 		return verifyResult{}, providers.TransportOutcome(err), false
@@ -461,6 +526,26 @@ func (c *Client) verify(ctx context.Context, r providers.Refund) (verifyResult, 
 		return verifyResult{}, out, false
 	}
 	return v, providers.Outcome{HTTPStatus: resp.Status, RequestID: out.RequestID}, true
+}
+
+// checkMode compares the mode an answer shows with the configured one. An
+// answer that shows none is taken as it is (the mode was compared where
+// verify showed it). The other documented mode is Blocked; an undocumented
+// one is Unknown (its caller decides what a read of it is worth).
+func (c *Client) checkMode(shown string) (providers.Kind, string, bool) {
+	m := strings.ToLower(strings.TrimSpace(shown))
+	switch {
+	case m == "" || m == c.mode:
+		return 0, "", true
+	case m == ModeTest:
+		return providers.Blocked, fmt.Sprintf("Fatora answered in test mode, but %s is live: a test key in a live configuration "+
+			"records refunds that pay nothing (set %s=test or use the live key)", EnvMode, EnvMode), false
+	case m == ModeLive:
+		return providers.Blocked, fmt.Sprintf("Fatora answered in live mode, but %s is test: a live key in a test configuration "+
+			"moves real money (set %s=live or use a test key)", EnvMode, EnvMode), false
+	}
+	return providers.Unknown, fmt.Sprintf("Fatora answered in mode %q (documented: live, test) and %s is %s: check the key",
+		shown, EnvMode, c.mode), false
 }
 
 func (c *Client) post(ctx context.Context, path string, r providers.Refund) (*providers.Response, error) {

@@ -22,7 +22,8 @@ func setup(t *testing.T) (*fatorasim.Simulator, *fatora.Client, string) {
 	s := fatorasim.New(key)
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	c, err := fatora.New(fatora.Config{BaseURL: srv.URL, APIKey: "  " + key + " "}) // trimmed, as documented
+	// The simulator answers as a test key does.
+	c, err := fatora.New(fatora.Config{BaseURL: srv.URL, APIKey: "  " + key + " ", Mode: "test"}) // trimmed, as documented
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestConformance(t *testing.T) {
 	providertest.Run(t, func(t *testing.T, shape providertest.Shape) *providertest.Harness {
 		s, good, url := setup(t)
 		s.Guessed(shape == providertest.Guessed)
-		bad, _ := fatora.New(fatora.Config{BaseURL: url, APIKey: "wrong"})
+		bad, _ := fatora.New(fatora.Config{BaseURL: url, APIKey: "wrong", Mode: "test"})
 		paid := 0
 		return &providertest.Harness{
 			Provider: good, WrongAuth: bad, Faults: s.Faults(), Currency: "QAR",
@@ -128,7 +129,7 @@ func TestSimulatorServesBothPathPrefixes(t *testing.T) {
 	s, _, url := setup(t)
 	qar := tasks.Money{Minor: 1000, Currency: "QAR"}
 	txn := s.AddPayment("ord-api", qar)
-	c, _ := fatora.New(fatora.Config{BaseURL: url + "/api", APIKey: key})
+	c, _ := fatora.New(fatora.Config{BaseURL: url + "/api", APIKey: key, Mode: "test"})
 	out := c.Refund(context.Background(), providers.Refund{OrderID: "ord-api", TransactionID: txn, Amount: qar, Attempt: 1})
 	if out.Kind != providers.Succeeded || len(s.Refunded("ord-api")) != 1 {
 		t.Fatalf("refund through /api/v1 = %v", out)

@@ -104,7 +104,10 @@ const (
 	pendingPay      = `{"status":"SUCCESS","result":{"payment_status":"PENDING","amount":123.100,"currency":"QAR"}}`
 	badAmount       = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.105,"currency":"QAR"}}`
 	otherAmount     = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":99,"currency":"QAR","refund_status":"completed"}}`
-	refundDone      = `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"test","refund_transaction_id":5521}}`
+	refundDone      = `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"live","refund_transaction_id":5521}}`
+	refundDoneTest  = `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"test","refund_transaction_id":5521}}`
+	paidTest        = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","mode":"test"}}`
+	paidOddMode     = `{"status":"SUCCESS","result":{"payment_status":"SUCCESS","amount":123.100,"currency":"QAR","mode":"sandbox"}}`
 	refundProc      = `{"status":"SUCCESS","result":{"refund_status":"under_proccession","mode":"live","refund_transaction_id":"5522"}}`
 	refundOdd       = `{"status":"SUCCESS","result":{"refund_status":"done"}}`
 	errAlready      = `{"status":"ERROR","error":"Transaction already refunded"}`
@@ -204,6 +207,16 @@ func TestRefundClassification(t *testing.T) {
 		{name: "refund 500", c: canned{verify: paid, refund: errObject, refundCode: 500}, attempt: 1, kind: providers.Unknown, refunds: 1},
 		{name: "refund 402, undocumented", c: canned{verify: paid, refund: errObject, refundCode: 402}, attempt: 1, kind: providers.Unknown, refunds: 1},
 		{name: "refund 200 ERROR", c: canned{verify: paid, refund: errObject}, attempt: 1, kind: providers.Unknown, refunds: 1},
+		// FATORA_MODE is live (the default) in these rows.
+		{name: "verify in test mode: blocked, nothing sent", c: canned{verify: paidTest, refund: refundDone}, attempt: 1,
+			kind: providers.Blocked, refunds: 0, reason: "set FATORA_MODE=test or use the live key"},
+		{name: "verify in an undocumented mode: blocked, nothing sent", c: canned{verify: paidOddMode, refund: refundDone}, attempt: 1,
+			kind: providers.Blocked, refunds: 0, reason: "FATORA_MODE"},
+		{name: "refund answered in test mode", c: canned{verify: paid, refund: refundDoneTest}, attempt: 1,
+			kind: providers.Blocked, ref: "5521", refunds: 1, reason: "a test key in a live configuration"},
+		{name: "refund answered in an undocumented mode", c: canned{verify: paid,
+			refund: `{"status":"SUCCESS","result":{"refund_status":"completed","mode":"demo","refund_transaction_id":5521}}`}, attempt: 1,
+			kind: providers.Unknown, ref: "5521", refunds: 1, reason: "may have been applied"},
 		{name: "refund answered verbatim doc text", c: canned{verify: paid, refund: "{\nstatus : \"SUCCESS\"\n}"}, attempt: 1,
 			kind: providers.Unknown, refunds: 1},
 	}
@@ -277,6 +290,7 @@ func TestLookupClassification(t *testing.T) {
 		{"503 page", "<html>", 503, confirmed, providers.Unknown, "", ""},
 		{"result not an object", `{"status":"SUCCESS","result":[]}`, 200, confirmed, providers.Unknown, "", ""},
 		{"verbatim doc text", fixture(t, "refund_doc_verbatim.txt"), 200, confirmed, providers.Unknown, "", ""},
+		{"verify in test mode, FATORA_MODE live", paidTest, 200, confirmed, providers.Blocked, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
