@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -518,6 +519,12 @@ func (c *Client) read(ctx context.Context, r providers.Refund) (verifyResult, pr
 	}
 	env, out := parse(resp)
 	if out.Kind != providers.Succeeded {
+		if resp.Status == http.StatusNotFound && env.Status == "" {
+			// Not Fatora's answer: no such path here. A read changes
+			// nothing, and the base URL is ours to fix.
+			out.Kind, out.Reason = providers.Blocked, fmt.Sprintf("verify answered HTTP 404 without Fatora's envelope (%s): "+
+				"check FATORA_BASE_URL (Fatora's pages use %s, the seed's samples /api%s)", providers.Snippet(resp.Body), verifyPath, verifyPath)
+		}
 		return verifyResult{}, out, false
 	}
 	var v verifyResult
@@ -560,14 +567,24 @@ func (c *Client) post(ctx context.Context, path string, r providers.Refund) (*pr
 	return providers.Do(ctx, c.hc, req)
 }
 
+// refusalCodes are the HTTP codes Fatora's pages document for a request it
+// refused (fatora.io/api/responseCode.php); 401 and 403 are the key's.
+var refusalCodes = map[int]bool{http.StatusBadRequest: true, http.StatusNotFound: true, http.StatusConflict: true,
+	http.StatusUnsupportedMediaType: true, http.StatusUnprocessableEntity: true}
+
 // parse reads the envelope. A SUCCESS envelope with HTTP 200 comes back as
 // Kind Succeeded for the caller to read its result; anything else is
 // classified:
 //
 //	429                                  Transient (Retry-After passed on)
 //	401, 403                             Blocked: the key is refused
-//	400, 404, 409, 415, 422 (documented) Rejected: Fatora refused the request
-//	5xx, other codes, odd bodies         Unknown
+//	400, 404, 409, 415, 422 with the     Rejected: Fatora refused the request
+//	  page's ERROR envelope and an error
+//	  that says why (its error_code, if
+//	  any, one of those codes too)
+//	5xx, other codes, any other body     Unknown: after the request may have
+//	  (a SUCCESS envelope with a refusal  reached Fatora, only what its pages
+//	  code, an ERROR without its error)   document is read as a refusal
 func parse(resp *providers.Response) (envelope, providers.Outcome) {
 	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	var env envelope
@@ -587,15 +604,51 @@ func parse(resp *providers.Response) (envelope, providers.Outcome) {
 		return env, out
 	}
 	msg := errorText(env.Error)
-	switch resp.Status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	code, readable := errorCode(env.Error)
+	switch {
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		out.Kind, out.Reason = providers.Blocked, authReason(resp.Status, msg)
-	case http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+	case refusalCodes[resp.Status] && env.Status == "ERROR" && readable && (code == "" || refusalCodes[atoi(code)]):
 		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("Fatora refused (HTTP %d): %s", resp.Status, msg)
 	default:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d %s: %s", resp.Status, env.Status, msg)
+		if env.Status == "SUCCESS" {
+			out.Reason = fmt.Sprintf("HTTP %d with a SUCCESS envelope (undocumented): %s", resp.Status, providers.Snippet(resp.Body))
+		}
 	}
 	return env, out
+}
+
+// errorCode reads the error of an ERROR envelope: readable when it is one
+// of the two documented forms with something in it (a non-empty string, or
+// an object with error_code or description); code is the object's
+// error_code ("" for the string form or none).
+func errorCode(raw json.RawMessage) (code string, readable bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return "", strings.TrimSpace(s) != ""
+	}
+	var o struct {
+		Code        json.RawMessage `json:"error_code"`
+		Description string          `json:"description"`
+	}
+	if json.Unmarshal(raw, &o) != nil {
+		return "", false
+	}
+	code = strings.TrimSpace(strings.Trim(string(o.Code), `"`))
+	if code == "null" {
+		code = ""
+	}
+	return code, code != "" || strings.TrimSpace(o.Description) != ""
+}
+
+// atoi is the number s writes, or 0.
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func authReason(status int, msg string) string {

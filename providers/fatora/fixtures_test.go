@@ -39,6 +39,14 @@ func TestDocumentedEnvelopesParse(t *testing.T) {
 		{"error_object.json", "check FATORA_API_KEY", 403, providers.Blocked},
 		{"error_object.json", "HTTP 502", 502, providers.Unknown},
 		{"error_object.json", "HTTP 200", 200, providers.Unknown}, // an ERROR envelope with 200 is undocumented
+		{"error_object.json", "HTTP 415", 415, providers.Rejected},
+		{"error_string.json", "HTTP 422", 422, providers.Rejected},
+		{"error_object.json", "HTTP 404", 404, providers.Rejected},
+		{"error_object.json", "HTTP 402", 402, providers.Unknown}, // not on the page
+		{"error_object.json", "HTTP 408", 408, providers.Unknown},
+		{"error_object.json", "HTTP 301", 301, providers.Unknown},
+		{"refund_completed.json", "HTTP 400", 400, providers.Unknown}, // a SUCCESS envelope with a refusal's code
+		{"refund_completed.json", "HTTP 202", 202, providers.Unknown},
 	}
 	for _, tt := range tests {
 		_, out := parse(&providers.Response{Status: tt.status, Header: http.Header{}, Body: []byte(fixture(t, tt.file))})
@@ -49,6 +57,35 @@ func TestDocumentedEnvelopesParse(t *testing.T) {
 	_, out := parse(&providers.Response{Status: 200, Body: []byte("<html>")})
 	if out.Kind != providers.Unknown {
 		t.Errorf("HTML 200 = %v, want unknown", out)
+	}
+	// Rejected needs the page's whole refusal: a documented code and an
+	// ERROR envelope whose error says why (the page: "the response will
+	// include an error object describing why this request failed").
+	for _, tt := range []struct {
+		status int
+		body   string
+		kind   providers.Kind
+	}{
+		{400, `{"status":"ERROR"}`, providers.Unknown},
+		{400, `{"status":"ERROR","error":null}`, providers.Unknown},
+		{422, `{"status":"ERROR","error":""}`, providers.Unknown},
+		{400, `{"status":"ERROR","error":{}}`, providers.Unknown},
+		{400, `{"status":"ERROR","error":{"error_code":null,"description":" "}}`, providers.Unknown},
+		{400, `{"status":"ERROR","error":[1]}`, providers.Unknown},
+		{400, `{"status":"ERROR","error":{"error_code":"500","description":"internal error"}}`, providers.Unknown},
+		{409, `{"status":"ERROR","error":{"error_code":"E17","description":"conflict"}}`, providers.Unknown},
+		{422, `{"status":"ERROR","error":{"error_code":422,"description":"unprocessable"}}`, providers.Rejected},
+		{400, `{"status":"ERROR","error":{"description":"bad request"}}`, providers.Rejected},
+		{404, `{"status":"ERROR","error":"Payment not found"}`, providers.Rejected},
+		{401, `<html>denied</html>`, providers.Blocked},
+		{403, `{"status":"ERROR","error":"Forbidden"}`, providers.Blocked},
+		{404, `<html>Not Found</html>`, providers.Unknown},
+		{500, `{"status":"ERROR","error":"payment already refunded"}`, providers.Unknown},
+	} {
+		_, out := parse(&providers.Response{Status: tt.status, Header: http.Header{}, Body: []byte(tt.body)})
+		if out.Kind != tt.kind {
+			t.Errorf("HTTP %d %s = %v, want %s", tt.status, tt.body, out, tt.kind)
+		}
 	}
 }
 
@@ -176,6 +213,18 @@ func TestRefundClassification(t *testing.T) {
 		{name: "verify 5xx: nothing sent", c: canned{verify: "<html>", verifyCode: 503}, attempt: 1, kind: providers.Transient},
 		{name: "verify 401", c: canned{verify: `{"status":"ERROR","error":"Invalid api key"}`, verifyCode: 401}, attempt: 1,
 			kind: providers.Blocked, reason: "FATORA_API_KEY"},
+		// Not Fatora's answer at all: the base URL (or its /v1 vs /api/v1
+		// path) is ours to fix.
+		{name: "verify 404 page: nothing sent, check the base URL", c: canned{verify: "<html>Not Found</html>", verifyCode: 404}, attempt: 1,
+			kind: providers.Blocked, reason: "FATORA_BASE_URL"},
+		{name: "verify 404 from Fatora: no such payment", c: canned{verify: `{"status":"ERROR","error":"Payment not found"}`, verifyCode: 404},
+			attempt: 1, kind: providers.Rejected, reason: "Payment not found"},
+		{name: "refund 400 without the error object", c: canned{verify: paid, refund: `{"status":"ERROR"}`, refundCode: 400}, attempt: 1,
+			kind: providers.Unknown, refunds: 1},
+		{name: "refund 400 SUCCESS envelope", c: canned{verify: paid, refund: refundDone, refundCode: 400}, attempt: 1,
+			kind: providers.Unknown, refunds: 1},
+		{name: "refund 404 page after verify answered", c: canned{verify: paid, refund: "<html>Not Found</html>", refundCode: 404}, attempt: 1,
+			kind: providers.Unknown, refunds: 1},
 		// A refusal saying the payment has a refund, after an earlier
 		// attempt of ours, is evidence of that attempt: look up or poll,
 		// never a refusal the worker could fail the refund on.
