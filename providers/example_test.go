@@ -44,5 +44,6 @@ func ExampleEntry_guesses() {
 	// ecartpay ecartpay.order_refunds
 	// ecomcharge ecomcharge.tracking_id
 	// fatora fatora.verify_refund_status
+	// fatora fatora.verify_refund_status.under_proccession
 	// moyasarpg moyasarpg.refund_id
 }

@@ -28,7 +28,11 @@
 // alone.
 //
 // Fatora keeps nothing of ours with a refund (Keyless): the worker judges a
-// lost answer from the payment as a whole.
+// lost answer from the payment as a whole. Fatora refunds a payment once,
+// and refundq sends one refund of its own per order, so a refusal saying
+// the payment already has a refund (or one under process) after an earlier
+// attempt of ours is evidence of that attempt: Pending or Unknown, never a
+// refusal the worker could fail the refund on.
 //
 // Test or live is a property of the key, echoed as result.mode by the
 // refund answer (and by verify). The adapter compares it with FATORA_MODE
@@ -78,8 +82,8 @@ const (
 	EnvMode  = "FATORA_MODE"
 )
 
-// ParseMode reads FATORA_MODE: live (also when empty) or test.
-func ParseMode(s string) (string, error) {
+// parseMode reads FATORA_MODE: live (also when empty) or test.
+func parseMode(s string) (string, error) {
 	switch m := strings.ToLower(strings.TrimSpace(s)); m {
 	case "", ModeLive:
 		return ModeLive, nil
@@ -147,7 +151,7 @@ func New(cfg Config) (*Client, error) {
 	if key == "" {
 		return nil, errors.New("fatora: API key is required (FATORA_API_KEY)")
 	}
-	mode, err := ParseMode(cfg.Mode)
+	mode, err := parseMode(cfg.Mode)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +170,7 @@ func New(cfg Config) (*Client, error) {
 func Entry(getenv func(string) string) providers.Entry {
 	e := providers.Entry{Name: providers.Fatora, Schedule: Schedule, Check: Check, OncePerOrder: true,
 		Keyless: true, Guesses: Guesses}
-	mode, err := ParseMode(getenv(EnvMode))
+	mode, err := parseMode(getenv(EnvMode))
 	if err != nil {
 		e.Missing, e.Err = []string{EnvMode + " to live or test"}, err
 		return e
