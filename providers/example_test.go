@@ -45,5 +45,6 @@ func ExampleEntry_guesses() {
 	// ecomcharge ecomcharge.tracking_id
 	// ecomcharge ecomcharge.tracking_lookup
 	// fatora fatora.verify_refund_status
+	// fatora fatora.verify_refund_status.under_proccession
 	// moyasarpg moyasarpg.refund_id
 }

@@ -141,14 +141,17 @@ func fatoraSim() Sim {
 		Refuses: []string{"anything but the whole payment (Fatora has no partial refunds): refused at enqueue where " +
 			"FATORA_API_KEY is set, else by the worker before sending", "a second refund of the payment"},
 		OtherCurrency: "refused like a partial refund: the payment's amount and currency are compared before sending",
+		// The sandbox's key is a test key: the simulator answers mode
+		// "test", and the worker is told to expect it.
 		Env: func(base string) []string {
-			return []string{"FATORA_BASE_URL=" + base, "FATORA_API_KEY=" + key}
+			return []string{"FATORA_BASE_URL=" + base, "FATORA_API_KEY=" + key, "FATORA_MODE=test"}
 		},
 		Pay:         s.AddPayment,
 		Applied:     s.Refunded,
 		MakePending: s.MakePending,
 		AutoCreate:  s.AutoCreate,
 		Guessed:     s.Guessed,
+		Quirks:      s.Quirks,
 	}
 }
 

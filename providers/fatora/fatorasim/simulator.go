@@ -54,6 +54,8 @@ type Simulator struct {
 	auto     *tasks.Money
 	posts    int
 	guessed  bool // answers carry the guessed fields
+	quirks   bool // verify hides under_proccession refunds; "already under process" refusals
+	mode     string
 	hide     bool // verify leaves out payment_status
 	nextRef  int
 }
@@ -68,7 +70,8 @@ type payment struct {
 
 // New returns a simulator that accepts apiKey.
 func New(apiKey string) *Simulator {
-	s := &Simulator{key: apiKey, faults: sim.NewFaults(3), payments: map[string]*payment{}, pending: map[string]int{}, nextRef: 5521}
+	s := &Simulator{key: apiKey, faults: sim.NewFaults(3), payments: map[string]*payment{}, pending: map[string]int{}, nextRef: 5521,
+		mode: "test"}
 	mux := http.NewServeMux()
 	for _, prefix := range []string{"", "/api"} {
 		mux.HandleFunc("POST "+prefix+RefundPath, s.refund)
@@ -91,6 +94,24 @@ func (s *Simulator) Guessed(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.guessed = on
+}
+
+// Quirks switches on (or off, the default) the behaviours Fatora's documents
+// allow and the adapter does not count on: verify shows a refund only once
+// it is completed, and a refund request for a payment whose refund is still
+// under_proccession is answered HTTP 400 "Refund is already under process".
+func (s *Simulator) Quirks(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.quirks = on
+}
+
+// SetMode sets the mode every answer carries ("test" by default: the
+// sandbox's key is a test key; "live" for a live key).
+func (s *Simulator) SetMode(mode string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mode = mode
 }
 
 // HideEvidence makes every later verify leave out payment_status, as a
@@ -188,7 +209,11 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.posts++
-	if p.refund != "" {
+	switch {
+	case p.refund == refundProcessing && s.quirks:
+		fail(w, http.StatusBadRequest, "Refund is already under process")
+		return
+	case p.refund != "":
 		fail(w, http.StatusConflict, "payment already refunded")
 		return
 	}
@@ -200,7 +225,7 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Record(sim.Entry{OrderID: p.orderID, Ref: strconv.Itoa(p.refundID), Amount: p.amount})
 	sim.WriteJSON(w, http.StatusOK, map[string]any{"status": "SUCCESS", "result": map[string]any{
-		"refund_status": p.refund, "mode": "test", "refund_transaction_id": p.refundID,
+		"refund_status": p.refund, "mode": s.mode, "refund_transaction_id": p.refundID,
 	}})
 }
 
@@ -227,7 +252,7 @@ func (s *Simulator) verify(w http.ResponseWriter, r *http.Request) {
 		"note":           "refundq sandbox payment",
 		"payment_date":   "",
 		"payment_status": "SUCCESS",
-		"mode":           "test",
+		"mode":           s.mode,
 		"auth_code":      "000000",
 		"description":    "Transaction Successful - Approved",
 		"card_token":     "",
@@ -235,7 +260,8 @@ func (s *Simulator) verify(w http.ResponseWriter, r *http.Request) {
 	if s.hide {
 		delete(res, "payment_status")
 	}
-	if s.guessed && p.refund != "" {
+	// With quirks, a refund still under_proccession does not show at all.
+	if s.guessed && p.refund != "" && !(s.quirks && p.refund == refundProcessing) {
 		res["refund_status"] = p.refund
 		res["refund_transaction_id"] = p.refundID
 	}
