@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 )
 
 // One owner at a time: asynq may hand a task to a second worker while the
@@ -276,4 +277,30 @@ func (s *Store) Escalate(ctx context.Context, id, taskID, reason string) (bool, 
 	}
 	err = l.Apply(ctx, Change{State: NeedsReview, LastError: reason, Entry: Entry{Event: "decision", Detail: reason}})
 	return err == nil, err
+}
+
+// OrderHeld returns an *OrderBusyError when another open refund of ours
+// holds this refund's order slot (see Send.OnePerOrder), and nil when the
+// slot is free or this refund's. It only reads: MarkSent takes the slot for
+// real. A worker asks before it reads the provider for a send, so that a
+// change on the order made by the holder is not judged as a stranger's.
+func (l *Lease) OrderHeld(ctx context.Context) error {
+	holder, err := l.s.rdb.Get(ctx, l.s.slotKey(l.provider, l.order)).Result()
+	if errors.Is(err, redis.Nil) || err == nil && holder == l.id {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
+	}
+	state, err := l.s.rdb.HGet(ctx, l.s.recordKey(holder), "state").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil // gone: MarkSent frees it
+	}
+	if err != nil {
+		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
+	}
+	if st := State(state); st != Succeeded && st != Failed {
+		return &OrderBusyError{Order: l.order, Holder: holder, HolderState: st}
+	}
+	return nil
 }

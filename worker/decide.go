@@ -93,6 +93,11 @@ type decision struct {
 // looks, rather than a loop.
 const maxAttempts = 50
 
+// maxReplays bounds the resends that stand in for a look-up (an idempotent
+// key): a replay that answers no better than the look-up twice will not on
+// the third, and a human looks after the settle rules instead of a loop.
+const maxReplays = 3
+
 func decide(f facts) decision {
 	d := rule(f)
 	if (d.step == notApplied || d.step == retrySend) && f.call != callPrepare && f.attempt >= maxAttempts {
@@ -171,11 +176,17 @@ func rule(f facts) decision {
 			return unsure(f)
 		}
 		if o.Kind == providers.Unknown && o.HTTPStatus >= 200 && o.HTTPStatus < 300 {
-			if f.idempotent && f.refused == "" {
+			if f.idempotent && f.refused == "" && f.attempt < maxReplays {
 				// The answer cannot show our refund, but sending it again
 				// can: the provider answers a resend with our key from the
 				// first request (or says it is still processing).
 				return decision{step: notApplied, reason: "the provider's answer cannot show the refund; a resend with the same key replays the first request"}
+			}
+			if f.pending {
+				// The provider said it has the refund and is working on it;
+				// an answer that cannot show it changes nothing: poll on the
+				// provider's schedule, up to its horizon.
+				return decision{step: pend, hint: o.RetryAfter}
 			}
 			return unsure(f)
 		}

@@ -174,9 +174,11 @@ func TestDecideTable(t *testing.T) {
 		{callSend, providers.Uncertain, "", "FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU"},
 
 		// A look-up, the first since the send. "200": the provider answered
-		// and the answer cannot show the refund; otherwise no answer (503).
+		// and the answer cannot show the refund ("3rd": the third attempt);
+		// otherwise no answer (503).
 		{callLookup, providers.Unknown, "", "RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL  RL RL RL RL RL RL RL RL"},
-		{callLookup, providers.Unknown, "200", "FU FU FU FU FU FU FU FU  FU FU FU FU FU FU FU FU  NA NA FU FU NA NA FU FU"},
+		{callLookup, providers.Unknown, "200", "FU FU FU FU PE PE PE PE  FU FU FU FU PE PE PE PE  NA NA FU FU NA NA PE PE"},
+		{callLookup, providers.Unknown, "200 3rd", "FU FU FU FU PE PE PE PE  FU FU FU FU PE PE PE PE  FU FU FU FU PE PE PE PE"},
 		{callLookup, providers.Succeeded, "", "OK OK OK OK OK OK OK OK  OK OK OK OK OK OK OK OK  OK OK OK OK OK OK OK OK"},
 		{callLookup, providers.Pending, "", "PE PE PE PE PE PE PE PE  PE PE PE PE PE PE PE PE  PE PE PE PE PE PE PE PE"},
 		{callLookup, providers.Rejected, "", "RL FA RL FA RL FA RL FA  RL FA RL FA RL FA RL FA  RL FA RL FA RL FA RL FA"},
@@ -190,7 +192,7 @@ func TestDecideTable(t *testing.T) {
 		// ("b": half a settle delay before, "a": a settle delay before; the
 		// send two settle delays ago in both).
 		{callLookup, providers.NotFound, "again", "NA NA FA FA RE RE RE RE  RL NA RL FA RE RE RE RE  NA NA FA FA NA NA FA FA"},
-		{callLookup, providers.Unknown, "200 again", "RL RE RL RE RL RE RL RE  RL RE RL RE RL RE RL RE  NA NA RL RE NA NA RL RE"},
+		{callLookup, providers.Unknown, "200 again", "RL RE RL RE PE PE PE PE  RL RE RL RE PE PE PE PE  NA NA RL RE NA NA PE PE"},
 		{callLookup, providers.Uncertain, "again", "RL RE RL RE RL RE RL RE  RL RE RL RE RL RE RL RE  RL RE RL RE RL RE RL RE"},
 	}
 	kinds := []string{"keyed", "keyless", "idempotent"}
@@ -223,6 +225,9 @@ func TestDecideTable(t *testing.T) {
 						}
 						if row.how == "2nd" {
 							f.attempt = 2
+						}
+						if strings.Contains(row.how, "3rd") {
+							f.attempt = 3
 						}
 						if strings.Contains(row.how, "again") {
 							f.sinceSent, f.sinceNotFound, f.sinceUnsure = 2*settle, settle/2, settle/2

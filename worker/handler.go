@@ -283,11 +283,10 @@ func (h *run) drive(ctx context.Context) error {
 			}
 		case lookUp:
 			c = callLookup
-			req := h.request(ctx)
-			// A look-up's NotFound may rest on a guess: read what is known
-			// now, not a copy up to knowledgeTTL old that another worker's
-			// refutation has not reached yet.
-			req.Known = h.knowledge.fresh(rec.Provider)
+			req, err := h.lookupRequest(ctx)
+			if err != nil {
+				return err
+			}
 			out, e = h.call(ctx, c, entry.Provider.Lookup, req)
 		}
 		h.last = out
@@ -374,8 +373,18 @@ func (h *run) drive(ctx context.Context) error {
 // order is busy with another refund of ours).
 func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.Entry, handled bool, err error) {
 	rec := &h.rec
-	req := h.request(ctx)
+	req, err := h.request(ctx)
+	if err != nil {
+		return "", out, e, true, err
+	}
 	var before []byte
+	if h.entry.Keyless {
+		// Another refund of ours holding the order would show on it as a
+		// change no record explains: wait for it before reading the order.
+		if err := h.lease.OrderHeld(ctx); err != nil {
+			return h.orderBusy(ctx, err)
+		}
+	}
 	if p, ok := h.entry.Provider.(providers.Preparer); ok {
 		var ok bool
 		start := time.Now()
@@ -401,23 +410,9 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		Before: string(before), OnePerOrder: h.entry.Keyless,
 		Due: h.dueRunning(), Task: h.task,
 	})
-	var busy *store.OrderBusyError
 	switch {
-	case errors.As(err, &busy) && busy.HolderState == store.NeedsReview:
-		// The refund holding the order waits for a person: no timer frees
-		// the order. Blocked shows it in list, the API, metrics and alerts,
-		// naming the refund to settle first.
-		reason := fmt.Sprintf("order %s is held by refund %s (%s): one refund of ours at a time on an order at %s; settle %s first",
-			busy.Order, busy.Holder, busy.HolderState, rec.Provider, busy.Holder)
-		return "", out, e, true, h.block(ctx, reason, false)
-	case errors.As(err, &busy):
-		h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
-		// The other refund's attempt settles a settle delay or so after its
-		// send at the earliest.
-		wait := h.entry.Settle() / 2
-		_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
-			Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
-		return "", out, e, true, h.snooze("order_busy", err, wait)
+	case errors.Is(err, store.ErrOrderBusy):
+		return h.orderBusy(ctx, err)
 	case errors.Is(err, store.ErrClosed):
 		return "", out, e, true, nil // another run finished it meanwhile
 	case err != nil:
@@ -435,8 +430,32 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	return callSend, out, e, false, nil
 }
 
+// orderBusy ends a run whose refund waits for another refund of ours on
+// the same order (err is an *OrderBusyError). A holder in needs_review waits
+// for a person, and no timer frees the order: the refund is blocked, naming
+// the refund to settle first, so it shows in list, the API, metrics and
+// alerts. Otherwise the task comes back about when the holder's attempt can
+// be settled.
+func (h *run) orderBusy(ctx context.Context, err error) (c call, out providers.Outcome, e store.Entry, handled bool, _ error) {
+	rec := &h.rec
+	var busy *store.OrderBusyError
+	errors.As(err, &busy)
+	if busy.HolderState == store.NeedsReview {
+		reason := fmt.Sprintf("order %s is held by refund %s (%s): one refund of ours at a time on an order at %s; settle %s first",
+			busy.Order, busy.Holder, busy.HolderState, rec.Provider, busy.Holder)
+		return "", out, e, true, h.block(ctx, reason, false)
+	}
+	h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
+	// The other refund's attempt settles a settle delay or so after its
+	// send at the earliest.
+	wait := h.entry.Settle() / 2
+	_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
+		Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
+	return "", out, e, true, h.snooze("order_busy", err, wait)
+}
+
 // request builds what the adapter sees of the refund.
-func (h *run) request(ctx context.Context) providers.Refund {
+func (h *run) request(ctx context.Context) (providers.Refund, error) {
 	rec := h.rec
 	req := providers.Refund{
 		RefundID: rec.RefundID, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
@@ -447,14 +466,33 @@ func (h *run) request(ctx context.Context) providers.Refund {
 		req.Before = []byte(rec.Before)
 	}
 	if h.entry.Keyless {
-		// Only a provider without a key of ours matches by what it shows;
-		// the others never need to know the other refunds on the order.
-		others, err := h.store.OtherRefs(ctx, rec)
-		if err == nil {
-			req.OtherRefs = others
+		// A provider without a key of ours matches every answer by what the
+		// order shows; the others only a look-up's (see lookupRequest).
+		var err error
+		if req.OtherRefs, err = h.store.OtherRefs(ctx, rec); err != nil {
+			return req, err
 		}
 	}
-	return req
+	return req, nil
+}
+
+// lookupRequest is request for a look-up: what is known of the provider's
+// guesses is read now, not from a copy up to knowledgeTTL old that another
+// worker's refutation has not reached yet (a NotFound may rest on a guess);
+// and every adapter gets the other refunds on the order, since a look-up
+// may match by amount where a guess is not confirmed. A refund whose other
+// refunds cannot be read is not looked up: a match by amount could take one
+// of theirs.
+func (h *run) lookupRequest(ctx context.Context) (providers.Refund, error) {
+	req, err := h.request(ctx)
+	if err != nil {
+		return req, err
+	}
+	req.Known = h.knowledge.fresh(h.rec.Provider)
+	if !h.entry.Keyless {
+		req.OtherRefs, err = h.store.OtherRefs(ctx, h.rec)
+	}
+	return req, err
 }
 
 // facts gathers what decide needs from the record.

@@ -48,7 +48,7 @@ func keyless(t *testing.T, guessed bool) (*harness, *ecartpaysim.Simulator) {
 	w, err := worker.New(worker.Config{AcceptRedisLoss: true,
 		Redis: env.Asynq, RDB: env.Client, Registry: reg, Prefix: env.Prefix, Queue: env.Queue, Logger: log,
 		Attempt:   worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
-		InRunWait: time.Second, RecoverEvery: time.Hour,
+		InRunWait: time.Second, RecoverEvery: time.Hour, BlockedRetry: 500 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -162,5 +162,51 @@ func TestEqualRefundsOnOneOrderOneAtATime(t *testing.T) {
 	}
 	if !waited {
 		t.Fatal("neither refund waited for the other: both were in flight on one order at once")
+	}
+}
+
+// A refund in needs_review keeps its attempt in flight, and so its order
+// (one refund of ours in flight per order at Ecart Pay). A second refund on
+// that order is blocked, naming the refund to settle first — visible in
+// list, the API and metrics, not snoozing unseen — and goes on once a person
+// has settled the first.
+func TestARefundInReviewHoldingTheOrderBlocksTheNext(t *testing.T) {
+	h, s := keyless(t, false)
+	ctx := context.Background()
+	s.AddOrder("ord-held", mxn(t, "100.00"))
+	// The documented shape cannot attribute a partial refund whose answer
+	// was lost: it goes to a person, its attempt still in flight.
+	s.Faults().Next(1, http.MethodPost, ecartpaysim.RefundPath("ord-held"), sim.AppliedThenReset)
+	if _, err := h.enq.Enqueue(ctx, ecartReq("rf-held-1", "ord-held", "10.00")); err != nil {
+		t.Fatal(err)
+	}
+	if rec := h.await(t, "rf-held-1"); rec.State != store.NeedsReview || rec.InFlight == 0 {
+		t.Fatalf("first refund: %+v; want needs_review with its attempt in flight", rec)
+	}
+	if _, err := h.enq.Enqueue(ctx, ecartReq("rf-held-2", "ord-held", "5.00")); err != nil {
+		t.Fatal(err)
+	}
+	rec := h.awaitBlocked(t, "rf-held-2")
+	if !strings.Contains(rec.Blocked, "rf-held-1") || !strings.Contains(rec.Blocked, "needs_review") || rec.Attempts != 0 {
+		t.Fatalf("second refund: %+v; want blocked naming rf-held-1 in needs_review, never sent", rec)
+	}
+	blocked, _, err := h.store.ListState(ctx, store.Queued, 0, 10)
+	if err != nil || len(blocked) != 1 || blocked[0].Blocked == "" {
+		t.Fatalf("list of queued refunds = %+v, %v; want the blocked one, with its reason", blocked, err)
+	}
+	// A person finds the refund in Ecart Pay's dashboard and settles with
+	// its reference, which tells the next refund's read whose it is.
+	ids := s.RefundIDs("ord-held")
+	if len(ids) != 1 {
+		t.Fatalf("refunds on the order: %v", ids)
+	}
+	if err := h.store.Settle(ctx, "rf-held-1", store.Succeeded, ids[0], "seen in the Ecart Pay dashboard"); err != nil {
+		t.Fatal(err)
+	}
+	if rec := h.await(t, "rf-held-2"); rec.State != store.Succeeded {
+		t.Fatalf("second refund after the first was settled: %+v", rec)
+	}
+	if got := s.Refunded("ord-held"); len(got) != 2 {
+		t.Fatalf("ledger = %v; want the two refunds, each once", got)
 	}
 }

@@ -482,9 +482,20 @@ func diedAfterSending(t *testing.T, st *store.Store, r tasks.Refund) store.Recor
 func TestUnknownThroughEveryRetryNeedsReview(t *testing.T) {
 	h := start(t)
 	h.sim.AddOrder("ord-dark", mustMoney(t, "9.00", "SAR"))
-	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-dark/refund", sim.AppliedThenReset)
-	h.sim.Faults().Next(1000, "GET", "/v1/orders/ord-dark", sim.Status5xx)
+	// The read before the send answers; the send is applied and its answer
+	// held, then lost; from then on every look-up fails.
+	h.sim.Faults().HangFor = time.Second
+	h.sim.Faults().Next(1, "POST", "/v1/orders/ord-dark/refund", sim.AppliedThenTimeout)
 	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-dark", Provider: providers.MoyasarPG, OrderID: "ord-dark", AmountMinor: 900, Currency: "SAR"}, 1)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if rec, err := h.store.Get(context.Background(), "rf-dark"); err == nil && rec.InFlight == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the attempt was never marked in flight")
+		}
+	}
+	h.sim.Faults().Next(1000, "GET", "/v1/orders/ord-dark", sim.Status5xx)
 	rec := h.await(t, "rf-dark")
 	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "unknown") || rec.Attempts != 1 || rec.InFlight != 1 {
 		t.Fatalf("record = %+v; want needs_review after one attempt, naming the unknown outcome", rec)

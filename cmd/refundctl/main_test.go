@@ -115,7 +115,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"enqueue", "--id", "x", "--provider", "paypal", "--order", "o", "--amount", "1", "--currency", "SAR"}, 2, `unknown provider "paypal"`},
 		{[]string{"status", "nope"}, 1, `no refund "nope"`},
 		{[]string{"settle", "nope", "--as", "failed", "--note", "x"}, 1, `no refund "nope"`},
-		{[]string{"guesses", "clear", "fatora", "nope"}, 2, `fatora has no guess "nope" (its guesses: fatora.verify_refund_status)`},
+		{[]string{"guesses", "clear", "fatora", "nope"}, 2, `fatora has no guess "nope" (its guesses: fatora.verify_refund_status, fatora.verify_refund_status.under_proccession)`},
 	} {
 		r := cli(t, env, "", tc.args...)
 		if r.code != tc.code || !strings.Contains(r.out+r.err, tc.says) {
@@ -370,7 +370,7 @@ func TestGuesses(t *testing.T) {
 	}
 	r = cli(t, env, "", "guesses", "fatora", "--json")
 	var rows []guessJSON
-	if err := json.Unmarshal([]byte(r.out), &rows); err != nil || len(rows) != 1 || rows[0].Verdict != "refuted" ||
+	if err := json.Unmarshal([]byte(r.out), &rows); err != nil || len(rows) != 2 || rows[0].Verdict != "refuted" ||
 		rows[0].Refuted != "verify showed no refund_status after a refund" || rows[0].Means == "" {
 		t.Fatalf("guesses fatora --json: %v: %s", err, r)
 	}

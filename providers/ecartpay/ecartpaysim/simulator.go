@@ -165,6 +165,20 @@ func (s *Simulator) WrongAmount(id string) {
 	}
 }
 
+// RefundIDs lists the ids of the refunds on the order, oldest first: what a
+// person finds in Ecart Pay's dashboard to settle a refund by hand.
+func (s *Simulator) RefundIDs(id string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	if o := s.orders[id]; o != nil {
+		for _, r := range o.refunds {
+			ids = append(ids, r.id)
+		}
+	}
+	return ids
+}
+
 // Backdate moves everything that happened to the order d into the past
 // (created_at, updated_at, its refunds' created_at), as if it had all
 // happened that much earlier: a test's way to let time pass.
