@@ -34,6 +34,11 @@ type Refund struct {
 	// refund is created and sent unchanged on every attempt, so a resend is
 	// recognised and a lost response can be found again.
 	Key string
+	// Reference is the provider's id of this refund, once one of its
+	// answers named it (a refund it has pending, or one settled by a
+	// person): a look-up that can ask for it by id proves what became of it
+	// without any guess.
+	Reference string
 	// OtherRefs are the provider's references of the other refunds refundq
 	// knows on this order. An adapter that matches a lost answer by amount
 	// (no key) must not take one of them for this refund.

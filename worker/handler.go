@@ -459,7 +459,7 @@ func (h *run) request(ctx context.Context) (providers.Refund, error) {
 	rec := h.rec
 	req := providers.Refund{
 		RefundID: rec.RefundID, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
-		Amount: rec.Amount, Reason: rec.Reason, Key: rec.Key,
+		Amount: rec.Amount, Reason: rec.Reason, Key: rec.Key, Reference: rec.ProviderRef,
 		Attempt: max(rec.InFlight, rec.Attempts), Known: h.knowledge.of(rec.Provider),
 	}
 	if rec.Before != "" {

@@ -39,6 +39,7 @@ var scenarios = []string{"drain", "procs", "slow", "bulk", "memory"}
 type config struct {
 	redisAddr string
 	redisDB   int
+	fsync     string // the bench's own Redis: "off" (no AOF), "everysec" or "always"
 	reps      int
 	only      []string
 
@@ -78,7 +79,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	}
 	b := &bench{cfg: cfg, res: newResults(), progress: progress, runID: uuid.NewString()[:8]}
 	if cfg.redisAddr == "" {
-		srv, err := startRedis()
+		srv, err := startRedis(cfg.fsync)
 		if err != nil {
 			return err
 		}
@@ -93,7 +94,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	if err != nil {
 		return err
 	}
-	where := "its own redis-server (appendonly no, flushed between runs)"
+	where := "its own redis-server (appendfsync " + cfg.fsync + ", flushed between runs)"
 	if !b.own {
 		where = fmt.Sprintf("database %d, shared: memory and command figures include other clients", b.db)
 	}
@@ -124,6 +125,7 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("refund-bench", flag.ContinueOnError)
 	fs.StringVar(&c.redisAddr, "redis-addr", "", "Redis to use (host:port); default: start a redis-server of its own")
 	fs.IntVar(&c.redisDB, "redis-db", 0, "database of --redis-addr")
+	fs.StringVar(&c.fsync, "appendfsync", "off", "persistence of the bench's own Redis: off (no AOF), everysec, or always (what deploy/redis.conf ships: refundq's durable default on Redis 7.0)")
 	fs.IntVar(&c.reps, "reps", 3, "repetitions of each arm")
 	only := fs.String("only", strings.Join(scenarios, ","), "scenarios to run: "+strings.Join(scenarios, ","))
 	fs.IntVar(&c.drainN, "drain", 5000, "refunds (and bare tasks) per drain")
@@ -143,6 +145,9 @@ func parseFlags(args []string) (config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if !slices.Contains([]string{"off", "everysec", "always"}, c.fsync) {
+		return c, fmt.Errorf("--appendfsync %q: want off, everysec or always", c.fsync)
 	}
 	for _, s := range strings.Split(*drainC, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

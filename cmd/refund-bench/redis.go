@@ -19,8 +19,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisServer is the bench's own redis-server: no persistence, so the
-// figures are about CPU and round trips, not the disk.
+// redisServer is the bench's own redis-server: without persistence by
+// default, so the figures are about CPU and round trips; with an AOF fsynced
+// every second or before every reply (--appendfsync), what durability costs.
 type redisServer struct {
 	addr   string
 	dir    string
@@ -28,7 +29,7 @@ type redisServer struct {
 	exited chan struct{}
 }
 
-func startRedis() (*redisServer, error) {
+func startRedis(fsync string) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("redis-server not found: install it (apt-get install -y redis-server) or pass --redis-addr")
@@ -44,8 +45,12 @@ func startRedis() (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", port, "--dir", dir,
-		"--appendonly", "no", "--save", "", "--logfile", filepath.Join(dir, "redis.log"))
+	persist := []string{"--appendonly", "no"}
+	if fsync != "off" {
+		persist = []string{"--appendonly", "yes", "--appendfsync", fsync, "--auto-aof-rewrite-percentage", "0"}
+	}
+	cmd := exec.Command(bin, append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", dir,
+		"--save", "", "--logfile", filepath.Join(dir, "redis.log")}, persist...)...)
 	// The server goes with the bench, however the bench ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

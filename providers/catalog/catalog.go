@@ -26,7 +26,9 @@ import (
 //
 // REFUNDQ_POLL_FIRST and REFUNDQ_POLL_MAX (Go durations), when set, replace
 // every provider's poll delays; the sandbox, the demo and the chaos harness
-// use them so that Fatora's hourly polls take seconds. REFUNDQ_SETTLE_DELAY
+// use them so that Fatora's hourly polls take seconds. REFUNDQ_POLL_HORIZON
+// replaces how long a refund may stay pending before a person looks (a
+// shorter one only hands refunds to people sooner). REFUNDQ_SETTLE_DELAY
 // replaces every provider's settle delay (SettleDelays): longer is always
 // allowed; shorter only with REFUNDQ_SANDBOX=1, which in turn refuses (as
 // the provider's Entry.Err, so a worker will not start) any provider whose
@@ -44,6 +46,7 @@ func FromEnv(getenv func(string) string) *providers.Registry {
 	}
 	first, errF := time.ParseDuration(getenv("REFUNDQ_POLL_FIRST"))
 	maxD, errM := time.ParseDuration(getenv("REFUNDQ_POLL_MAX"))
+	horizon, errH := time.ParseDuration(getenv("REFUNDQ_POLL_HORIZON"))
 	settleText := strings.TrimSpace(getenv("REFUNDQ_SETTLE_DELAY"))
 	settle, errS := time.ParseDuration(settleText)
 	sandbox := getenv(SandboxEnv) == "1"
@@ -77,6 +80,9 @@ func FromEnv(getenv func(string) string) *providers.Registry {
 		}
 		if errM == nil && maxD > 0 {
 			e.Schedule.Max = maxD
+		}
+		if errH == nil && horizon > 0 {
+			e.Schedule.Horizon = horizon
 		}
 	}
 	return providers.NewRegistry(entries...)
