@@ -1,0 +1,202 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+)
+
+func (h *run) apply(ctx context.Context, c store.Change) error {
+	return h.write(ctx, c, false)
+}
+
+// finish records the change that ends the run and gives the lease up in
+// the same round trip.
+func (h *run) finish(ctx context.Context, c store.Change) error {
+	return h.write(ctx, c, true)
+}
+
+func (h *run) write(ctx context.Context, c store.Change, last bool) error {
+	if c.Task == "" {
+		c.Task = h.task
+	}
+	if c.Due.IsZero() && !c.State.Final() {
+		c.Due = h.dueRunning()
+	}
+	var err error
+	if last {
+		err = h.lease.Finish(recordCtx(ctx), c)
+	} else {
+		err = h.lease.Apply(recordCtx(ctx), c)
+	}
+	if err != nil && !errors.Is(err, store.ErrRefTaken) {
+		h.log.WithError(err).Warn("could not record the refund's progress")
+	}
+	if err == nil && c.State != h.rec.State {
+		h.metrics.transitions.WithLabelValues(h.rec.Provider, string(h.rec.State), string(c.State)).Inc()
+		h.rec.State = c.State
+	}
+	return err
+}
+
+// settle records a success or a pending refund.
+func (h *run) settle(ctx context.Context, d decision, out providers.Outcome, e store.Entry) error {
+	if d.step == succeed {
+		return h.close(ctx, store.Succeeded, "", out, e)
+	}
+	return h.pending(ctx, out, e)
+}
+
+// refTaken records that the provider's answer named a refund another of our
+// refunds holds.
+func (h *run) refTaken(ctx context.Context, e store.Entry, err error) {
+	out := providers.Outcome{Kind: providers.Unknown, HTTPStatus: e.HTTPStatus, Reason: err.Error()}
+	h.log.WithError(err).Warn("provider answer names another refund's reference; reconciling again")
+	e.Outcome, e.Detail = out.Kind.String(), strings.TrimSpace(e.Detail+" → not ours: "+err.Error())
+	_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: e.Event + ": " + out.String(), Entry: e})
+}
+
+// close moves a refund to a final state (or needs_review). Failed returns
+// asynq.SkipRetry so the task is archived with the reason as its last error.
+// e is the history entry of the call that decided it (zero when no call did).
+func (h *run) close(ctx context.Context, state store.State, reason string, out providers.Outcome, e store.Entry) error {
+	rec := h.rec
+	if e.Event == "" {
+		e = store.Entry{Event: "decision", Attempt: rec.Attempts}
+	}
+	if reason != "" && reason != e.Detail {
+		e.Detail = strings.TrimSpace(e.Detail + " → " + reason)
+	}
+	// needs_review keeps an attempt in flight as it is (and so the order's
+	// slot): nothing is known of it until a human settles it.
+	settled := state != store.NeedsReview || out.Kind == providers.Review
+	err := h.finish(ctx, store.Change{
+		State: state, ProviderRef: out.Reference, ProviderStatus: out.Status, LastError: reason, Settled: settled,
+		Entry: e,
+	})
+	if errors.Is(err, store.ErrClosed) {
+		return nil
+	}
+	if err != nil {
+		return err // not recorded: the re-run reconciles and records it
+	}
+	h.writeResult(state, out.Reference)
+	f := logrus.Fields{"state": state, "provider_ref": out.Reference, "reason": reason}
+	switch state {
+	case store.NeedsReview:
+		h.log.WithFields(f).Error("refund needs review")
+	default:
+		h.log.WithFields(f).Info("refund " + string(state))
+	}
+	if state == store.Failed {
+		return fmt.Errorf("refund %s failed: %s: %w", rec.RefundID, reason, asynq.SkipRetry)
+	}
+	return nil
+}
+
+// pending records that the provider is still working on the refund and
+// schedules the next poll, or hands it to a human past the horizon.
+func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry) error {
+	rec := h.rec
+	sched := h.entry.Schedule
+	if !rec.PendingSince.IsZero() && time.Since(rec.PendingSince) > sched.Horizon {
+		reason := fmt.Sprintf("still pending at the provider after %s (status %q); ask the provider, then settle by hand",
+			time.Since(rec.PendingSince).Round(time.Second), out.Status)
+		return h.close(ctx, store.NeedsReview, reason, out, e)
+	}
+	next := rec.PollStep + 1
+	delay := sched.Delay(next-1, out.RetryAfter)
+	e.Detail = strings.TrimSpace(fmt.Sprintf("%s → poll %d in %s", e.Detail, next, delay))
+	pollID := tasks.PollTaskID(rec.RefundID, next)
+	err := h.finish(ctx, store.Change{
+		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
+		Task: pollID, Due: h.dueAfter(delay), Entry: e, Fold: true,
+	})
+	if errors.Is(err, store.ErrClosed) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	h.writeResult(store.Pending, out.Reference)
+	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next}, delay, h.queue)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
+	if _, err := h.client.EnqueueContext(recordCtx(ctx), task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		// The record names the poll task; the recoverer creates it when it
+		// is overdue and missing.
+		h.log.WithError(err).Warn("could not schedule the poll; the recoverer will")
+	}
+	h.log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Info("refund pending; poll scheduled")
+	return nil
+}
+
+// writeResult leaves the state a run reached (and the provider's reference)
+// as the task's result, which asynqmon shows. The record stays the truth:
+// this is written after it, best effort.
+func (h *run) writeResult(state store.State, providerRef string) {
+	if h.result == nil {
+		return
+	}
+	if providerRef == "" {
+		providerRef = h.rec.ProviderRef // kept by the record when the answer named none
+	}
+	b, _ := json.Marshal(struct {
+		State       store.State `json:"state"`
+		ProviderRef string      `json:"provider_ref,omitempty"`
+	}{state, providerRef})
+	if _, err := h.result.Write(b); err != nil {
+		h.log.WithError(err).Warn("could not write the task's result")
+	}
+}
+
+// block keeps the refund where it is, with the reason, and hands the task
+// back to be tried again after blockedRetry without spending a retry: a
+// wrong key or a missing variable must not end refunds, and fixing it
+// resumes them.
+// settled says the attempt in flight was refused unapplied (a send that met
+// an auth failure).
+func (h *run) block(ctx context.Context, reason string, settled bool) error {
+	rec := h.rec
+	reason = "blocked: " + reason
+	err := h.finish(ctx, store.Change{State: rec.State, Blocked: reason, LastError: reason, Settled: settled,
+		Due: h.dueAfter(h.blockedRetry), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: reason}})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		return err
+	}
+	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": h.blockedRetry.String()}).Error("refund blocked")
+	return h.snooze("blocked", errors.New(reason), h.blockedRetry)
+}
+
+// finalize runs when asynq will not run the task again: the refund moves to
+// needs_review with what is known, never to failed on a guess.
+func (h *run) finalize(ctx context.Context, cause error) error {
+	retry, _ := asynq.GetRetryCount(ctx)
+	rec := h.rec
+	reason := fmt.Sprintf("outcome still unknown after %d runs (last: %v); check the provider before any resend", retry+1, cause)
+	if rec.InFlight == 0 && rec.State != store.Pending {
+		reason = fmt.Sprintf("not sent after %d runs (last: %v); nothing was applied; `refundctl retry %s` sends it again", retry+1, cause, rec.RefundID)
+	}
+	if err := h.close(ctx, store.NeedsReview, reason, providers.Outcome{}, store.Entry{}); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
+}
+
+// lastRun reports whether asynq archives the task if this run fails.
+func lastRun(ctx context.Context) bool {
+	retry, _ := asynq.GetRetryCount(ctx)
+	maxRetry, ok := asynq.GetMaxRetry(ctx)
+	return ok && retry >= maxRetry
+}

@@ -1,0 +1,174 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
+)
+
+// send prepares (where the adapter reads the provider first), marks the
+// attempt in flight and sends it. handled is true when the run is over (the
+// order is busy with another refund of ours).
+func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.Entry, handled bool, err error) {
+	rec := &h.rec
+	req, err := h.request(ctx)
+	if err != nil {
+		return "", out, e, true, err
+	}
+	var before []byte
+	if h.entry.Keyless {
+		// Another refund of ours holding the order would show on it as a
+		// change no record explains: wait for it before reading the order.
+		if err := h.lease.OrderHeld(ctx); err != nil {
+			return h.orderBusy(ctx, err)
+		}
+	}
+	if p, ok := h.entry.Provider.(providers.Preparer); ok {
+		var ok bool
+		start := time.Now()
+		pctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
+		out = h.guards.of(h.entry).call(pctx, func() providers.Outcome {
+			var o providers.Outcome
+			before, o, ok = p.Prepare(pctx, req)
+			if ok {
+				o.Kind = providers.Succeeded // read; for the breaker and the metric
+			}
+			return o
+		})
+		cancel()
+		h.metrics.calls.WithLabelValues(rec.Provider, string(callPrepare), out.Kind.String()).Observe(time.Since(start).Seconds())
+		if !ok {
+			h.learn(ctx, out)
+			e = h.entryFor(callPrepare, rec.Attempts+1, out, time.Since(start))
+			return callPrepare, out, e, false, nil
+		}
+	}
+	attempt, err := h.lease.MarkSent(ctx, store.Send{
+		Sent:   fmt.Sprintf("refund %s key=%s", rec.Amount, rec.Key),
+		Before: string(before), OnePerOrder: h.entry.Keyless,
+		Due: h.dueRunning(), Task: h.task,
+	})
+	switch {
+	case errors.Is(err, store.ErrOrderBusy):
+		return h.orderBusy(ctx, err)
+	case errors.Is(err, store.ErrClosed):
+		return "", out, e, true, nil // another run finished it meanwhile
+	case err != nil:
+		return "", out, e, true, err
+	}
+	if rec.State != store.Processing {
+		h.metrics.transitions.WithLabelValues(rec.Provider, string(rec.State), string(store.Processing)).Inc()
+	}
+	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
+	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""
+	// The adapter judges its answer against what it read just now, not
+	// against an earlier attempt's read.
+	req.Attempt, req.Before = attempt, before
+	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req)
+	return callSend, out, e, false, nil
+}
+
+// orderBusy ends a run whose refund waits for another refund of ours on
+// the same order (err is an *OrderBusyError). A holder in needs_review waits
+// for a person, and no timer frees the order: the refund is blocked, naming
+// the refund to settle first, so it shows in list, the API, metrics and
+// alerts. Otherwise the task comes back about when the holder's attempt can
+// be settled.
+func (h *run) orderBusy(ctx context.Context, err error) (c call, out providers.Outcome, e store.Entry, handled bool, _ error) {
+	rec := &h.rec
+	var busy *store.OrderBusyError
+	errors.As(err, &busy)
+	if busy.HolderState == store.NeedsReview {
+		reason := fmt.Sprintf("order %s is held by refund %s (%s): one refund of ours at a time on an order at %s; settle %s first",
+			busy.Order, busy.Holder, busy.HolderState, rec.Provider, busy.Holder)
+		return "", out, e, true, h.block(ctx, reason, false)
+	}
+	h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
+	// The other refund's attempt settles a settle delay or so after its
+	// send at the earliest.
+	wait := h.entry.Settle() / 2
+	_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
+		Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
+	return "", out, e, true, h.snooze("order_busy", err, wait)
+}
+
+// request builds what the adapter sees of the refund.
+func (h *run) request(ctx context.Context) (providers.Refund, error) {
+	rec := h.rec
+	req := providers.Refund{
+		RefundID: rec.RefundID, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
+		Amount: rec.Amount, Reason: rec.Reason, Key: rec.Key, Reference: rec.ProviderRef,
+		Attempt: max(rec.InFlight, rec.Attempts), Known: h.knowledge.of(rec.Provider),
+	}
+	if rec.Before != "" {
+		req.Before = []byte(rec.Before)
+	}
+	if h.entry.Keyless {
+		// A provider without a key of ours matches every answer by what the
+		// order shows; the others only a look-up's (see lookupRequest).
+		var err error
+		if req.OtherRefs, err = h.store.OtherRefs(ctx, rec); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+// lookupRequest is request for a look-up: what is known of the provider's
+// guesses is read now, not from a copy up to knowledgeTTL old that another
+// worker's refutation has not reached yet (a NotFound may rest on a guess);
+// and every adapter gets the other refunds on the order, since a look-up
+// may match by amount where a guess is not confirmed. A refund whose other
+// refunds cannot be read is not looked up: a match by amount could take one
+// of theirs.
+func (h *run) lookupRequest(ctx context.Context) (providers.Refund, error) {
+	req, err := h.request(ctx)
+	if err != nil {
+		return req, err
+	}
+	req.Known = h.knowledge.fresh(h.rec.Provider)
+	if !h.entry.Keyless {
+		req.OtherRefs, err = h.store.OtherRefs(ctx, h.rec)
+	}
+	return req, err
+}
+
+// call makes one provider call, logs it, learns from it, and returns its
+// history entry (recorded with whatever the decision writes).
+func (h *run) call(ctx context.Context, c call, fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund) (providers.Outcome, store.Entry) {
+	start := time.Now()
+	var requestID string
+	cctx, cancel := context.WithTimeout(providers.WithRequestID(ctx, &requestID), providers.OperationTimeout)
+	out := h.guards.of(h.entry).call(cctx, func() providers.Outcome { return fn(cctx, req) })
+	cancel()
+	dur := time.Since(start)
+	h.metrics.calls.WithLabelValues(h.rec.Provider, string(c), out.Kind.String()).Observe(dur.Seconds())
+	if out.RequestID == "" {
+		out.RequestID = requestID
+	}
+	h.learn(ctx, out)
+	return out, h.entryFor(c, req.Attempt, out, dur)
+}
+
+func (h *run) entryFor(c call, attempt int, out providers.Outcome, dur time.Duration) store.Entry {
+	h.log.WithFields(logrus.Fields{
+		"op": string(c), "attempt": attempt, "outcome": out.Kind.String(), "http_status": out.HTTPStatus,
+		"provider_status": out.Status, "duration_ms": dur.Milliseconds(),
+	}).Info(string(c) + " " + out.Kind.String())
+	return store.Entry{Event: string(c), Attempt: attempt, Outcome: out.Kind.String(), Status: out.Status,
+		HTTPStatus: out.HTTPStatus, RequestID: out.RequestID, Detail: out.Reason, DurationMS: dur.Milliseconds()}
+}
+
+// learn passes what an answer showed about the adapter's guesses on to the
+// provider's knowledge.
+func (h *run) learn(ctx context.Context, out providers.Outcome) {
+	for _, o := range out.Observed {
+		h.knowledge.observe(ctx, h.rec.Provider, o)
+	}
+}
