@@ -8,10 +8,17 @@
 // amount within 30 s is refused); the answer is {"transaction": {...}} with
 // uid, status (successful, failed; incomplete and pending are not final),
 // amount, currency, type "refund", message, test, code and friendly_message.
-// The status query page documents GET /transactions/{uid} (the payment, with
-// its currency and the shop's "test" flag) and GET
-// /v2/transactions/tracking_id/{tracking_id}, which lists the transactions
-// carrying a tracking_id "submitted in an authorization or payment request".
+// The status query page documents GET /transactions/{uid} (any transaction:
+// the payment, with its currency and the shop's "test" flag, or a refund)
+// and GET /v2/transactions/tracking_id/{tracking_id}, which lists the
+// transactions carrying a tracking_id "submitted in an authorization or
+// payment request".
+//
+// Once an answer of ecomCharge named our refund (providers.Refund.Reference,
+// e.g. the uid of a refund it answered pending), Lookup asks for that uid
+// and nothing else: the transaction answered identifies our refund, or
+// contradicts it, without any guess. The look-up by tracking_id, and the
+// guesses below, serve only a refund no answer has named.
 //
 // The refund request carries no currency: ecomCharge refunds in the
 // payment's. Prepare reads the payment before every send and refuses a
@@ -82,10 +89,11 @@ const (
 var (
 	// refundPath takes the refund request (seed).
 	refundPath = "/transactions/refunds"
-	// paymentPath + uid reads a transaction, here the parent payment (doc:
-	// status query). It answers an unknown uid 404 "Record not found"
-	// (beGateway's PHP client tests).
-	paymentPath = "/transactions/"
+	// transactionPath + uid reads one transaction (doc: status query): the
+	// parent payment before a send, our refund by its uid in a look-up. It
+	// answers an unknown uid 404 "Record not found" (beGateway's PHP client
+	// tests).
+	transactionPath = "/transactions/"
 	// trackingPath + tracking_id lists the transactions carrying that
 	// tracking_id (doc). Its answer is {"transactions": [...]}, empty (a 200)
 	// when there is none (beGateway's PHP client tests), so a 404 there is

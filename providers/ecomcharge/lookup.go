@@ -5,14 +5,28 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/refundq/refundq/providers"
 )
 
-// Lookup lists the transactions carrying our tracking id and classifies our
-// refunds among them (see lookupOutcome).
+// Lookup asks what became of r. Once an answer of ecomCharge named our
+// refund (r.Reference: the uid of a refund it answered pending or
+// incomplete, or one a person settled with), it asks for that transaction
+// by uid (GET /transactions/{uid}, documented) and nothing else: the answer
+// identifies our refund without any guess (see uidOutcome). Only without a
+// reference does it list the transactions carrying our tracking id and
+// classify our refunds among them (see lookupOutcome), where what "none"
+// proves rests on GuessTrackingLookup.
 func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
+	if ref := strings.TrimSpace(r.Reference); ref != "" {
+		resp, err := c.do(ctx, http.MethodGet, transactionPath+url.PathEscape(ref), nil)
+		if err != nil {
+			return providers.TransportOutcome(err)
+		}
+		return c.uidOutcome(resp, r)
+	}
 	if strings.TrimSpace(r.Key) == "" {
 		return providers.Outcome{Kind: providers.Unknown, Reason: "refund has no key (tracking_id) to look it up by"}
 	}
@@ -138,4 +152,122 @@ func failedOutcome(ours []transaction, r providers.Refund, out providers.Outcome
 		out.Kind, out.Reason = providers.NotFound, fmt.Sprintf("no refund with tracking_id %s applied: only %d duplicate_check refusal(s), which moved nothing", r.Key, len(uids))
 	}
 	return out
+}
+
+// uidOutcome classifies the answer to the look-up of our refund by its uid
+// (r.Reference). The transaction answered must be the one asked for; in the
+// other mode than configured it blocks. One that contradicts the refund
+// (contradiction) is for a human (Review); one that does not show what
+// identifies it as ours (unidentified) proves nothing (Unknown). Identified,
+// its status decides: successful is Succeeded, incomplete and pending are
+// Pending, failed is Rejected by the rules of failedOutcome (only for the
+// refund's only attempt, and never a duplicate_check refusal, which a
+// look-up by uid cannot place), anything else Unknown. No answer here is
+// NotFound: a 404 for a uid ecomCharge itself gave is Unknown.
+func (c *Client) uidOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
+	ref := strings.TrimSpace(r.Reference)
+	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
+	msg := providers.Snippet(resp.Body)
+	if e, ok := parseError(resp.Body); ok {
+		msg = e.text()
+	}
+	switch {
+	case resp.Status == http.StatusTooManyRequests:
+		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "look-up rate limited by ecomCharge"
+		return out
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		o := authOutcome(resp.Status)
+		o.RequestID = out.RequestID
+		return o
+	case resp.Status == http.StatusNotFound:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("ecomCharge answered HTTP 404 (%s) for refund %s, a uid its own answer gave: proves nothing of what became of it", msg, ref)
+		return out
+	case resp.Status != http.StatusOK:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up of refund %s failed (HTTP %d): %s", ref, resp.Status, msg)
+		return out
+	}
+	t, ok := parseTransaction(resp.Body)
+	switch {
+	case !ok:
+		out.Kind, out.Reason = providers.Unknown, "look-up of refund "+ref+" without a readable transaction: "+providers.Snippet(resp.Body)
+		return out
+	case t.UID != ref:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("look-up of refund %s answered transaction %s", ref, t.UID)
+		return out
+	}
+	out.Reference, out.Status = t.UID, t.Status
+	if why := c.otherMode(t.Test); why != "" {
+		out.Kind, out.Reason = providers.Blocked, why
+		return out
+	}
+	if slices.Contains(r.OtherRefs, t.UID) {
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("refund %s is this refund's reference and another refund's of ours on the order", ref)
+		return out
+	}
+	if why := contradiction(t, r); why != "" {
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("refund %s, ecomCharge's reference of this refund, contradicts it: %s", ref, why)
+		return out
+	}
+	if why := unidentified(t); why != "" {
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("transaction %s does not show its %s: it cannot be told to be this refund", ref, why)
+		return out
+	}
+	switch {
+	case t.Status == statusFailed && isDuplicate(t.Message+" "+t.FriendlyMessage, t.Code):
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("refund %s is a duplicate_check refusal (%s): it moved nothing, but which attempt of ours it answers a look-up by uid cannot show",
+			ref, firstOf(t.Message, t.FriendlyMessage, t.Code))
+	case t.Status == statusFailed && max(r.Attempt, 1) > 1:
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("refund %s failed at ecomCharge (%s), but %d attempts of this refund were sent: another may still be applied",
+			ref, firstOf(t.Message, t.FriendlyMessage, t.Code, "no message"), r.Attempt)
+	default:
+		out = classify(t, r, out)
+	}
+	return out
+}
+
+// contradiction says how a transaction named as our refund contradicts it
+// ("" if nothing shown does): not a refund, a refund of another payment,
+// with another tracking_id, currency or amount (integer minor units), in
+// whatever status. A field the answer does not show contradicts nothing
+// (see unidentified).
+func contradiction(t transaction, r providers.Refund) string {
+	switch {
+	case t.Type != "" && t.Type != refundType:
+		return fmt.Sprintf("it is a transaction of type %q, not a refund", t.Type)
+	case t.ParentUID != "" && t.ParentUID != r.TransactionID:
+		return fmt.Sprintf("it refunds payment %s, this refund is of payment %s", t.ParentUID, r.TransactionID)
+	case t.TrackingID != "" && r.Key != "" && t.TrackingID != r.Key:
+		return fmt.Sprintf("it carries tracking_id %q, not this refund's", t.TrackingID)
+	case t.Currency != "" && !strings.EqualFold(t.Currency, r.Amount.Currency):
+		return fmt.Sprintf("it is in %s, this refund in %s", t.Currency, r.Amount.Currency)
+	case t.Amount == nil:
+		return ""
+	}
+	got, err := t.Amount.Int64()
+	switch {
+	case err != nil:
+		return fmt.Sprintf("its amount %q is not an integer in minor units; %s was asked", t.Amount.String(), r.Amount)
+	case got != r.Amount.Minor:
+		return fmt.Sprintf("it is for %d minor units while %d (%s) was asked", got, r.Amount.Minor, r.Amount)
+	}
+	return ""
+}
+
+// unidentified names what identifies a transaction as our refund and the
+// answer does not show: its type, parent payment, amount, currency.
+func unidentified(t transaction) string {
+	var missing []string
+	if t.Type == "" {
+		missing = append(missing, "type")
+	}
+	if t.ParentUID == "" {
+		missing = append(missing, "parent_uid")
+	}
+	if t.Amount == nil {
+		missing = append(missing, "amount")
+	}
+	if strings.TrimSpace(t.Currency) == "" {
+		missing = append(missing, "currency")
+	}
+	return strings.Join(missing, ", ")
 }

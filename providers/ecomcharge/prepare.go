@@ -27,7 +27,7 @@ func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, provi
 	if strings.TrimSpace(r.TransactionID) == "" {
 		return nil, providers.Outcome{Kind: providers.Rejected, Reason: "ecomcharge needs transaction_id: the parent payment uid (nothing sent)"}, false
 	}
-	resp, err := c.do(ctx, http.MethodGet, paymentPath+url.PathEscape(r.TransactionID), nil)
+	resp, err := c.do(ctx, http.MethodGet, transactionPath+url.PathEscape(r.TransactionID), nil)
 	if err != nil {
 		out := providers.TransportOutcome(err)
 		out.Kind, out.Reason = providers.Transient, "reading the payment before the send: "+out.Reason

@@ -2,20 +2,28 @@ package ecomchargesim
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/refundq/refundq/providers/sim"
 )
 
-// lookedUp counts one look-up against a non-final refund; s.mu held.
+// lookedUp counts one look-up against a non-final refund, which ends
+// (successful, or failed at the acquirer: PendThenDecline) at the last one;
+// s.mu held.
 func (s *Simulator) lookedUp(t *refundTxn) {
 	if t.status != statusPending && t.status != statusIncomplete {
 		return
 	}
-	if t.left--; t.left <= 0 {
-		p := s.payments[t.parent]
-		p.reserved -= t.amount.Minor
-		s.succeed(p, t)
+	if t.left--; t.left > 0 {
+		return
 	}
+	p := s.payments[t.parent]
+	p.reserved -= t.amount.Minor
+	if t.decline {
+		t.status, t.message, t.code, t.updated = statusFailed, declineMessage, declineCode, time.Now().UTC()
+		return
+	}
+	s.succeed(p, t)
 }
 
 func (s *Simulator) byUID(w http.ResponseWriter, r *http.Request) {

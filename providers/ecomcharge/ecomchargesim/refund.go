@@ -95,6 +95,7 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	if h := s.pending[p.uid]; h.n > 0 {
 		delete(s.pending, p.uid)
 		t.status, t.message, t.code, t.left = h.status, "Refund is being processed", "P.0000", h.n // P.0000: guess
+		t.decline = h.decline
 		p.reserved += applied
 	} else {
 		s.succeed(p, t)

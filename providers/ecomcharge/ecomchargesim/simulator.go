@@ -71,7 +71,8 @@ const (
 // refunds per payment, each at most what is left; a refund is in the
 // payment's currency, as the request has none), applies duplicate_check
 // (same parent_uid and amount within the window is refused), can keep a
-// refund pending or incomplete for a number of look-ups, serves
+// refund pending or incomplete for a number of look-ups (then successful,
+// or failed at the acquirer), serves
 // GET /transactions/{uid} and GET /v2/transactions/tracking_id/{tracking_id},
 // and injects faults.
 type Simulator struct {
@@ -95,8 +96,9 @@ type Simulator struct {
 }
 
 type hold struct {
-	status string // pending or incomplete
-	n      int    // look-ups
+	status  string // pending or incomplete
+	n       int    // look-ups
+	decline bool   // then the acquirer refuses it (failed), instead of successful
 }
 
 type payment struct {
@@ -113,7 +115,8 @@ type refundTxn struct {
 	asked                         int64       // the amount requested, for duplicate_check
 	amount                        tasks.Money // the amount refunded
 	status, message, code         string
-	left                          int // look-ups until a non-final refund succeeds
+	left                          int  // look-ups until a non-final refund ends
+	decline                       bool // a non-final refund ends failed, not successful
 	created, updated              time.Time
 	paid                          *time.Time
 }
@@ -239,7 +242,7 @@ func (s *Simulator) AutoCreate(amount tasks.Money) {
 func (s *Simulator) MakePending(uid string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending[uid] = hold{statusPending, n}
+	s.pending[uid] = hold{status: statusPending, n: n}
 }
 
 // MakeIncomplete is MakePending with the status "incomplete" (doc: not
@@ -247,7 +250,17 @@ func (s *Simulator) MakePending(uid string, n int) {
 func (s *Simulator) MakeIncomplete(uid string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending[uid] = hold{statusIncomplete, n}
+	s.pending[uid] = hold{status: statusIncomplete, n: n}
+}
+
+// PendThenDecline keeps the next refund of the payment "pending" for n
+// look-ups of it, then the acquirer refuses it: it ends failed (F.0105,
+// "Do not honor"), as the documents allow a non-final refund to end, and
+// moves no money.
+func (s *Simulator) PendThenDecline(uid string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[uid] = hold{status: statusPending, n: n, decline: true}
 }
 
 // SetDuplicateWindow changes duplicate_check's window (default 30 s), so
