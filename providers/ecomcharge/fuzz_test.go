@@ -184,3 +184,45 @@ func FuzzLookupAnswer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLookupByReferenceAnswer feeds arbitrary answers to the classifier of
+// the look-up by our refund's uid: no panic, never NotFound (whatever is
+// known of the guesses), success only for the uid asked, successful, of
+// the amount asked in a 200; Rejected only for that uid shown failed, by
+// the refund's only attempt; Pending only for that uid; anything but a 200,
+// 401/403 or 429 Unknown.
+func FuzzLookupByReferenceAnswer(f *testing.F) {
+	fuzzSeeds(f)
+	f.Add(200, []byte(`{"transaction":{"uid":"u","status":"failed","type":"refund","parent_uid":"p","amount":1,"currency":"EUR","message":"Do not honor"}}`))
+	f.Add(404, []byte(`{"message":"Record not found"}`))
+	f.Fuzz(func(t *testing.T, status int, body []byte) {
+		if status < 100 || status > 599 {
+			return
+		}
+		for _, c := range fuzzClients(t) {
+			for _, attempt := range []int{1, 2} {
+				for _, known := range []providers.Verdict{providers.Unconfirmed, providers.Confirmed} {
+					r := fuzzRefund(attempt, known)
+					r.Reference = "u"
+					out := c.uidOutcome(&providers.Response{Status: status, Header: http.Header{}, Body: body}, r)
+					tr, parsed := parseTransaction(body)
+					ours := status == 200 && parsed && tr.UID == "u"
+					switch {
+					case out.Kind == providers.NotFound:
+						t.Fatalf("look-up by uid answered NotFound: %d %q", status, body)
+					case out.Kind == providers.Succeeded && (!ours || tr.Status != statusSuccessful || !documentedSuccess(body) || out.Reference != "u"):
+						t.Fatalf("HTTP %d %q classified as success", status, body)
+					case out.Kind == providers.Rejected && (!ours || tr.Status != statusFailed || attempt > 1):
+						t.Fatalf("attempt %d, HTTP %d %q classified as rejected", attempt, status, body)
+					case out.Kind == providers.Pending && (!ours || !isPending(tr.Status)):
+						t.Fatalf("HTTP %d %q classified as pending", status, body)
+					case status != 200 && status != 401 && status != 403 && status != 429 && out.Kind != providers.Unknown:
+						t.Fatalf("look-up by uid answered HTTP %d = %v, want unknown", status, out)
+					case out.Kind == providers.Blocked && status == 200 && !otherModeShown(c, body):
+						t.Fatalf("look-up by uid %q = %v: blocked without an answer in the other mode", body, out)
+					}
+				}
+			}
+		}
+	})
+}

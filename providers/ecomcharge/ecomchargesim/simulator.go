@@ -22,15 +22,9 @@
 package ecomchargesim
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
-	"github.com/google/uuid"
 
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
@@ -77,7 +71,8 @@ const (
 // refunds per payment, each at most what is left; a refund is in the
 // payment's currency, as the request has none), applies duplicate_check
 // (same parent_uid and amount within the window is refused), can keep a
-// refund pending or incomplete for a number of look-ups, serves
+// refund pending or incomplete for a number of look-ups (then successful,
+// or failed at the acquirer), serves
 // GET /transactions/{uid} and GET /v2/transactions/tracking_id/{tracking_id},
 // and injects faults.
 type Simulator struct {
@@ -101,8 +96,9 @@ type Simulator struct {
 }
 
 type hold struct {
-	status string // pending or incomplete
-	n      int    // look-ups
+	status  string // pending or incomplete
+	n       int    // look-ups
+	decline bool   // then the acquirer refuses it (failed), instead of successful
 }
 
 type payment struct {
@@ -119,7 +115,8 @@ type refundTxn struct {
 	asked                         int64       // the amount requested, for duplicate_check
 	amount                        tasks.Money // the amount refunded
 	status, message, code         string
-	left                          int // look-ups until a non-final refund succeeds
+	left                          int  // look-ups until a non-final refund ends
+	decline                       bool // a non-final refund ends failed, not successful
 	created, updated              time.Time
 	paid                          *time.Time
 }
@@ -245,7 +242,7 @@ func (s *Simulator) AutoCreate(amount tasks.Money) {
 func (s *Simulator) MakePending(uid string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending[uid] = hold{statusPending, n}
+	s.pending[uid] = hold{status: statusPending, n: n}
 }
 
 // MakeIncomplete is MakePending with the status "incomplete" (doc: not
@@ -253,7 +250,17 @@ func (s *Simulator) MakePending(uid string, n int) {
 func (s *Simulator) MakeIncomplete(uid string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.pending[uid] = hold{statusIncomplete, n}
+	s.pending[uid] = hold{status: statusIncomplete, n: n}
+}
+
+// PendThenDecline keeps the next refund of the payment "pending" for n
+// look-ups of it, then the acquirer refuses it: it ends failed (F.0105,
+// "Do not honor"), as the documents allow a non-final refund to end, and
+// moves no money.
+func (s *Simulator) PendThenDecline(uid string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pending[uid] = hold{status: statusPending, n: n, decline: true}
 }
 
 // SetDuplicateWindow changes duplicate_check's window (default 30 s), so
@@ -272,243 +279,4 @@ func (s *Simulator) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// refuse answers 422 in ecomCharge's error shape (doc).
-func refuse(w http.ResponseWriter, msg string, errs map[string][]string) {
-	sim.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": msg, "errors": errs})
-}
-
-func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Request *struct {
-			ParentUID      string      `json:"parent_uid"`
-			Amount         json.Number `json:"amount"`
-			Reason         string      `json:"reason"`
-			DuplicateCheck *bool       `json:"duplicate_check"`
-			TrackingID     string      `json:"tracking_id"`
-		} `json:"request"`
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&in); err != nil || in.Request == nil {
-		refuse(w, "Request is invalid", map[string][]string{"request": {"must be a JSON object with a request"}})
-		return
-	}
-	q := in.Request
-	amount, err := q.Amount.Int64()
-	switch {
-	case strings.TrimSpace(q.ParentUID) == "":
-		refuse(w, "Parent uid can't be blank.", map[string][]string{"parent_uid": {"can't be blank"}})
-		return
-	case err != nil || strings.ContainsAny(q.Amount.String(), ".eE") || amount < 1:
-		refuse(w, "Amount must be a positive integer.", map[string][]string{"amount": {"must be a positive integer in minor units"}})
-		return
-	case strings.TrimSpace(q.Reason) == "":
-		refuse(w, "Reason can't be blank.", map[string][]string{"reason": {"can't be blank"}})
-		return
-	case utf8.RuneCountInString(q.Reason) > maxReason:
-		refuse(w, "Reason is too long.", map[string][]string{"reason": {fmt.Sprintf("is too long (maximum is %d characters)", maxReason)}})
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p := s.payment(q.ParentUID)
-	if p == nil {
-		refuse(w, "Parent transaction not found.", map[string][]string{"parent_uid": {"not found"}})
-		return
-	}
-	if left := p.amount.Minor - p.refunded - p.reserved; amount > left {
-		refuse(w, "transaction can't be refunded", map[string][]string{
-			"base":   {"transaction can't be refunded"},
-			"amount": {fmt.Sprintf("is more than the %d left to refund", left)},
-		})
-		return
-	}
-	now := time.Now().UTC()
-	if q.DuplicateCheck == nil || *q.DuplicateCheck {
-		for _, t := range s.refunds {
-			if t.parent == p.uid && t.asked == amount && t.status != statusFailed && now.Sub(t.created) < s.window {
-				refuse(w, duplicateMessage, map[string][]string{"base": {
-					duplicateMessage + ": an identical refund of this payment was made less than " + s.window.String() + " ago"}})
-				return
-			}
-		}
-	}
-	applied := amount
-	if s.short[p.uid] {
-		delete(s.short, p.uid)
-		applied--
-	}
-	t := &refundTxn{uid: uuid.NewString(), parent: p.uid, reason: q.Reason, asked: amount,
-		amount: tasks.Money{Minor: applied, Currency: p.amount.Currency}, created: now, updated: now}
-	if s.guessed {
-		t.tracking = q.TrackingID
-	}
-	if s.decline[p.uid] {
-		delete(s.decline, p.uid)
-		t.status, t.message, t.code = statusFailed, declineMessage, declineCode
-		s.refunds = append(s.refunds, t)
-		sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": s.view(t, r)})
-		return
-	}
-	if h := s.pending[p.uid]; h.n > 0 {
-		delete(s.pending, p.uid)
-		t.status, t.message, t.code, t.left = h.status, "Refund is being processed", "P.0000", h.n // P.0000: guess
-		p.reserved += applied
-	} else {
-		s.succeed(p, t)
-	}
-	s.refunds = append(s.refunds, t)
-	sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": s.view(t, r)})
-}
-
-// payment returns the payment, creating it in auto mode; s.mu held.
-func (s *Simulator) payment(uid string) *payment {
-	if s.payments[uid] == nil && s.auto != nil && uid != "" {
-		s.add(uid, *s.auto)
-	}
-	return s.payments[uid]
-}
-
-// succeed moves the refund's money; s.mu held.
-func (s *Simulator) succeed(p *payment, t *refundTxn) {
-	now := time.Now().UTC()
-	t.status, t.message, t.code, t.updated, t.paid = statusSuccessful, "Successfully processed", "S.0000", now, &now
-	p.refunded += t.amount.Minor
-	s.Record(sim.Entry{OrderID: p.uid, Ref: t.uid, Key: t.tracking, Amount: t.amount})
-}
-
-// lookedUp counts one look-up against a non-final refund; s.mu held.
-func (s *Simulator) lookedUp(t *refundTxn) {
-	if t.status != statusPending && t.status != statusIncomplete {
-		return
-	}
-	if t.left--; t.left <= 0 {
-		p := s.payments[t.parent]
-		p.reserved -= t.amount.Minor
-		s.succeed(p, t)
-	}
-}
-
-func (s *Simulator) byUID(w http.ResponseWriter, r *http.Request) {
-	uid := r.PathValue("uid")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, t := range s.refunds {
-		if t.uid == uid {
-			s.lookedUp(t)
-			sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": s.view(t, r)})
-			return
-		}
-	}
-	if p := s.payment(uid); p != nil {
-		sim.WriteJSON(w, http.StatusOK, map[string]any{"transaction": s.paymentView(p, r)})
-		return
-	}
-	// beGateway's message for an unknown uid (its PHP client's tests).
-	sim.WriteJSON(w, http.StatusNotFound, map[string]any{"message": "Record not found"})
-}
-
-// byTracking lists the refunds kept with this tracking_id: none in the
-// documented shape, where refunds do not keep it. With the quirks on it
-// lists the payments made with it instead, and never a refund.
-func (s *Simulator) byTracking(w http.ResponseWriter, r *http.Request) {
-	tid := r.PathValue("tid")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.hidden {
-		sim.WriteJSON(w, http.StatusOK, map[string]any{})
-		return
-	}
-	list := []map[string]any{}
-	if s.quirks {
-		for _, p := range s.payments {
-			if p.tracking != "" && p.tracking == tid && len(list) < maxTrackingResults {
-				list = append(list, s.paymentView(p, r))
-			}
-		}
-		sim.WriteJSON(w, http.StatusOK, map[string]any{"transactions": list})
-		return
-	}
-	for i := len(s.refunds) - 1; i >= 0 && len(list) < maxTrackingResults; i-- {
-		if t := s.refunds[i]; t.tracking != "" && t.tracking == tid {
-			s.lookedUp(t)
-			list = append(list, s.view(t, r))
-		}
-	}
-	sim.WriteJSON(w, http.StatusOK, map[string]any{"transactions": list})
-}
-
-// view is the refund as the document's example shows it; code and
-// friendly_message only with X-API-Version 3; tracking_id only in the
-// guessed shape. s.mu held.
-func (s *Simulator) view(t *refundTxn, r *http.Request) map[string]any {
-	var paid any
-	if t.paid != nil {
-		paid = t.paid.Format(time.RFC3339Nano)
-	}
-	v := map[string]any{
-		"uid": t.uid, "id": t.uid, "status": t.status, "amount": t.amount.Minor, "currency": t.amount.Currency,
-		"reason": t.reason, "type": "refund", "message": t.message, "test": s.test,
-		"created_at": t.created.Format(time.RFC3339Nano), "updated_at": t.updated.Format(time.RFC3339Nano),
-		"paid_at": paid, "closed_at": nil, "settled_at": nil, "manually_corrected_at": nil,
-		"parent_uid": t.parent, "receipt_url": "https://gateway.ecomcharge.com/customer/transactions/" + t.uid + "?language=en",
-		"status_code": nil, "mute_notifications": nil,
-		"smart_routing_verification": map[string]any{"status": statusSuccessful},
-		"refund": map[string]any{"message": refundMessage(t.status), "ref_id": refID(t.uid), "rrn": nil, "auth_code": nil,
-			"bank_code": "05", "gateway_id": gatewayID, "status": t.status},
-	}
-	if r.Header.Get(apiVersionHeader) == apiVersion {
-		v["code"], v["friendly_message"] = t.code, friendly(t.status)
-	}
-	if s.guessed && t.tracking != "" {
-		v["tracking_id"] = t.tracking
-	}
-	return v
-}
-
-func refundMessage(status string) string {
-	switch status {
-	case statusSuccessful:
-		return "Refund was approved"
-	case statusFailed:
-		return "Refund was declined"
-	}
-	return "Refund is being processed"
-}
-
-func friendly(status string) string {
-	switch status {
-	case statusSuccessful:
-		return "The operation is successful."
-	case statusFailed:
-		return "Do not honor. Failed to complete the transaction."
-	}
-	return "The operation is being processed."
-}
-
-// refID is an acquirer reference, seven digits as in the example.
-func refID(uid string) string {
-	var n uint32
-	for _, c := range uid {
-		n = n*31 + uint32(c)
-	}
-	return fmt.Sprintf("%07d", n%10000000)
-}
-
-// paymentView is the payment as the status query page's example shows it
-// (the fields a refund reads); s.mu held.
-func (s *Simulator) paymentView(p *payment, r *http.Request) map[string]any {
-	v := map[string]any{
-		"uid": p.uid, "id": p.uid, "status": statusSuccessful, "amount": p.amount.Minor, "currency": p.amount.Currency,
-		"type": "payment", "message": "Successfully processed", "test": s.test, "created_at": p.created.Format(time.RFC3339Nano),
-	}
-	if p.tracking != "" {
-		v["tracking_id"] = p.tracking
-	}
-	if r.Header.Get(apiVersionHeader) == apiVersion {
-		v["code"], v["friendly_message"] = "S.0000", "The operation is successful."
-	}
-	return v
 }
