@@ -258,6 +258,11 @@ func (d *driver) settle(r *providers.Refund, out providers.Outcome) providers.Ou
 		case providers.Transient:
 			out = d.send(r)
 		case providers.Pending, providers.Unknown:
+			if out.Reference != "" {
+				// What the worker records and hands back: the provider's id
+				// of the refund, for a look-up by id.
+				r.Reference = out.Reference
+			}
 			out = d.lookup(r)
 			if out.Kind == providers.NotFound {
 				out = d.send(r)
