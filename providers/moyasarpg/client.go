@@ -28,6 +28,12 @@
 // since the snapshot and that refundq does not know as another refund's
 // (r.OtherRefs); two of our amount are no match.
 //
+// Once one of MPG's answers has named our refund's transaction (a refund it
+// had initiated, or left in an uncertain status) or a person has settled the
+// refund with a reference, the worker hands that id back (r.Reference), and
+// a look-up reads the transaction with exactly that id and nothing else: no
+// guess, no match by amount (see byReference).
+//
 // A look-up never answers NotFound: MPG's pages do not promise that an
 // applied refund shows in the order at once, so an order without our refund
 // proves nothing. The worker reconciles such a look-up by resending with the

@@ -9,9 +9,11 @@ import (
 	"github.com/refundq/refundq/providers"
 )
 
-// Lookup reads the order and finds our refund transaction: by our key, or,
-// while GuessRefundID is not confirmed, by amount among the refund
-// transactions that appeared since the snapshot (see match).
+// Lookup reads the order and finds our refund transaction. Once an answer
+// of MPG's has named it (r.Reference), by that id alone (see byReference);
+// until then by our key or, while GuessRefundID is not confirmed, by amount
+// among the refund transactions that appeared since the snapshot (see
+// match).
 //
 // It never answers NotFound. MPG's pages do not promise that an applied
 // refund shows in the order at once, so an order without our refund proves
@@ -51,6 +53,9 @@ func lookupOutcome(resp *providers.Response, r providers.Refund, snap *snapshot)
 	if why != "" {
 		out.Kind, out.Reason = providers.Unknown, why
 		return out
+	}
+	if r.Reference != "" {
+		return byReference(txns, o, r, snap, out)
 	}
 	if t, why := ours(txns, r.Key); why != "" {
 		out.Kind, out.Reason = providers.Unknown, why
