@@ -46,7 +46,11 @@
 // refund in another currency or of more than the order (see Prepare).
 //
 // BBMSL keeps nothing of ours with a refund (Keyless): the worker judges a
-// lost answer from the order as a whole.
+// lost answer from the order as a whole. Once the refund has BBMSL's id of
+// its transaction (r.Reference: from an answer, or a person's settlement),
+// a query answer that names a refund transaction beside the order (no page
+// says whether it does) is read by that id alone (see byReference); an
+// order that shows no refund is then no proof either way.
 package bbmsl
 
 import (

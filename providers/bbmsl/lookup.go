@@ -8,8 +8,10 @@ import (
 	"github.com/refundq/refundq/providers"
 )
 
-// Lookup queries the order. BBMSL refunds an order once, so the order
-// shows our refund or none:
+// Lookup queries the order. Where the refund has BBMSL's id of its
+// transaction (r.Reference) and the answer names a refund transaction
+// beside the order, that id alone decides (see byReference). Otherwise
+// BBMSL refunds an order once, so the order shows our refund or none:
 //
 //	non-0000, a credential refusal                Blocked
 //	non-0000 (order not found, …)                 Unknown
@@ -18,6 +20,7 @@ import (
 //	REFUNDED, amount − netAmount == ours          Succeeded
 //	REFUNDED, another refunded amount             Review
 //	REFUNDED, amounts missing or unreadable       Unknown
+//	SUCCESS/SETTLED, with a reference             Unknown (the refund the reference names may show late)
 //	SUCCESS/SETTLED, netAmount == amount          NotFound if bbmsl.query_order is confirmed, else Unknown
 //	SUCCESS/SETTLED otherwise, other statuses     Unknown
 //
@@ -53,6 +56,11 @@ func lookupKind(a answer, r providers.Refund, out providers.Outcome) providers.O
 		return out
 	}
 	out.Status = o.Status
+	if r.Reference != "" {
+		if out, ok := byReference(a, r, out); ok {
+			return out
+		}
+	}
 	refunded, amount, net, err := o.refunded()
 	switch o.Status {
 	case orderRefunded:
@@ -80,6 +88,9 @@ func lookupKind(a answer, r providers.Refund, out providers.Outcome) providers.O
 		}
 	case orderPaid, orderSettled:
 		switch {
+		case r.Reference != "":
+			out.Kind, out.Reason = providers.Unknown, fmt.Sprintf(
+				"order %s shows no refund, but refund transaction %s is recorded as this refund's: BBMSL may show it late, so this proves nothing", o.Status, r.Reference)
 		case !r.Known.Holds(GuessQueryOrder):
 			out.Kind, out.Reason = providers.Unknown, fmt.Sprintf(
 				"order %s shows no refund; whether the query shows refunds is unconfirmed (%s), so this proves nothing", o.Status, GuessQueryOrder)
