@@ -190,3 +190,54 @@ func TestParseNeverDecides(t *testing.T) {
 		}
 	}
 }
+
+// With a reference (BBMSL's id of the refund's transaction, from an answer
+// or a person), a query answer that names a refund transaction is read by
+// that id alone; one that names none leaves the order to decide, never as
+// NotFound.
+func TestLookupByReference(t *testing.T) {
+	confirmed := providers.Knowledge{GuessQueryOrder: providers.Confirmed}
+	with := func(order, txn string) string {
+		return strings.TrimSuffix(order, "}") + `,"transaction":` + txn + `}`
+	}
+	refunded := queryOf("REFUNDED", "5.00")
+	txn := func(id, typ, amount, currency, status string) string {
+		s := `{"id":` + id + `,"type":"` + typ + `","amount":` + amount + `,"status":"` + status + `"`
+		if currency != "" {
+			s += `,"currency":"` + currency + `"`
+		}
+		return s + "}"
+	}
+	tests := []struct {
+		name, body string
+		kind       providers.Kind
+		ref        string
+		reason     string
+	}{
+		{"ours, SUCCESS", with(refunded, txn("3758", "REFUND", "10", "USD", "SUCCESS")), providers.Succeeded, "3758", "found by BBMSL's id"},
+		{"ours, id as a string", with(refunded, txn(`"3758"`, "REFUND", "10", "USD", "SUCCESS")), providers.Succeeded, "3758", ""},
+		{"ours, no currency on the transaction: the order's", with(refunded, txn("3758", "REFUND", "10", "", "SUCCESS")), providers.Succeeded, "3758", ""},
+		{"ours: the transaction decides, not the order status", with(queryOf("SETTLED", "15.00"), txn("3758", "REFUND", "10", "USD", "SUCCESS")), providers.Succeeded, "3758", ""},
+		{"ours, DECLINED", with(queryOf("SUCCESS", "15.00"), txn("3758", "REFUND", "10", "USD", "DECLINED")), providers.Rejected, "", "DECLINED"},
+		{"ours, VOIDED", with(refunded, txn("3758", "REFUND", "10", "USD", "VOIDED")), providers.Unknown, "", "VOIDED"},
+		{"ours, another amount", with(refunded, txn("3758", "REFUND", "6", "USD", "SUCCESS")), providers.Review, "", "6.00 USD"},
+		{"ours, another amount, DECLINED", with(refunded, txn("3758", "REFUND", "6", "USD", "DECLINED")), providers.Review, "", "6.00 USD"},
+		{"ours, another currency", with(refunded, txn("3758", "REFUND", "10", "HKD", "SUCCESS")), providers.Review, "", "HKD"},
+		{"ours, amount unreadable", with(refunded, txn("3758", "REFUND", "10.005", "USD", "SUCCESS")), providers.Review, "", "amount"},
+		{"ours, not a refund", with(refunded, txn("3758", "SALE", "15", "USD", "SUCCESS")), providers.Review, "", "SALE"},
+		{"another refund transaction", with(refunded, txn("3001", "REFUND", "10", "USD", "SUCCESS")), providers.Unknown, "", "3001"},
+		{"a sale transaction: the order decides", with(refunded, txn("3001", "SALE", "15", "USD", "SUCCESS")), providers.Succeeded, "", ""},
+		{"no transaction: the order decides", refunded, providers.Succeeded, "", ""},
+		{"no transaction, another amount refunded", queryOf("REFUNDED", "9.00"), providers.Review, "", ""},
+		{"no transaction, paid, guess confirmed: no proof", queryOf("SUCCESS", "15.00"), providers.Unknown, "", "3758"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := providers.Refund{OrderID: "1655817171", Amount: usd(1000), Attempt: 1, Known: confirmed, Reference: "3758"}
+			out := lookupOutcome(decode(t, tt.body), r, providers.Outcome{})
+			if out.Kind != tt.kind || out.Reference != tt.ref || !strings.Contains(out.Reason, tt.reason) {
+				t.Fatalf("= %v ref %q; want %s ref %q reason ~%q", out, out.Reference, tt.kind, tt.ref, tt.reason)
+			}
+		})
+	}
+}

@@ -292,3 +292,60 @@ func TestPrepareCarriesTheFirstSnapshot(t *testing.T) {
 		t.Fatalf("snapshot after one without a list %+v, want the order's refunds now", s)
 	}
 }
+
+// With a reference (MPG's id of our refund, from an earlier answer or a
+// person), the look-up reads the transaction with exactly that id: the
+// document's refund transaction, under a transaction_id that is not its id
+// and with no snapshot to match by amount, is found by it; each row is the
+// document's order changed in one place.
+func TestLookupByReference(t *testing.T) {
+	doc := fixture(t, "order_documented.json")
+	refundTxn := `"id": "` + docRefund + `"`
+	in := func(body, old, new string) string {
+		i := strings.Index(body, refundTxn)
+		j := i + strings.Index(body[i:], old)
+		return body[:j] + new + body[j+len(old):]
+	}
+	withRefund := func(old, new string) string { return in(doc, old, new) }
+	const ourKey = "0191f5a8-0000-7000-8000-000000000002"
+	keyed := strings.Replace(doc, `"transactions": [`, `"transactions": [{"id": "`+ourKey+`", "status": "approved", "type": "refund", "amount": 262346},`, 1)
+	twice := strings.Replace(doc, `"transactions": [`, `"transactions": [{"id": "`+docRefund+`", "status": "approved", "type": "refund", "amount": 262346},`, 1)
+	tests := []struct {
+		name, body, ref string
+		want            providers.Kind
+		contain         string
+	}{
+		{"approved", doc, docRefund, providers.Succeeded, "found by MPG's id"},
+		{"initiated", withRefund(`"status": "approved"`, `"status": "initiated"`), docRefund, providers.Pending, ""},
+		{"failed", withRefund(`"status": "approved"`, `"status": "failed"`), docRefund, providers.Rejected, "failed"},
+		{"timeout", withRefund(`"status": "approved"`, `"status": "timeout"`), docRefund, providers.Uncertain, "reverse"},
+		{"system_error", withRefund(`"status": "approved"`, `"status": "system_error"`), docRefund, providers.Uncertain, "outcome uncertain"},
+		{"a status MPG does not document", withRefund(`"status": "approved"`, `"status": "reversed"`), docRefund, providers.Unknown, "reversed"},
+		{"failed, of another amount", in(withRefund(`"status": "approved"`, `"status": "failed"`), `"amount": 262346`, `"amount": 100`), docRefund, providers.Review, "100 minor units"},
+		{"another amount", withRefund(`"amount": 262346`, `"amount": 262345`), docRefund, providers.Review, "262345"},
+		{"no amount", withRefund(`"amount": 262346,`, ``), docRefund, providers.Review, "no amount"},
+		{"another currency", strings.Replace(doc, `"currency": "SAR"`, `"currency": "USD"`, 1), docRefund, providers.Review, "USD"},
+		{"no currency", strings.Replace(doc, `"currency": "SAR",`, ``, 1), docRefund, providers.Unknown, "no currency"},
+		{"the capture", doc, "0191f5a7-44ab-7fbb-ab3c-1e1a98a5166e", providers.Review, `"capture"`},
+		{"not listed", doc, "0191f5a8-ffff-7000-8000-000000000000", providers.Unknown, "proves nothing"},
+		{"listed twice", twice, docRefund, providers.Unknown, "more than once"},
+		{"another refund carries our key", keyed, docRefund, providers.Review, "two transactions"},
+		{"our key is the reference", keyed, ourKey, providers.Succeeded, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !strings.Contains(tt.body, tt.ref) && tt.want != providers.Unknown {
+				t.Fatalf("fixture does not hold %s", tt.ref)
+			}
+			r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 262346, Currency: "SAR"}, Key: ourKey, Reference: tt.ref, Attempt: 1,
+				Known: providers.Knowledge{GuessRefundID: providers.Confirmed}}
+			out := answer(t, 200, tt.body, nil).Lookup(context.Background(), r)
+			if out.Kind != tt.want || !strings.Contains(out.Reason, tt.contain) {
+				t.Fatalf("look-up = %v, want %s (%q)", out, tt.want, tt.contain)
+			}
+			if (out.Kind == providers.Succeeded || out.Kind == providers.Pending || out.Kind == providers.Uncertain) && out.Reference != tt.ref {
+				t.Fatalf("reference %q, want %s", out.Reference, tt.ref)
+			}
+		})
+	}
+}

@@ -28,7 +28,8 @@
 //
 // Quirks(true) adds what BBMSL's documents allow and the adapter does not
 // count on: responseCodes no page explains, on refunds that did or did not
-// move money (see Quirks).
+// move money, and query answers that also name the order's refund
+// transaction (see Quirks).
 package bbmslsim
 
 import (
@@ -154,7 +155,11 @@ func (s *Simulator) Guessed(on bool) {
 //     are answered as without quirks.
 //
 // Refusals (already refunded, amount too big, order not found) keep their
-// codes, which are undocumented too.
+// codes, which are undocumented too. And a query about an order that has
+// its refund answers, beside the order, that refund's transaction, as the
+// refund answer shows it (id, type REFUND, amount, currency, status): no
+// page shows the query's answer beyond order.status, so nothing says it
+// does, or that it does not.
 func (s *Simulator) Quirks(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -324,14 +329,7 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 		reply(w, codeQueryMe, msgQueryMe, nil)
 		return
 	}
-	reply(w, codeSuccess, "Success", map[string]any{
-		"order": s.orderJSON(o, true),
-		"transaction": map[string]any{
-			"id": o.refundTxn, "merchantId": s.merchantJSON(), "type": "REFUND",
-			"amount": json.Number(m.Decimal()), "currency": m.Currency, "status": "SUCCESS",
-			"maskedPan": "400000XXXXXX0028", "stan": "S" + strconv.FormatInt(o.refundTxn%10000, 10),
-		},
-	})
+	reply(w, codeSuccess, "Success", map[string]any{"order": s.orderJSON(o, true), "transaction": s.refundJSON(o)})
 }
 
 func (s *Simulator) query(w http.ResponseWriter, r *http.Request) {
@@ -345,7 +343,22 @@ func (s *Simulator) query(w http.ResponseWriter, r *http.Request) {
 		reply(w, codeSuccess, "Success", nil)
 		return
 	}
-	reply(w, codeSuccess, "Success", map[string]any{"order": s.orderJSON(o, s.guessed)})
+	body := map[string]any{"order": s.orderJSON(o, s.guessed)}
+	if s.quirks && o.refunded > 0 {
+		body["transaction"] = s.refundJSON(o)
+	}
+	reply(w, codeSuccess, "Success", body)
+}
+
+// refundJSON is the transaction object of the refund answer, for the order's
+// one refund.
+func (s *Simulator) refundJSON(o *order) map[string]any {
+	m := tasks.Money{Minor: o.refunded, Currency: o.amount.Currency}
+	return map[string]any{
+		"id": o.refundTxn, "merchantId": s.merchantJSON(), "type": "REFUND",
+		"amount": json.Number(m.Decimal()), "currency": m.Currency, "status": "SUCCESS",
+		"maskedPan": "400000XXXXXX0028", "stan": "S" + strconv.FormatInt(o.refundTxn%10000, 10),
+	}
 }
 
 // orderJSON is the order object of the refund answer; netAmount (amount
