@@ -1,0 +1,40 @@
+package worker
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
+)
+
+// A guess this worker saw confirmed, then another worker refuted: the copy
+// kept for sends may lag by knowledgeTTL, but a look-up (whose "not
+// applied" may rest on the guess) reads what is known now.
+func TestLookupsReadARefutationAtOnce(t *testing.T) {
+	env := redistest.New(t)
+	st := store.New(env.Client, env.Prefix)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	k := newKnowledge(st, log)
+	const g = providers.Guess("ecomcharge.tracking_lookup")
+	ctx := context.Background()
+	k.observe(ctx, "ecomcharge", providers.Observation{Guess: g, Holds: true, Detail: "a look-up showed our refund"})
+	if v := k.of("ecomcharge")[g]; v != providers.Confirmed {
+		t.Fatalf("after a confirmation: %s", v)
+	}
+	// Another worker's refutation, written to Redis directly.
+	if _, err := st.Observe(ctx, "ecomcharge", string(g), false, "a look-up did not list a refund it answered"); err != nil {
+		t.Fatal(err)
+	}
+	if v := k.of("ecomcharge")[g]; v != providers.Confirmed {
+		t.Fatalf("the cached copy changed at once (%s): this test no longer shows the lag look-ups avoid", v)
+	}
+	if v := k.fresh("ecomcharge")[g]; v != providers.Refuted {
+		t.Fatalf("what a look-up reads after another worker's refutation: %s; want refuted", v)
+	}
+}
