@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,3 +183,21 @@ const CallTimeout = 20 * time.Second
 // request still running somewhere has ended before anything relies on its
 // silence.
 const OperationTimeout = 30 * time.Second
+
+// IDText reads an id a provider writes as a JSON number or a string; "" for
+// none (absent, null, or anything else).
+func IDText(raw json.RawMessage) string {
+	s := strings.TrimSpace(string(raw))
+	if s == "" || s == "null" {
+		return ""
+	}
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // One owner at a time: asynq may hand a task to a second worker while the
@@ -279,28 +278,35 @@ func (s *Store) Escalate(ctx context.Context, id, taskID, reason string) (bool, 
 	return err == nil, err
 }
 
-// OrderHeld returns an *OrderBusyError when another open refund of ours
-// holds this refund's order slot (see Send.OnePerOrder), and nil when the
-// slot is free or this refund's. It only reads: MarkSent takes the slot for
-// real. A worker asks before it reads the provider for a send, so that a
-// change on the order made by the holder is not judged as a stranger's.
-func (l *Lease) OrderHeld(ctx context.Context) error {
-	holder, err := l.s.rdb.Get(ctx, l.s.slotKey(l.provider, l.order)).Result()
-	if errors.Is(err, redis.Nil) || err == nil && holder == l.id {
+// ClaimOrder takes this refund's order slot (see Send.OnePerOrder) before
+// the worker reads the provider for a send: from then on no other refund of
+// ours is sent on the order, so a change the read shows that no recorded
+// refund explains is no refund of ours in flight. It returns an
+// *OrderBusyError while another open refund holds the slot. MarkSent keeps
+// the slot; the refund's next write with nothing in flight frees it (so a
+// read that ends the run without a send gives it back).
+func (l *Lease) ClaimOrder(ctx context.Context) error {
+	res, err := claimScript.Run(ctx, l.s.rdb, []string{l.s.slotKey(l.provider, l.order)}, l.s.prefix, l.id).Text()
+	if err != nil {
+		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
+	}
+	if res == "" {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
-	}
-	state, err := l.s.rdb.HGet(ctx, l.s.recordKey(holder), "state").Result()
-	if errors.Is(err, redis.Nil) {
-		return nil // gone: MarkSent frees it
-	}
-	if err != nil {
-		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
-	}
-	if st := State(state); st != Succeeded && st != Failed {
-		return &OrderBusyError{Order: l.order, Holder: holder, HolderState: st}
-	}
-	return nil
+	state, holder, _ := strings.Cut(res, " ")
+	return &OrderBusyError{Order: l.order, Holder: holder, HolderState: State(state)}
 }
+
+// claimScript: KEYS slot; ARGV prefix, refund id. A slot whose holder is
+// closed or gone is free (as in update.lua).
+var claimScript = newScript(`
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[2] then
+  local hs = redis.call('HGET', ARGV[1] .. 'refund:' .. holder, 'state')
+  if hs and hs ~= 'succeeded' and hs ~= 'failed' then
+    return hs .. ' ' .. holder
+  end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return ''
+`)

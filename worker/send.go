@@ -23,10 +23,13 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	}
 	var before []byte
 	if h.entry.Keyless {
-		// Another refund of ours holding the order would show on it as a
-		// change no record explains: wait for it before reading the order.
-		if err := h.lease.OrderHeld(ctx); err != nil {
-			return h.orderBusy(ctx, err)
+		// The order is ours before it is read: another refund of ours sent
+		// meanwhile would show on it as a change no record explains.
+		if err := h.lease.ClaimOrder(ctx); err != nil {
+			if errors.Is(err, store.ErrOrderBusy) {
+				return h.orderBusy(ctx, err)
+			}
+			return "", out, e, true, err
 		}
 	}
 	if p, ok := h.entry.Provider.(providers.Preparer); ok {

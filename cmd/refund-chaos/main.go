@@ -199,7 +199,7 @@ func run(c config) (bool, error) {
 	env = append(env, catalog.FastPolls(time.Second, 2*time.Second)...)
 	// A refund the provider keeps pending, whose look-ups cannot show its
 	// end (Fatora's documented verify), goes to a person at the horizon.
-	env = append(env, "REFUNDQ_POLL_HORIZON=30s")
+	env = append(env, "REFUNDQ_POLL_HORIZON=2m")
 	env = append(env, catalog.FastSettle(c.settle)...)
 	env = append(env, "REFUNDQ_BLOCKED_RETRY=3s", "REFUNDQ_RECOVER_EVERY=2s", "REFUNDQ_DUE_MARGIN=5s")
 	if c.acceptLoss {

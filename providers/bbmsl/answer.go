@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/refundq/refundq/tasks"
 )
@@ -76,21 +75,4 @@ func (t *transaction) money(o *order, fallback string) (tasks.Money, error) {
 		return tasks.Money{}, fmt.Errorf("transaction amount: %w", err)
 	}
 	return m, nil
-}
-
-// idText reads an id BBMSL writes as a number (or a string); "" for none.
-func idText(raw json.RawMessage) string {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return ""
-	}
-	var str string
-	if json.Unmarshal(raw, &str) == nil {
-		return str
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
 }

@@ -79,7 +79,7 @@ func lookupKind(a answer, r providers.Refund, out providers.Outcome) providers.O
 		default:
 			out.Kind = providers.Succeeded
 			if t := a.Transaction; t != nil && t.Type == txnRefund {
-				out.Reference = idText(t.ID)
+				out.Reference = providers.IDText(t.ID)
 			}
 			if before, err := readSnapshot(r.Before); err == nil && before.Status == orderRefunded {
 				out.Reason = fmt.Sprintf("the order was already REFUNDED before this attempt was sent; its one refund is of our "+

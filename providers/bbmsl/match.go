@@ -15,8 +15,8 @@ func heldByOther(a answer, r providers.Refund) (bool, string) {
 	if len(r.OtherRefs) == 0 {
 		return false, ""
 	}
-	if t := a.Transaction; t != nil && t.Type == txnRefund && idText(t.ID) != "" {
-		if id := idText(t.ID); slices.Contains(r.OtherRefs, id) {
+	if t := a.Transaction; t != nil && t.Type == txnRefund && providers.IDText(t.ID) != "" {
+		if id := providers.IDText(t.ID); slices.Contains(r.OtherRefs, id) {
 			return true, fmt.Sprintf("its refund %s is another refund of ours", id)
 		}
 		return false, ""
@@ -44,10 +44,10 @@ func heldByOther(a answer, r providers.Refund) (bool, string) {
 //	any other status                                Unknown
 func byReference(a answer, r providers.Refund, out providers.Outcome) (providers.Outcome, bool) {
 	t, ref := a.Transaction, r.Reference
-	if t == nil || idText(t.ID) == "" || (idText(t.ID) != ref && t.Type != txnRefund) {
+	if t == nil || providers.IDText(t.ID) == "" || (providers.IDText(t.ID) != ref && t.Type != txnRefund) {
 		return out, false
 	}
-	if id := idText(t.ID); id != ref {
+	if id := providers.IDText(t.ID); id != ref {
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("the order's refund transaction is %s, not %s, BBMSL's id of this refund: this proves nothing by itself", id, ref)
 		return out, true
 	}

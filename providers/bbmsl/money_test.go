@@ -59,14 +59,16 @@ func (b *bench) learn(out providers.Outcome) providers.Outcome {
 	return out
 }
 
-// order pays an order of amount whose BBMSL id is odd or even (the
-// simulator's quirks depend on it) and returns its merchant reference.
-func (b *bench) order(t *testing.T, amount tasks.Money, odd bool) string {
+// order pays an order of amount whose BBMSL id meets the simulator's
+// applied quirk (applied true) or its busy quirk (false), and returns its
+// merchant reference.
+func (b *bench) order(t *testing.T, amount tasks.Money, applied bool) string {
 	t.Helper()
 	for {
 		b.n++
 		ref := "mref-" + strconv.Itoa(b.n)
-		if id := b.s.AddOrder(ref, amount); (id%2 == 1) == odd {
+		id := b.s.AddOrder(ref, amount)
+		if applied && bbmslsim.QuirkApplied(id) || !applied && bbmslsim.QuirkBusy(id) {
 			return ref
 		}
 	}

@@ -50,7 +50,7 @@ func refundOutcome(a answer, r providers.Refund, out providers.Outcome) provider
 		out.Kind, out.Reason = providers.Unknown, `responseCode "0000" without a transaction: nothing says what was refunded`
 		return out
 	}
-	out.Status, out.Reference = t.Status, idText(t.ID)
+	out.Status, out.Reference = t.Status, providers.IDText(t.ID)
 	if t.Type != txnRefund {
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("transaction type %q, not %q", t.Type, txnRefund)
 		return out

@@ -153,7 +153,7 @@ func orderPath(id string) string { return "/api/orders/" + url.PathEscape(id) }
 //	the answer is not an order                      Transient
 //	the order is in another currency                Rejected (the request carries none: Ecart Pay would pay the order's)
 //	it lacks what a lost answer is judged by        Review (what is missing and what was read, for a human)
-//	it shows a refund refundq cannot explain        Transient while it changed within settling, then Review
+//	it shows a refund refundq cannot explain        Review
 //
 // A refund refundq cannot explain is one that is neither another refund of
 // ours (r.OtherRefs) nor on the order already before an earlier attempt of
@@ -161,9 +161,10 @@ func orderPath(id string) string { return "/api/orders/" + url.PathEscape(id) }
 // shown the attempt not applied). It may be this refund's own earlier
 // attempt whose record was lost, so the refund is not sent; and since it may
 // also be a refund made elsewhere (the dashboard), it is not failed either: a
-// human decides. While the order changed less than settling ago, another
-// refund of ours may still be in flight on it (its reference is recorded
-// once it settles), so the read is tried again first. With the refunds list confirmed (GuessOrderRefunds),
+// human decides. No other refund of ours is in flight on the order then: the
+// worker holds the order for this refund before it calls Prepare, and every
+// other refund of ours that moved the order has its reference recorded.
+// With the refunds list confirmed (GuessOrderRefunds),
 // such a refund of another amount than ours is not this refund's (every
 // attempt asks the same amount) and does not stop a new partial refund; an
 // earlier partial refund of ours never does.
@@ -205,11 +206,6 @@ func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, provi
 	}
 	if found := mayBeOurs(strangers(s, r), r.Amount); len(found) > 0 {
 		desc := describe(found)
-		if age, recent := s.changedWithin(time.Now(), settling); recent {
-			out.Kind, out.Reason = providers.Transient, fmt.Sprintf("nothing sent: the order shows %s, changed %s ago, which no refund refundq "+
-				"recorded explains yet: another refund of ours may be in flight on order %s; reading it again", desc, age.Round(time.Second), r.OrderID)
-			return nil, out, false
-		}
 		out.Kind, out.Reason = providers.Review, fmt.Sprintf("nothing sent: the order shows %s, which no attempt refundq recorded explains: "+
 			"it may be this refund's own earlier attempt whose record was lost (the customer is then paid), or a refund made "+
 			"elsewhere; a human decides; read %s", desc, s)
@@ -218,11 +214,6 @@ func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, provi
 	b, _ := json.Marshal(s)
 	return b, providers.Outcome{}, true
 }
-
-// settling is how long after the order's last change a refund refundq
-// cannot explain is taken for another refund of ours still settling on the
-// order (see Prepare); after it, a human decides.
-const settling = 10 * time.Minute
 
 func currencyReason(orderCurrency string, asked tasks.Money) string {
 	return fmt.Sprintf("the order is in %s, the refund in %s (Ecart Pay refunds in the order's currency); nothing sent", orderCurrency, asked.Currency)

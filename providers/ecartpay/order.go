@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/tasks"
@@ -191,18 +190,6 @@ func describe(found []stranger) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-// changedWithin reports how long ago the order last changed (updated_at) and
-// whether that is less than d, either way (a provider's clock may run ahead
-// of ours). An updated_at that does not read as a time is not recent.
-func (s snapshot) changedWithin(now time.Time, d time.Duration) (time.Duration, bool) {
-	t, err := time.Parse(time.RFC3339Nano, s.UpdatedAt)
-	if err != nil {
-		return 0, false
-	}
-	age := now.Sub(t)
-	return age, age < d && age > -d
 }
 
 // readSnapshot reads what Prepare stored; an absent or unreadable one is an

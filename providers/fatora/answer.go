@@ -174,20 +174,3 @@ func errorText(raw json.RawMessage) string {
 	}
 	return providers.Snippet(raw)
 }
-
-// idText reads an id Fatora writes as a number or a string; "" for none.
-func idText(raw json.RawMessage) string {
-	s := strings.TrimSpace(string(raw))
-	if s == "" || s == "null" {
-		return ""
-	}
-	var str string
-	if json.Unmarshal(raw, &str) == nil {
-		return str
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}

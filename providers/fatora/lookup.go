@@ -39,7 +39,7 @@ func lookupOutcome(v verifyResult, r providers.Refund, out providers.Outcome) pr
 				out.Kind, out.Reason = providers.Review, fmt.Sprintf(
 					"verify shows a completed refund of a payment of %s; the refund asks %s", paid, r.Amount)
 			default:
-				out.Kind, out.Reference = providers.Succeeded, idText(v.RefundTransactionID)
+				out.Kind, out.Reference = providers.Succeeded, providers.IDText(v.RefundTransactionID)
 			}
 		case refundProcessing:
 			out.Kind, out.Reason = providers.Pending, "the bank is processing the refund"

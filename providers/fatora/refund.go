@@ -58,7 +58,7 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: o.RequestID,
 			Reason: "unreadable refund result: " + providers.Snippet(resp.Body)}
 	}
-	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: o.RequestID, Status: rr.RefundStatus, Reference: idText(rr.RefundTransactionID)}
+	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: o.RequestID, Status: rr.RefundStatus, Reference: providers.IDText(rr.RefundTransactionID)}
 	if kind, reason, ok := c.checkMode(rr.Mode); !ok {
 		// Applied, if at all, in the other mode: by a test key, nothing
 		// was paid; by a live key in a test configuration, a human must

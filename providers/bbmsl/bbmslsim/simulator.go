@@ -145,14 +145,15 @@ func (s *Simulator) Guessed(on bool) {
 // Quirks switches on (true) the answers BBMSL's documents allow and the
 // adapter does not count on: responseCodes other than "0000", which no page
 // explains. Which one an order meets depends on BBMSL's order id, so a test
-// can pick it (AddOrder returns the id):
+// can pick it (AddOrder returns the id), and one order in five meets one:
 //
-//   - odd id: a refund BBMSL applies is answered "9999" "System error,
-//     please query the order status", without order or transaction; the
-//     money has moved (the ledger has it) and only a query shows it.
-//   - even id: the order's first refund request is answered "9100" "System
-//     busy, please try again later" and nothing is applied; later requests
-//     are answered as without quirks.
+//   - QuirkApplied (ids ending in 1): a refund BBMSL applies is answered
+//     "9999" "System error, please query the order status", without order
+//     or transaction; the money has moved (the ledger has it) and only a
+//     query shows it.
+//   - QuirkBusy (ids ending in 2): the order's first refund request is
+//     answered "9100" "System busy, please try again later" and nothing is
+//     applied; later requests are answered as without quirks.
 //
 // Refusals (already refunded, amount too big, order not found) keep their
 // codes, which are undocumented too. And a query about an order that has
@@ -165,6 +166,14 @@ func (s *Simulator) Quirks(on bool) {
 	defer s.mu.Unlock()
 	s.quirks = on
 }
+
+// QuirkApplied reports whether, with Quirks on, a refund of the order with
+// BBMSL id id is applied and answered with an undocumented code.
+func QuirkApplied(id int64) bool { return id%10 == 1 }
+
+// QuirkBusy reports whether, with Quirks on, the first refund request of the
+// order with BBMSL id id is turned away with an undocumented code.
+func QuirkBusy(id int64) bool { return id%10 == 2 }
 
 // HideEvidence makes every later query answer without its order, as a BBMSL
 // that changed its answer might.
@@ -301,7 +310,7 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.posts++
-	if s.quirks && o.id%2 == 0 && !s.busy[o.id] {
+	if s.quirks && QuirkBusy(o.id) && !s.busy[o.id] {
 		s.busy[o.id] = true
 		reply(w, codeBusy, msgBusy, nil)
 		return
@@ -325,7 +334,7 @@ func (s *Simulator) refund(w http.ResponseWriter, r *http.Request) {
 	o.refunded, o.refundTxn, o.updated = m.Minor, s.nextTxn, time.Now().UTC()
 	s.nextTxn++
 	s.Record(sim.Entry{OrderID: o.ref, Ref: strconv.FormatInt(o.refundTxn, 10), Amount: m})
-	if s.quirks && o.id%2 == 1 {
+	if s.quirks && QuirkApplied(o.id) {
 		reply(w, codeQueryMe, msgQueryMe, nil)
 		return
 	}
