@@ -108,7 +108,7 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 	}
 	tw.Flush()
 	fmt.Printf("\nrefunds %d (%s shape%s), worker kills %d, Redis restarts %d, power cuts %d (appendfsync %s, %s), operator deletes %d and archives %d, auth outage %s, time to quiescence %s\n",
-		len(wants), c.shape, map[bool]string{true: ", quirks"}[c.quirks], ch.kills, ch.restarts, ch.powerCuts, c.fsync,
+		len(wants), c.shape, map[bool]string{true: ", quirks"}[c.quirks], ch.kills, ch.restarts, ch.powerCuts, fsyncOf(c, ch),
 		map[bool]string{true: "loss accepted", false: "durable writes"}[c.acceptLoss],
 		ch.ops.deleted, ch.ops.archived, orNone(ch.outaged), ch.quiet.Round(time.Second))
 	var failedFailovers []string
@@ -195,4 +195,12 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// fsyncOf names the harness's Redis persistence for the report.
+func fsyncOf(c config, ch chaos) string {
+	if ch.sent != nil {
+		return "everysec on a primary and a replica"
+	}
+	return c.fsync
 }
