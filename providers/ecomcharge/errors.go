@@ -3,6 +3,7 @@ package ecomcharge
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -13,6 +14,22 @@ import (
 func authOutcome(status int) providers.Outcome {
 	return providers.Outcome{Kind: providers.Blocked, HTTPStatus: status,
 		Reason: fmt.Sprintf("authentication failed (HTTP %d): check %s and %s", status, EnvShopID, EnvSecretKey)}
+}
+
+// guardOutcome reads the answers every ecomCharge call shares: a 429 is
+// Transient with its Retry-After, a 401/403 a refused credential (Blocked).
+// ok is false for any other status.
+func guardOutcome(resp *providers.Response, what string) (out providers.Outcome, ok bool) {
+	switch resp.Status {
+	case http.StatusTooManyRequests:
+		return providers.Outcome{Kind: providers.Transient, HTTPStatus: resp.Status, RequestID: resp.RequestID(),
+			RetryAfter: providers.RetryAfter(resp.Header), Reason: what + "rate limited by ecomCharge"}, true
+	case http.StatusUnauthorized, http.StatusForbidden:
+		out = authOutcome(resp.Status)
+		out.RequestID = resp.RequestID()
+		return out, true
+	}
+	return out, false
 }
 
 // baseURLOutcome is a 404 that ecomCharge's documented API does not give:

@@ -44,15 +44,11 @@ func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outco
 // only once GuessTrackingLookup is confirmed (r.Known); before that it is
 // Unknown.
 func (c *Client) lookupOutcome(resp *providers.Response, r providers.Refund) providers.Outcome {
+	if o, ok := guardOutcome(resp, "look-up "); ok {
+		return o
+	}
 	out := providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	switch {
-	case resp.Status == http.StatusTooManyRequests:
-		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "look-up rate limited by ecomCharge"
-		return out
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		o := authOutcome(resp.Status)
-		o.RequestID = out.RequestID
-		return o
 	case resp.Status == http.StatusNotFound:
 		// An unknown tracking_id is a 200 with an empty list: a 404 is the
 		// base URL or path.
@@ -171,14 +167,10 @@ func (c *Client) uidOutcome(resp *providers.Response, r providers.Refund) provid
 	if e, ok := parseError(resp.Body); ok {
 		msg = e.text()
 	}
-	switch {
-	case resp.Status == http.StatusTooManyRequests:
-		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "look-up rate limited by ecomCharge"
-		return out
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		o := authOutcome(resp.Status)
-		o.RequestID = out.RequestID
+	if o, ok := guardOutcome(resp, "look-up "); ok {
 		return o
+	}
+	switch {
 	case resp.Status == http.StatusNotFound:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("ecomCharge answered HTTP 404 (%s) for refund %s, a uid its own answer gave: proves nothing of what became of it", msg, ref)
 		return out

@@ -33,15 +33,11 @@ func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, provi
 		out.Kind, out.Reason = providers.Transient, "reading the payment before the send: "+out.Reason
 		return nil, out, false
 	}
+	if o, ok := guardOutcome(resp, "reading the payment before the send: "); ok {
+		return nil, o, false
+	}
 	out := providers.Outcome{Kind: providers.Transient, HTTPStatus: resp.Status, RequestID: resp.RequestID()}
 	switch {
-	case resp.Status == http.StatusTooManyRequests:
-		out.RetryAfter, out.Reason = providers.RetryAfter(resp.Header), "reading the payment before the send: rate limited by ecomCharge"
-		return nil, out, false
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		o := authOutcome(resp.Status)
-		o.RequestID = out.RequestID
-		return nil, o, false
 	case resp.Status == http.StatusNotFound:
 		return nil, c.paymentNotFound(ctx, r, resp, out), false
 	case resp.Status != http.StatusOK:

@@ -58,18 +58,13 @@ func (c *Client) Refund(ctx context.Context, r providers.Refund) providers.Outco
 // answer is a successful refund of ours in our mode, so a look-up right
 // after can learn GuessTrackingLookup.
 func (c *Client) refundOutcome(resp *providers.Response, r providers.Refund) (out providers.Outcome, probe bool) {
+	if o, ok := guardOutcome(resp, ""); ok {
+		return o, false
+	}
 	out = providers.Outcome{HTTPStatus: resp.Status, RequestID: resp.RequestID()}
-	switch {
-	case resp.Status == http.StatusTooManyRequests:
-		out.Kind, out.RetryAfter, out.Reason = providers.Transient, providers.RetryAfter(resp.Header), "rate limited by ecomCharge"
-		return out, false
-	case resp.Status >= 500:
+	if resp.Status >= 500 {
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d after the refund was sent: %s", resp.Status, providers.Snippet(resp.Body))
 		return out, false
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		o := authOutcome(resp.Status)
-		o.RequestID = out.RequestID
-		return o, false
 	}
 	// A transaction answer is read on 2xx; on 4xx only a failed one is
 	// (anything else there, or under a 1xx/3xx, contradicts the status and
