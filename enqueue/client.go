@@ -90,7 +90,7 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 	keeper := durability.NewKeeper(rdb, o.acceptLoss, logrus.StandardLogger())
 	return &Client{
 		ac:       asynq.NewClient(redisOpt),
-		store:    store.New(rdb, o.prefix).WithQueuedGrace(o.queuedGrace).WithDurability(keeper.Wait),
+		store:    store.New(rdb, o.prefix).WithQueue(o.queue).WithQueuedGrace(o.queuedGrace).WithDurability(keeper.Wait),
 		registry: o.registry,
 		queue:    o.queue,
 		insp:     asynq.NewInspector(redisOpt),

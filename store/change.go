@@ -28,8 +28,9 @@ type Change struct {
 	// Due is when the recoverer should next make sure a task drives the
 	// refund; zero keeps it. Final states leave the due index.
 	Due time.Time
-	// Task is the asynq task id that drives the refund from now on; "" keeps it.
-	Task string
+	// Task is the asynq task id that drives the refund from now on, and
+	// Queue its queue; "" keeps them.
+	Task, Queue string
 	// Blocked replaces the blocked reason ("" clears it: any change that is
 	// not a block shows the configuration works again).
 	Blocked string
@@ -64,6 +65,9 @@ func (c Change) fields(now time.Time) []any {
 	}
 	if c.Task != "" {
 		fields = append(fields, "task", c.Task)
+	}
+	if c.Queue != "" {
+		fields = append(fields, "queue", c.Queue)
 	}
 	if c.Refused != "" {
 		fields = append(fields, "refused", c.Refused)
@@ -110,7 +114,7 @@ type write struct {
 // indexes, append the history entry.
 func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error) {
 	s := l.s
-	now := s.now()
+	now := l.Now()
 	w.entry.At = now
 	hist, err := json.Marshal(w.entry)
 	if err != nil {

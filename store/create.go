@@ -75,8 +75,10 @@ func (s *Store) SoleHolder(ctx context.Context, r tasks.Refund) error {
 // DueQueued is how long a new refund may wait for its first run before the
 // recoverer makes sure its task exists (unless WithQueuedGrace says
 // otherwise). Producers write the record, then the task; one that dies in
-// between would otherwise leave the refund queued forever.
-const DueQueued = 2 * time.Minute
+// between would otherwise leave the refund queued forever. A minute: with
+// the recoverer's pass every 30 s, such a refund, or one whose task was
+// deleted before it ran, runs within about a minute and a half.
+const DueQueued = time.Minute
 
 // WithQueuedGrace returns a Store whose new refunds are due for the
 // recoverer's check d after creation instead of DueQueued: longer for a
@@ -84,6 +86,15 @@ const DueQueued = 2 * time.Minute
 func (s *Store) WithQueuedGrace(d time.Duration) *Store {
 	c := *s
 	c.queuedGrace = d
+	return &c
+}
+
+// WithQueue returns a Store whose new refunds record the asynq queue their
+// task goes to, so a recoverer serving another queue under the same prefix
+// looks for the task, and re-creates it, where it is.
+func (s *Store) WithQueue(q string) *Store {
+	c := *s
+	c.queue = q
 	return &c
 }
 
@@ -102,7 +113,7 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 	fields := []any{"refund_id", r.RefundID, "provider", r.Provider, "order_id", r.OrderID,
 		"amount_minor", r.AmountMinor, "currency", r.Currency, "key", key.String(), "state", string(Queued),
 		"created_at", msTime(now), "updated_at", msTime(now)}
-	for _, f := range [][2]string{{"transaction_id", r.TransactionID}, {"reason", r.Reason}} {
+	for _, f := range [][2]string{{"transaction_id", r.TransactionID}, {"reason", r.Reason}, {"queue", s.queue}} {
 		if f[1] != "" {
 			fields = append(fields, f[0], f[1])
 		}
@@ -114,7 +125,7 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 	if sole {
 		soleFlag = "1"
 	}
-	args := append([]any{s.prefix, now.UnixMilli(), now.Add(s.grace()).UnixMilli(), soleFlag}, fields...)
+	args := append([]any{s.prefix, now.UnixMilli(), s.grace().Milliseconds(), soleFlag}, fields...)
 	keys := []string{s.recordKey(r.RefundID), s.dueKey(), s.orderKey(r.Provider, r.OrderID)}
 	res, err := createScript.Run(ctx, s.rdb, keys, args...).Int()
 	if rest, ok := strings.CutPrefix(errString(err), "ORDERTAKEN "); ok {
@@ -135,7 +146,7 @@ func (s *Store) create(ctx context.Context, r tasks.Refund, sole bool) (rec Reco
 		now = time.UnixMilli(now.UnixMilli()).UTC()
 		return Record{RefundID: r.RefundID, Provider: r.Provider, OrderID: r.OrderID, TransactionID: r.TransactionID,
 			Amount: r.Money(), Reason: r.Reason, Metadata: r.Metadata, Key: key.String(), State: Queued,
-			Task: tasks.RefundTaskID(r.RefundID), CreatedAt: now, UpdatedAt: now}, true, nil
+			Task: tasks.RefundTaskID(r.RefundID), Queue: s.queue, CreatedAt: now, UpdatedAt: now}, true, nil
 	}
 	rec, err = s.Get(ctx, r.RefundID)
 	if err != nil {

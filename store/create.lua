@@ -1,5 +1,6 @@
 -- KEYS: record, due index, the order's refunds.
--- ARGV: key prefix, now ms, due ms, "1" when the provider refunds an order
+-- ARGV: key prefix, now ms, ms until due (on Redis's clock, as every due
+-- time), "1" when the provider refunds an order
 -- once (else "0"), then field/value pairs.
 -- Returns 1 when created, 0 when the refund id already exists (nothing changed).
 -- Where the provider refunds an order once, a new refund is refused while another
@@ -19,7 +20,8 @@ if ARGV[4] == '1' then
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
 local id = redis.call('HGET', KEYS[1], 'refund_id')
-redis.call('ZADD', KEYS[2], ARGV[3], id)
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[3])), id)
 redis.call('ZADD', KEYS[3], ARGV[2], id)
 redis.call('ZADD', ARGV[1] .. 'state:queued', ARGV[2], id)
 redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',

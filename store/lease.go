@@ -57,6 +57,9 @@ type Lease struct {
 	provider string
 	order    string
 	ttl      time.Duration
+	// offset is Redis's clock minus this process's, read when the lease was
+	// taken (see Now).
+	offset   time.Duration
 	released bool // Finish gave it up
 	claims   bool // see ClaimReferences
 }
@@ -102,8 +105,21 @@ func (s *Store) Acquire(ctx context.Context, id string, ttl time.Duration) (*Lea
 		return nil, Record{}, err
 	}
 	l := &Lease{s: s, id: id, token: token, owner: owner, provider: rec.Provider, order: rec.OrderID, ttl: ttl}
+	if t, _ := res[2].([]any); len(t) == 2 {
+		sec, _ := strconv.ParseInt(fmt.Sprint(t[0]), 10, 64)
+		usec, _ := strconv.ParseInt(fmt.Sprint(t[1]), 10, 64)
+		// Off by at most the script's round trip: milliseconds, against
+		// settle delays of seconds.
+		l.offset = time.Unix(sec, usec*1000).Sub(s.now())
+	}
 	return l, rec, nil
 }
+
+// Now is the time on Redis's clock, as read when the lease was taken. Every
+// time the lease writes (sent_at, the look-ups' first answers, the history)
+// is on it, and a run compares those times with Now: workers whose clocks
+// disagree then still agree on how long ago an attempt left.
+func (l *Lease) Now() time.Time { return l.s.now().Add(l.offset) }
 
 // Renew extends the lease by its ttl; ErrFenced if it was lost.
 func (l *Lease) Renew(ctx context.Context) error {
@@ -159,7 +175,7 @@ type Send struct {
 	// A slot held by another refund is an *OrderBusyError.
 	OnePerOrder bool
 	Due         time.Time // see Change.Due
-	Task        string    // see Change.Task
+	Task, Queue string    // see Change.Task
 }
 
 // MarkSent records, before the request leaves the process, that a new
@@ -172,9 +188,12 @@ func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
 	if snd.OnePerOrder {
 		flag = "2"
 	}
-	fields := []any{"state", string(Processing), "sent_at", msTime(l.s.now()), "before", snd.Before, "blocked", "", "last_error", ""}
+	fields := []any{"state", string(Processing), "sent_at", msTime(l.Now()), "before", snd.Before, "blocked", "", "last_error", ""}
 	if snd.Task != "" {
 		fields = append(fields, "task", snd.Task)
+	}
+	if snd.Queue != "" {
+		fields = append(fields, "queue", snd.Queue)
 	}
 	n, err := l.update(ctx, write{entry: Entry{Event: "send", Sent: snd.Sent, State: Processing}, send: flag, due: snd.Due}, fields...)
 	if err != nil {
@@ -213,7 +232,7 @@ func (l *Lease) Finish(ctx context.Context, c Change) error {
 // a webhook is sent from, must not be undone by a crash of Redis.
 func (l *Lease) change(ctx context.Context, c Change, release bool) error {
 	c.Entry.State = c.State
-	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: release, fold: c.Fold}, c.fields(l.s.now())...)
+	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: release, fold: c.Fold}, c.fields(l.Now())...)
 	if err != nil {
 		var taken *RefTakenError
 		if errors.As(err, &taken) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -71,53 +70,6 @@ func (s *Store) OtherRefs(ctx context.Context, rec Record) ([]string, error) {
 		}
 	}
 	return refs, nil
-}
-
-// Overdue returns up to limit open refunds whose due time has passed: the
-// recoverer makes sure each has a task, then pushes it back with Postpone.
-func (s *Store) Overdue(ctx context.Context, now time.Time, limit int) ([]Record, error) {
-	ids, err := s.rdb.ZRangeByScore(ctx, s.dueKey(), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("store: overdue refunds: %w", err)
-	}
-	recs, err := s.getMany(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	// A record gone (expired, deleted by hand) has nothing left to recover.
-	if len(recs) < len(ids) {
-		have := make(map[string]bool, len(recs))
-		for _, r := range recs {
-			have[r.RefundID] = true
-		}
-		for _, id := range ids {
-			if !have[id] {
-				s.rdb.ZRem(ctx, s.dueKey(), id)
-			}
-		}
-	}
-	return recs, nil
-}
-
-// Postpone sets when the recoverer next looks at an open refund, if it is
-// still in the due index.
-func (s *Store) Postpone(ctx context.Context, id string, due time.Time) error {
-	return s.rdb.ZAddXX(ctx, s.dueKey(), redis.Z{Score: float64(due.UnixMilli()), Member: id}).Err()
-}
-
-// Due returns when the recoverer next looks at refund id (zero when it is
-// not open).
-func (s *Store) Due(ctx context.Context, id string) (time.Time, error) {
-	ms, err := s.rdb.ZScore(ctx, s.dueKey(), id).Result()
-	if errors.Is(err, redis.Nil) {
-		return time.Time{}, nil
-	}
-	if err != nil {
-		return time.Time{}, fmt.Errorf("store: due time of %s: %w", id, err)
-	}
-	return time.UnixMilli(int64(ms)), nil
 }
 
 // ListState returns up to limit refunds in state st, oldest in that state

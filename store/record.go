@@ -49,8 +49,17 @@ type Record struct {
 	Refused string
 	// Blocked says why the refund cannot go on until our configuration is
 	// fixed (credentials refused, provider not configured); "" if it can.
-	Blocked      string
-	Task         string // the asynq task id that drives the refund now
+	Blocked string
+	// BlockedAt is when the refund was first blocked in a row of blocks
+	// (zero when it is not blocked): the wait between two tries grows with it.
+	BlockedAt time.Time
+	Task      string // the asynq task id that drives the refund now
+	// Queue is the asynq queue of that task ("" in records written before it
+	// was kept: the recoverer's own queue).
+	Queue string
+	// Resumes counts the tasks the recoverer re-created after asynq had
+	// archived the refund's task with its retries spent.
+	Resumes      int
 	LastError    string
 	PollStep     int       // polls done while pending
 	PendingSince time.Time // zero unless pending
@@ -111,7 +120,7 @@ func parseRecord(h map[string]string) (Record, error) {
 		ProviderRef: h["provider_ref"], ProviderStatus: h["provider_status"],
 		Attempts: atoi(h["attempts"]), InFlight: atoi(h["in_flight"]), LastError: h["last_error"],
 		Before: h["before"], NotFoundAt: parseTime(h["nf_at"]), UnsureAt: parseTime(h["unsure_at"]), Refused: h["refused"], Blocked: h["blocked"],
-		Task:     h["task"],
+		Task: h["task"], Queue: h["queue"], BlockedAt: parseTime(h["blocked_at"]), Resumes: atoi(h["resumes"]),
 		PollStep: atoi(h["poll_step"]), PendingSince: parseTime(h["pending_since"]), SentAt: parseTime(h["sent_at"]),
 		CreatedAt: parseTime(h["created_at"]), UpdatedAt: parseTime(h["updated_at"]),
 	}
@@ -127,8 +136,19 @@ func parseRecord(h map[string]string) (Record, error) {
 }
 
 func (s *Store) getMany(ctx context.Context, ids []string) ([]Record, error) {
+	recs, bad, err := s.getEach(ctx, ids)
+	for id, berr := range bad {
+		return nil, fmt.Errorf("store: refund %s: %w", id, berr)
+	}
+	return recs, err
+}
+
+// getEach reads the records of ids (missing ones left out) and names the
+// ones that cannot be parsed instead of failing on them.
+func (s *Store) getEach(ctx context.Context, ids []string) ([]Record, map[string]error, error) {
 	const batch = 500
 	out := make([]Record, 0, len(ids))
+	var bad map[string]error
 	for len(ids) > 0 {
 		n := min(batch, len(ids))
 		cmds := make([]*redis.MapStringStringCmd, n)
@@ -139,21 +159,25 @@ func (s *Store) getMany(ctx context.Context, ids []string) ([]Record, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("store: list: %w", err)
+			return nil, nil, fmt.Errorf("store: list: %w", err)
 		}
-		for _, c := range cmds {
+		for i, c := range cmds {
 			if len(c.Val()) == 0 {
 				continue
 			}
 			r, err := parseRecord(c.Val())
 			if err != nil {
-				return nil, err
+				if bad == nil {
+					bad = map[string]error{}
+				}
+				bad[ids[i]] = err
+				continue
 			}
 			out = append(out, r)
 		}
 		ids = ids[n:]
 	}
-	return out, nil
+	return out, bad, nil
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

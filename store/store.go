@@ -52,6 +52,7 @@ type Store struct {
 	prefix      string
 	now         func() time.Time
 	queuedGrace time.Duration
+	queue       string // see WithQueue
 	// durable waits until the writes made so far are kept (on disk or on a
 	// replica); nil waits for nothing. See WithDurability.
 	durable func(context.Context) error

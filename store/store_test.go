@@ -355,11 +355,23 @@ func TestDueAndStateIndexes(t *testing.T) {
 	if d := time.Until(due); d < store.DueQueued-time.Minute || d > store.DueQueued {
 		t.Fatalf("new refund due in %s, want about %s", d, store.DueQueued)
 	}
-	if over, _ := s.Overdue(ctx, time.Now(), 10); len(over) != 0 {
+	if over, _ := s.ClaimOverdue(ctx, 10, time.Minute); len(over.Records) != 0 {
 		t.Fatalf("new refund already overdue: %v", over)
 	}
-	if over, _ := s.Overdue(ctx, time.Now().Add(store.DueQueued+time.Second), 10); len(over) != 1 || over[0].RefundID != "r-1" {
+	if err := s.Postpone(ctx, "r-1", -time.Second); err != nil { // as if DueQueued passed
+		t.Fatal(err)
+	}
+	over, _ := s.ClaimOverdue(ctx, 10, time.Minute)
+	if len(over.Records) != 1 || over.Records[0].RefundID != "r-1" {
 		t.Fatalf("overdue later = %v", over)
+	}
+	// Taken: due again only after the hold, so a second recoverer does not
+	// check it too.
+	if again, _ := s.ClaimOverdue(ctx, 10, time.Minute); len(again.Records) != 0 {
+		t.Fatalf("claimed twice: %v", again)
+	}
+	if due, _ := s.Due(ctx, "r-1"); time.Until(due) < 50*time.Second {
+		t.Fatalf("claimed refund due in %s, want about the hold (1m)", time.Until(due))
 	}
 	l, _, _ := s.Acquire(ctx, "r-1", time.Minute)
 	next := time.Now().Add(time.Hour).Truncate(time.Millisecond)

@@ -98,8 +98,11 @@ end
 local blocked = redis.call('HGET', KEYS[1], 'blocked')
 if blocked and blocked ~= '' and not final then
   redis.call('ZADD', ARGV[1] .. 'blocked', 'NX', ARGV[6], id)
+  -- Since when, for the growing wait between two tries.
+  redis.call('HSETNX', KEYS[1], 'blocked_at', ARGV[6])
 else
   redis.call('ZREM', ARGV[1] .. 'blocked', id)
+  redis.call('HDEL', KEYS[1], 'blocked_at')
 end
 if final then
   redis.call('ZREM', KEYS[3], id)

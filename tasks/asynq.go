@@ -10,10 +10,16 @@ import (
 
 // Task options shared by producers and workers.
 const (
-	// MaxRetry is how often asynq re-runs a refund task that returned an
-	// error. It must stay ≥ 1: asynq archives a MaxRetry(0) task after a
-	// worker crash without ever re-running it.
+	// MaxRetry is how often a refund task is re-run after a run that
+	// failed (no answer, a 5xx): the refund's budget. Its asynq task gets one
+	// more (asynqMaxRetry): asynq archives a task that returns anything at
+	// its last retry, and a run that waits (a settle delay, a breaker open, a
+	// blocked refund) must be able to hand its task back at the end of the
+	// budget too. The worker counts the budget (see worker's lastRun).
 	MaxRetry = 20
+	// asynqMaxRetry must stay ≥ 1: asynq archives a MaxRetry(0) task after a
+	// worker crash without ever re-running it.
+	asynqMaxRetry = MaxRetry + 1
 	// Timeout bounds one run of a handler: a few provider calls with backoff
 	// in between. asynq re-runs a task that overruns it while the first run
 	// may still be going, so keep it well above the in-attempt backoff budget.
@@ -55,7 +61,7 @@ func NewRefundTask(r Refund, queue string) (*asynq.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	return asynq.NewTask(TypeRefund, payload, asynq.TaskID(RefundTaskID(r.RefundID)), asynq.MaxRetry(MaxRetry),
+	return asynq.NewTask(TypeRefund, payload, asynq.TaskID(RefundTaskID(r.RefundID)), asynq.MaxRetry(asynqMaxRetry),
 		asynq.Timeout(Timeout), asynq.Retention(Retention), asynq.Queue(queue)), nil
 }
 
@@ -67,6 +73,6 @@ func NewPollTask(p Poll, delay time.Duration, queue string) (*asynq.Task, error)
 	}
 	// No retention: a refund may poll hundreds of times, and a finished poll
 	// says nothing the refund's history does not.
-	return asynq.NewTask(TypePoll, payload, asynq.TaskID(PollTaskID(p.RefundID, p.Step)), asynq.MaxRetry(MaxRetry),
+	return asynq.NewTask(TypePoll, payload, asynq.TaskID(PollTaskID(p.RefundID, p.Step)), asynq.MaxRetry(asynqMaxRetry),
 		asynq.Timeout(Timeout), asynq.ProcessIn(delay), asynq.Queue(queue)), nil
 }

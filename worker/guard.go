@@ -18,6 +18,11 @@ import (
 // a circuit breaker that, after breakerTrips consecutive failures (no answer,
 // 5xx), stops calling the provider for breakerOpen. An outage then costs
 // each refund one quick "not now" instead of a slot held through backoffs.
+//
+// A call is admitted before anything is marked or sent (the rate limit's
+// wait included), so a refusal leaves the refund as it was: the run hands
+// its task back for later without spending one of its retries, for a send
+// as for a look-up.
 type guards struct {
 	mu sync.Mutex
 	by map[string]*guard
@@ -25,12 +30,15 @@ type guards struct {
 
 type guard struct {
 	limiter *rate.Limiter // nil: no limit
-	breaker *gobreaker.CircuitBreaker[providers.Outcome]
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
 const (
 	breakerTrips = 5
 	breakerOpen  = 30 * time.Second
+	// halfOpenWait is how long a call waits while the breaker lets one
+	// trial call through (another run's) to see if the provider is back.
+	halfOpenWait = 5 * time.Second
 )
 
 func (g *guards) of(e providers.Entry) *guard {
@@ -42,11 +50,12 @@ func (g *guards) of(e providers.Entry) *guard {
 	if gd := g.by[e.Name]; gd != nil {
 		return gd
 	}
-	gd := &guard{breaker: gobreaker.NewCircuitBreaker[providers.Outcome](gobreaker.Settings{
+	gd := &guard{breaker: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        e.Name,
 		MaxRequests: 1,
 		Timeout:     breakerOpen,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= breakerTrips },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errNotCalled) },
 	})}
 	if e.RateLimit > 0 {
 		gd.limiter = rate.NewLimiter(rate.Limit(e.RateLimit), max(e.RateBurst, 1))
@@ -55,39 +64,68 @@ func (g *guards) of(e providers.Entry) *guard {
 	return gd
 }
 
-// open reports, before anything is marked sent, that the provider is not
-// being called now.
-func (gd *guard) open() (providers.Outcome, bool) {
-	if gd.breaker.State() != gobreaker.StateOpen {
-		return providers.Outcome{}, false
-	}
-	return providers.Outcome{Kind: providers.Transient, RetryAfter: breakerOpen,
-		Reason: fmt.Sprintf("circuit open: %d calls in a row failed; not calling the provider for %s", breakerTrips, breakerOpen)}, true
+// refusal is a call the guard did not let through: nothing was sent.
+type refusal struct {
+	why   string // "circuit_open", "rate_limit": the snooze metric's label
+	after time.Duration
+	msg   string
 }
 
-// call makes fn through the rate limit and the breaker. A call the guard
-// does not let through comes back Transient: nothing was sent.
-func (gd *guard) call(ctx context.Context, fn func() providers.Outcome) providers.Outcome {
+func (r *refusal) Error() string { return r.msg }
+
+// admit lets one call through, after waiting for the rate limit if that
+// wait is at most maxWait. The call's outcome must be passed to done (nil
+// for a call that did not leave). A
+// refusal (a longer rate-limit wait, ctx ended, the breaker open or testing)
+// says how long to wait instead.
+func (gd *guard) admit(ctx context.Context, maxWait time.Duration) (done func(*providers.Outcome), _ *refusal) {
 	if gd.limiter != nil {
-		if err := gd.limiter.Wait(ctx); err != nil {
-			return providers.Outcome{Kind: providers.Transient, Reason: "rate limit: " + err.Error()}
+		r := gd.limiter.Reserve()
+		wait := r.Delay()
+		if wait > maxWait {
+			r.Cancel()
+			return nil, &refusal{why: "rate_limit", after: wait, msg: fmt.Sprintf("rate limit: next call in %s", wait.Round(time.Millisecond))}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			r.Cancel()
+			return nil, &refusal{why: "rate_limit", after: time.Second, msg: "rate limit wait ended: " + context.Cause(ctx).Error()}
 		}
 	}
-	out, err := gd.breaker.Execute(func() (providers.Outcome, error) {
-		out := fn()
-		if failed(out) {
-			return out, errProviderFailed
-		}
-		return out, nil
-	})
+	cb, err := gd.breaker.Allow()
 	switch {
-	case errors.Is(err, gobreaker.ErrOpenState), errors.Is(err, gobreaker.ErrTooManyRequests):
-		return providers.Outcome{Kind: providers.Transient, RetryAfter: breakerOpen, Reason: "circuit open: " + err.Error()}
+	case errors.Is(err, gobreaker.ErrOpenState):
+		return nil, &refusal{why: "circuit_open", after: breakerOpen,
+			msg: fmt.Sprintf("circuit open: %d calls in a row failed; not calling the provider for %s", breakerTrips, breakerOpen)}
+	case errors.Is(err, gobreaker.ErrTooManyRequests):
+		return nil, &refusal{why: "circuit_open", after: halfOpenWait,
+			msg: "circuit half-open: one trial call is testing whether the provider is back"}
+	case err != nil:
+		return nil, &refusal{why: "circuit_open", after: breakerOpen, msg: "circuit: " + err.Error()}
 	}
-	return out
+	// Every admitted call must report back, even one that never left:
+	// while the breaker tests the provider, the one trial slot stays taken
+	// until its call reports.
+	return func(out *providers.Outcome) {
+		if out == nil {
+			cb(errNotCalled)
+		} else if failed(*out) {
+			cb(errProviderFailed)
+		} else {
+			cb(nil)
+		}
+	}, nil
 }
 
-var errProviderFailed = errors.New("provider failed")
+var (
+	errProviderFailed = errors.New("provider failed")
+	// errNotCalled: an admitted call that did not leave after all (the mark
+	// before it failed) is neither a success nor a failure of the provider's.
+	errNotCalled = errors.New("not called")
+)
 
 // failed is what counts against the breaker: no answer at all, or a 5xx.
 // A refusal, a 429 or a 4xx is the provider working.
@@ -97,4 +135,15 @@ func failed(out providers.Outcome) bool {
 		return out.HTTPStatus == 0 || out.HTTPStatus >= 500
 	}
 	return false
+}
+
+// throttled reports an answer that says when to call again (a Retry-After
+// on a 429 or another answer that is not a failure): the call is handed back
+// for that long like a guard's refusal, without spending a retry. A 429
+// without one counts like a failure: nothing says when it ends.
+func throttled(out providers.Outcome) bool {
+	if out.Kind != providers.Transient && out.Kind != providers.Unknown {
+		return false
+	}
+	return out.RetryAfter > 0 && out.HTTPStatus > 0 && out.HTTPStatus < 500
 }

@@ -200,13 +200,14 @@ func (h *Handler) drive(ctx context.Context, t *asynq.Task, id string, skip func
 		}
 		// asynq runs it again after retryDelay; the recoverer looks if it
 		// has not by then.
+		// (retryDelay gets the same count: asynq passes the retries done.)
 		n, _ := asynq.GetRetryCount(ctx)
-		wait := baseRetryDelay(n + 1)
+		wait := baseRetryDelay(n) * 5 / 4 // its longest jitter included
 		var ra *retryAfterError
 		if errors.As(err, &ra) {
 			wait = ra.after
 		}
-		_ = h.store.Postpone(recordCtx(ctx), id, time.Now().Add(wait*5/4+h.dueMargin))
+		_ = h.store.Postpone(recordCtx(ctx), id, wait+h.dueMargin)
 	}
 	return err
 }

@@ -39,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *met
 			Help: "Runs that handed their refund back to asynq for later without counting a failure, by reason.",
 		}, []string{"reason"}),
 	}
-	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "newer_payload"} {
+	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "rate_limit", "throttled", "newer_payload"} {
 		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
 	}
 	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes,
@@ -51,6 +51,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *met
 			Name: "refundq_recoverer_escalations_total",
 			Help: "Open refunds this worker's recoverer moved to needs_review because their task ran out of retries.",
 		}, func() float64 { return float64(rec.escalations.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "refundq_recoverer_unreadable_total",
+			Help: "Overdue refunds this worker's recoverer skipped because their record cannot be read (each is logged, and looked at again after an hour).",
+		}, func() float64 { return float64(rec.unreadable.Load()) }),
 		&openRefunds{store: st},
 	)
 	return m

@@ -30,6 +30,9 @@ func (h *run) write(ctx context.Context, c store.Change, last bool) error {
 	if c.Task == "" {
 		c.Task = h.task
 	}
+	if c.Task != "" {
+		c.Queue = h.queue
+	}
 	if c.Due.IsZero() && !c.State.Final() {
 		c.Due = h.dueRunning()
 	}
@@ -109,9 +112,9 @@ func (h *run) close(ctx context.Context, state store.State, reason string, out p
 func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry) error {
 	rec := h.rec
 	sched := h.entry.Schedule
-	if !rec.PendingSince.IsZero() && time.Since(rec.PendingSince) > sched.Horizon {
+	if since := h.lease.Now().Sub(rec.PendingSince); !rec.PendingSince.IsZero() && since > sched.Horizon {
 		reason := fmt.Sprintf("still pending at the provider after %s (status %q); ask the provider, then settle by hand",
-			time.Since(rec.PendingSince).Round(time.Second), out.Status)
+			since.Round(time.Second), out.Status)
 		return h.close(ctx, store.NeedsReview, reason, out, e)
 	}
 	next := rec.PollStep + 1
@@ -162,21 +165,38 @@ func (h *run) writeResult(state store.State, providerRef string) {
 }
 
 // block keeps the refund where it is, with the reason, and hands the task
-// back to be tried again after blockedRetry without spending a retry: a
-// wrong key or a missing variable must not end refunds, and fixing it
-// resumes them.
+// back to be tried again without spending a retry: a wrong key or a missing
+// variable must not end refunds, and fixing it resumes them. The wait grows
+// with how long the refund has been blocked (blockedWait): a key rotated in
+// twenty seconds costs seconds, a provider left unconfigured for a day costs
+// one call every few minutes.
 // settled says the attempt in flight was refused unapplied (a send that met
 // an auth failure).
 func (h *run) block(ctx context.Context, reason string, settled bool) error {
 	rec := h.rec
 	reason = "blocked: " + reason
+	var since time.Duration
+	if !rec.BlockedAt.IsZero() {
+		since = h.lease.Now().Sub(rec.BlockedAt)
+	}
+	wait := blockedWait(since, h.blockedRetry)
 	err := h.finish(ctx, store.Change{State: rec.State, Blocked: reason, LastError: reason, Settled: settled,
-		Due: h.dueAfter(h.blockedRetry), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: reason}})
+		Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: fmt.Sprintf("%s; next try in %s", reason, wait.Round(time.Second))}})
 	if err != nil && !errors.Is(err, store.ErrClosed) {
 		return err
 	}
-	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": h.blockedRetry.String()}).Error("refund blocked")
-	return h.snooze("blocked", errors.New(reason), h.blockedRetry)
+	h.log.WithFields(logrus.Fields{"state": rec.State, "reason": reason, "retry_in": wait.String()}).Error("refund blocked")
+	return h.snooze("blocked", errors.New(reason), wait)
+}
+
+// firstBlockedWait is the wait after a refund is first blocked.
+const firstBlockedWait = 30 * time.Second
+
+// blockedWait is the wait before the next try of a refund blocked for
+// since: as long as it has been blocked (so the waits double), from
+// firstBlockedWait up to longest.
+func blockedWait(since, longest time.Duration) time.Duration {
+	return min(max(since, firstBlockedWait), longest)
 }
 
 // finalize runs when asynq will not run the task again: the refund moves to
@@ -194,9 +214,12 @@ func (h *run) finalize(ctx context.Context, cause error) error {
 	return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)
 }
 
-// lastRun reports whether asynq archives the task if this run fails.
+// lastRun reports whether this is the refund's last counted run: if it
+// fails, the refund goes to needs_review. asynq's own last retry is kept
+// for a run that only waits (see tasks.MaxRetry), so a hand-back at the end
+// of the budget is a hand-back, not an archive.
 func lastRun(ctx context.Context) bool {
 	retry, _ := asynq.GetRetryCount(ctx)
 	maxRetry, ok := asynq.GetMaxRetry(ctx)
-	return ok && retry >= maxRetry
+	return ok && retry >= maxRetry-1
 }

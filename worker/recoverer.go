@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,104 +16,202 @@ import (
 )
 
 // recoverer makes sure every open refund has a task that will drive it.
-// Every open refund sits in an index ordered by when it is next due (queued:
-// soon after creation; processing: a run plus asynq's longest retry delay;
-// pending: its next poll; blocked or waiting: its next try), plus a margin.
-// The recoverer takes only what is overdue, asks asynq for the task the
-// record names, and re-creates it when it is missing, completed or archived
-// by hand; never a second live one (asynq refuses the same task id). That
-// covers a producer that died between the record and the task, a poll chain
-// broken between two writes, an operator's delete or archive in asynqmon,
-// and Redis losing a task. A task archived because its retries ran out moves
-// the refund to needs_review instead: automation has given up on it.
-// Several workers may recover at once; each repair is logged and counted.
+// Every open refund sits in an index ordered by when it is next due: when
+// what it waits for (its task's next run, poll or try; the lease of a run
+// that died) is over, plus a margin. The recoverer takes what is overdue,
+// asks asynq for the task the record names in the queue the record names,
+// and re-creates it when it is missing, completed or archived; never a
+// second live one (asynq refuses the same task id). That covers a producer
+// that died between the record and the task, a poll chain broken between
+// two writes, an operator's delete or archive in asynqmon, a last retry
+// that was snoozed (asynq archives it), and Redis losing a task. A refund
+// whose task ran out of retries more than maxResumes times moves to
+// needs_review instead: automation has given up on it.
+//
+// It runs at start, so a worker that lives less than a period still
+// recovers, and then every period. A pass goes on while batches come back
+// full, for at most a period; taking a batch pushes each refund back by
+// claimHold, so recoverers on several workers share a backlog and a refund
+// a pass does not finish is due again on its own. Each repair is logged and
+// counted.
 type recoverer struct {
 	h     *Handler
 	insp  *asynq.Inspector
 	every time.Duration
 	// repairs counts tasks re-created; escalations counts refunds moved to
-	// needs_review because their task's retries ran out.
-	repairs, escalations atomic.Int64
+	// needs_review because their task's retries ran out; unreadable counts
+	// records skipped because they cannot be parsed.
+	repairs, escalations, unreadable atomic.Int64
+	// started is closed when the pass at start is over (tests wait on it).
+	started chan struct{}
 	ticking
 }
 
-// recoverBatch bounds one pass; the rest waits for the next.
-const recoverBatch = 200
+const (
+	// recoverBatch is the refunds taken at once.
+	recoverBatch = 200
+	// recoverParallel is the checks made at once: each waits on Redis.
+	recoverParallel = 8
+	// unreadableWait is how long a record that cannot be parsed waits
+	// before it is reported again.
+	unreadableWait = time.Hour
+	// maxResumes bounds how often a refund gets a new task after its task
+	// ran out of retries.
+	maxResumes = 3
+)
 
-func (r *recoverer) start() { r.ticking.start(r.every, func(ctx context.Context) { r.recover(ctx) }) }
+func (r *recoverer) start() {
+	var once sync.Once
+	r.ticking.start(r.every, func(ctx context.Context) {
+		r.recover(ctx)
+		once.Do(func() { close(r.started) })
+	})
+}
 
-// recover repairs the overdue refunds and returns how many tasks it
-// re-created.
+// claimHold is how long a refund a pass took stays out of the next passes.
+func (r *recoverer) claimHold() time.Duration { return LeaseTTL + r.h.dueMargin }
+
+// recover runs one pass: batches of overdue refunds while they come back
+// full, for at most a period. It returns how many tasks it re-created.
 func (r *recoverer) recover(ctx context.Context) int {
+	end := time.Now().Add(r.every)
+	n := 0
+	for {
+		repaired, full := r.batch(ctx)
+		n += repaired
+		if !full || ctx.Err() != nil || time.Now().After(end) {
+			return n
+		}
+	}
+}
+
+// batch checks one batch of overdue refunds and reports how many tasks it
+// re-created and whether the batch was full.
+func (r *recoverer) batch(ctx context.Context) (int, bool) {
 	h := r.h
-	recs, err := h.store.Overdue(ctx, time.Now(), recoverBatch)
+	od, err := h.store.ClaimOverdue(ctx, recoverBatch, r.claimHold())
 	if err != nil {
 		if ctx.Err() == nil {
 			h.log.WithError(err).Warn("recoverer: cannot list overdue refunds")
 		}
-		return 0
+		return 0, false
 	}
-	n := 0
-	for _, rec := range recs {
+	for id, err := range od.Bad {
+		r.unreadable.Add(1)
+		h.log.WithField("refund_id", id).WithError(err).Error("recoverer: the refund's record cannot be read; skipped (fix or delete the record)")
+		_ = h.store.Postpone(ctx, id, unreadableWait)
+	}
+	var repaired atomic.Int64
+	var wg sync.WaitGroup
+	work := make(chan store.Record)
+	for range min(recoverParallel, len(od.Records)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rec := range work {
+				if r.check(ctx, rec) {
+					repaired.Add(1)
+				}
+			}
+		}()
+	}
+	for _, rec := range od.Records {
 		if ctx.Err() != nil {
 			break
 		}
-		if r.check(ctx, rec) {
-			n++
-		}
+		work <- rec
 	}
-	return n
+	close(work)
+	wg.Wait()
+	return int(repaired.Load()), len(od.Records)+len(od.Bad) >= recoverBatch
 }
 
 // check makes sure the task rec names is alive; it reports whether it
-// re-created it.
+// re-created it. Whatever it does not finish, the refund is due again after
+// the claim's hold.
 func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 	h := r.h
-	log := h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider, "state": rec.State, "task_id": rec.Task})
-	info, err := r.insp.GetTaskInfo(h.queue, rec.Task)
-	why := ""
+	queue := rec.Queue
+	if queue == "" {
+		queue = h.queue
+	}
+	log := h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider, "state": rec.State, "task_id": rec.Task, "queue": queue})
+	info, err := r.insp.GetTaskInfo(queue, rec.Task)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		if now, err := h.store.Get(ctx, rec.RefundID); err != nil || now.State.Final() || now.Task != rec.Task {
-			return false // finished, or moved to another task, since it was read
+		if !r.stillOpen(ctx, rec) {
+			return false
 		}
-		why = "its task is gone"
+		return r.recreate(ctx, log, rec, queue, "its task is gone", false)
 	case err != nil:
 		log.WithError(err).Warn("recoverer: cannot read the refund's task")
-		return false
-	case info.State == asynq.TaskStateArchived && info.Retried >= info.MaxRetry:
-		reason := fmt.Sprintf("its task %s was archived after %d retries (last error: %s)", rec.Task, info.Retried, info.LastErr)
-		if moved, err := h.store.Escalate(ctx, rec.RefundID, rec.Task, reason); err != nil {
-			log.WithError(err).Warn("recoverer: cannot move the refund to needs_review")
-		} else if moved {
-			r.escalations.Add(1)
-			log.WithField("reason", reason).Error("refund needs review")
-		}
 		return false
 	case info.State == asynq.TaskStateArchived, info.State == asynq.TaskStateCompleted:
 		// The record was read before the task: a run may have finished the
 		// refund in between. Read it again before touching its task.
-		if now, err := h.store.Get(ctx, rec.RefundID); err != nil || now.State.Final() || now.Task != rec.Task {
+		if !r.stillOpen(ctx, rec) {
 			return false
 		}
-		why = fmt.Sprintf("its task was %s while the refund is %s", info.State, rec.State)
-		if err := r.insp.DeleteTask(h.queue, rec.Task); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-			log.WithError(err).Warn("recoverer: cannot delete the stale task")
-			return false
+		why := fmt.Sprintf("its task was %s while the refund is %s", info.State, rec.State)
+		if info.State == asynq.TaskStateArchived && info.Retried >= info.MaxRetry {
+			// Spent by failures, or by a snooze on its last retry (asynq
+			// archives a task at its last retry whatever it returns).
+			n, err := h.store.Resumed(ctx, rec.RefundID)
+			if err != nil {
+				log.WithError(err).Warn("recoverer: cannot count the refund's resumes")
+				return false
+			}
+			if n > maxResumes {
+				r.escalate(ctx, log, rec, fmt.Sprintf("its task ran out of retries %d times (last error: %s)", n, info.LastErr))
+				return false
+			}
+			why = fmt.Sprintf("its task was archived after %d retries (last error: %s); new task %d of %d", info.Retried, info.LastErr, n, maxResumes)
 		}
+		return r.recreate(ctx, log, rec, queue, why, true)
 	default:
 		// Alive (pending, scheduled, active, retry): look again when it
 		// should have run.
-		next := h.dueRunning()
-		if at := info.NextProcessAt; at.After(time.Now()) {
-			next = at.Add(h.dueMargin)
-		}
-		_ = h.store.Postpone(ctx, rec.RefundID, next)
+		_ = h.store.Postpone(ctx, rec.RefundID, r.untilRun(info, rec)+h.dueMargin)
 		return false
 	}
-	task, err := r.task(rec)
+}
+
+// untilRun is how long until a live task should have run, or its run's
+// lease would have run out.
+func (r *recoverer) untilRun(info *asynq.TaskInfo, rec store.Record) time.Duration {
+	switch info.State {
+	case asynq.TaskStateScheduled, asynq.TaskStateRetry:
+		return max(time.Until(info.NextProcessAt), LeaseTTL)
+	case asynq.TaskStatePending:
+		// Waiting its turn behind a backlog: looked at less often the
+		// longer it waits, so a million queued refunds are not each
+		// checked every minute.
+		return min(max(time.Since(rec.UpdatedAt)/4, LeaseTTL), 5*time.Minute)
+	}
+	return LeaseTTL
+}
+
+// stillOpen reads the refund again: a run may have finished it, or moved it
+// to another task, since it was taken.
+func (r *recoverer) stillOpen(ctx context.Context, rec store.Record) bool {
+	now, err := r.h.store.Get(ctx, rec.RefundID)
+	return err == nil && !now.State.Final() && now.Task == rec.Task
+}
+
+// recreate enqueues rec's task again, deleting the dead one first when
+// stale.
+func (r *recoverer) recreate(ctx context.Context, log *logrus.Entry, rec store.Record, queue, why string, stale bool) bool {
+	h := r.h
+	if stale {
+		if err := r.insp.DeleteTask(queue, rec.Task); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+			log.WithError(err).Warn("recoverer: cannot delete the stale task")
+			return false
+		}
+	}
+	task, err := r.task(rec, queue)
 	if err != nil {
-		log.WithError(err).Error("recoverer: cannot rebuild the refund's task")
+		// It will not build next time either.
+		r.escalate(ctx, log, rec, "its task could not be rebuilt: "+err.Error())
 		return false
 	}
 	_, err = h.client.EnqueueContext(ctx, task)
@@ -120,7 +219,7 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 		log.WithError(err).Warn("recoverer: cannot re-create the refund's task")
 		return false
 	}
-	_ = h.store.Postpone(ctx, rec.RefundID, h.dueRunning())
+	_ = h.store.Postpone(ctx, rec.RefundID, LeaseTTL+h.dueMargin)
 	if err != nil {
 		return false // re-created by someone else meanwhile
 	}
@@ -129,10 +228,22 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 	return true
 }
 
-// task rebuilds the task the record names, to run now.
-func (r *recoverer) task(rec store.Record) (*asynq.Task, error) {
-	if step, ok := tasks.PollStep(rec.Task, rec.RefundID); ok {
-		return tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: step}, 0, r.h.queue)
+// escalate moves the refund to needs_review with the reason.
+func (r *recoverer) escalate(ctx context.Context, log *logrus.Entry, rec store.Record, reason string) {
+	moved, err := r.h.store.Escalate(ctx, rec.RefundID, rec.Task, reason)
+	switch {
+	case err != nil:
+		log.WithError(err).Warn("recoverer: cannot move the refund to needs_review")
+	case moved:
+		r.escalations.Add(1)
+		log.WithField("reason", reason).Error("refund needs review")
 	}
-	return tasks.NewRefundTask(rec.Refund(), r.h.queue)
+}
+
+// task rebuilds the task the record names, to run now.
+func (r *recoverer) task(rec store.Record, queue string) (*asynq.Task, error) {
+	if step, ok := tasks.PollStep(rec.Task, rec.RefundID); ok {
+		return tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: step}, 0, queue)
+	}
+	return tasks.NewRefundTask(rec.Refund(), queue)
 }

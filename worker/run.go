@@ -55,17 +55,7 @@ func (h *run) drive(ctx context.Context) error {
 	if inFlight {
 		next = lookUp
 	}
-	guard := h.guards.of(entry)
 	for {
-		if out, open := guard.open(); open && next == sendNow {
-			// The provider failed call after call just now: nothing is sent,
-			// so nothing is spent; the refund waits for the provider. (A
-			// look-up goes on: it is what settles an attempt in flight, and
-			// its failures count towards the task's retries.)
-			_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + out.Reason, Due: h.dueAfter(out.RetryAfter),
-				Entry: store.Entry{Event: "decision", Attempt: rec.Attempts, Detail: "waiting: " + out.Reason}})
-			return h.snooze("circuit_open", errors.New(out.Reason), out.RetryAfter)
-		}
 		var c call
 		var out providers.Outcome
 		var e store.Entry
@@ -85,7 +75,11 @@ func (h *run) drive(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			out, e = h.call(ctx, c, entry.Provider.Lookup, req)
+			done, err := h.admit(ctx)
+			if err != nil {
+				return err
+			}
+			out, e = h.call(ctx, c, entry.Provider.Lookup, req, done, time.Now().Add(providers.OperationTimeout))
 		}
 		h.last = out
 		d := decide(h.facts(c, out))
@@ -138,7 +132,7 @@ func (h *run) drive(ctx context.Context) error {
 			next = sendNow
 		case firstNotFound, firstUnsure:
 			e.Detail = strings.TrimSpace(e.Detail + " → " + d.reason)
-			now := time.Now()
+			now := h.lease.Now()
 			c := store.Change{State: rec.State, LastError: "lookup: " + out.String(), Entry: e}
 			if d.step == firstNotFound {
 				c.NotFoundAt, rec.NotFoundAt = now, now
@@ -169,9 +163,11 @@ func (h *run) drive(ctx context.Context) error {
 // facts gathers what decide needs from the record.
 func (h *run) facts(c call, out providers.Outcome) facts {
 	rec := h.rec
+	// On Redis's clock, as the times were written: see store.Lease.Now.
+	now := h.lease.Now()
 	f := facts{
 		call: c, out: out, attempt: max(rec.Attempts, 1), pending: rec.State == store.Pending,
-		refused: rec.Refused, sinceSent: time.Since(rec.SentAt), sinceNotFound: -1,
+		refused: rec.Refused, sinceSent: now.Sub(rec.SentAt), sinceNotFound: -1,
 		sinceUnsure: -1, settle: h.entry.Settle(), keyless: h.entry.Keyless, idempotent: h.entry.Idempotent,
 	}
 	if c == callPrepare {
@@ -181,10 +177,10 @@ func (h *run) facts(c call, out providers.Outcome) facts {
 		f.sinceSent = f.settle // never sent: nothing can still be applied
 	}
 	if !rec.NotFoundAt.IsZero() {
-		f.sinceNotFound = time.Since(rec.NotFoundAt)
+		f.sinceNotFound = now.Sub(rec.NotFoundAt)
 	}
 	if !rec.UnsureAt.IsZero() {
-		f.sinceUnsure = time.Since(rec.UnsureAt)
+		f.sinceUnsure = now.Sub(rec.UnsureAt)
 	}
 	return f
 }

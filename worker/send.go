@@ -14,7 +14,8 @@ import (
 
 // send prepares (where the adapter reads the provider first), marks the
 // attempt in flight and sends it. handled is true when the run is over (the
-// order is busy with another refund of ours).
+// order is busy with another refund of ours, the guard refused the call,
+// the worker is stopping).
 func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.Entry, handled bool, err error) {
 	rec := &h.rec
 	req, err := h.request(ctx)
@@ -33,30 +34,47 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		}
 	}
 	if p, ok := h.entry.Provider.(providers.Preparer); ok {
+		done, err := h.admit(ctx)
+		if err != nil {
+			return "", out, e, true, err
+		}
 		var ok bool
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
-		out = h.guards.of(h.entry).call(pctx, func() providers.Outcome {
-			var o providers.Outcome
-			before, o, ok = p.Prepare(pctx, req)
-			if ok {
-				o.Kind = providers.Succeeded // read; for the breaker and the metric
-			}
-			return o
-		})
+		before, out, ok = p.Prepare(pctx, req)
 		cancel()
+		if ok {
+			out.Kind = providers.Succeeded // read; for the breaker and the metric
+		}
+		done(&out)
 		h.metrics.calls.WithLabelValues(rec.Provider, string(callPrepare), out.Kind.String()).Observe(time.Since(start).Seconds())
 		if !ok {
 			h.learn(ctx, out)
 			e = h.entryFor(callPrepare, rec.Attempts+1, out, time.Since(start))
 			return callPrepare, out, e, false, nil
 		}
+		// The read may have taken most of the shutdown's grace: a send
+		// started now could be cut off mid-flight.
+		if h.stopping() {
+			return "", out, e, true, errShutdown
+		}
 	}
+	// Every wait (the rate limit's included) is over before the mark: the
+	// request leaves within OperationTimeout of sent_at, as the settle rule
+	// assumes, or not at all.
+	done, err := h.admit(ctx)
+	if err != nil {
+		return "", out, e, true, err
+	}
+	deadline := time.Now().Add(providers.OperationTimeout)
 	attempt, err := h.lease.MarkSent(ctx, store.Send{
 		Sent:   fmt.Sprintf("refund %s key=%s", rec.Amount, rec.Key),
 		Before: string(before), OnePerOrder: h.entry.Keyless,
-		Due: h.dueRunning(), Task: h.task,
+		Due: h.dueRunning(), Task: h.task, Queue: h.queue,
 	})
+	if err != nil {
+		done(nil)
+	}
 	switch {
 	case errors.Is(err, store.ErrOrderBusy):
 		return h.orderBusy(ctx, err)
@@ -68,12 +86,12 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	if rec.State != store.Processing {
 		h.metrics.transitions.WithLabelValues(rec.Provider, string(rec.State), string(store.Processing)).Inc()
 	}
-	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, time.Now()
+	rec.InFlight, rec.Attempts, rec.State, rec.SentAt = attempt, attempt, store.Processing, h.lease.Now()
 	rec.Before, rec.NotFoundAt, rec.UnsureAt, rec.Refused = string(before), time.Time{}, time.Time{}, ""
 	// The adapter judges its answer against what it read just now, not
 	// against an earlier attempt's read.
 	req.Attempt, req.Before = attempt, before
-	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req)
+	out, e = h.call(ctx, callSend, h.entry.Provider.Refund, req, done, deadline)
 	return callSend, out, e, false, nil
 }
 
@@ -96,9 +114,7 @@ func (h *run) orderBusy(ctx context.Context, err error) (c call, out providers.O
 	// The other refund's attempt settles a settle delay or so after its
 	// send at the earliest.
 	wait := h.entry.Settle() / 2
-	_ = h.finish(ctx, store.Change{State: rec.State, LastError: "waiting: " + busy.Error(),
-		Due: h.dueAfter(wait), Entry: store.Entry{Event: "decision", Detail: "waiting: " + busy.Error()}})
-	return "", out, e, true, h.snooze("order_busy", err, wait)
+	return "", out, e, true, h.handBack(ctx, "order_busy", busy.Error(), wait)
 }
 
 // request builds what the adapter sees of the refund.
@@ -142,14 +158,17 @@ func (h *run) lookupRequest(ctx context.Context) (providers.Refund, error) {
 	return req, err
 }
 
-// call makes one provider call, logs it, learns from it, and returns its
-// history entry (recorded with whatever the decision writes).
-func (h *run) call(ctx context.Context, c call, fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund) (providers.Outcome, store.Entry) {
+// call makes one provider call the guard admitted (done), until deadline,
+// logs it, learns from it, and returns its history entry (recorded with
+// whatever the decision writes).
+func (h *run) call(ctx context.Context, c call, fn func(context.Context, providers.Refund) providers.Outcome, req providers.Refund,
+	done func(*providers.Outcome), deadline time.Time) (providers.Outcome, store.Entry) {
 	start := time.Now()
 	var requestID string
-	cctx, cancel := context.WithTimeout(providers.WithRequestID(ctx, &requestID), providers.OperationTimeout)
-	out := h.guards.of(h.entry).call(cctx, func() providers.Outcome { return fn(cctx, req) })
+	cctx, cancel := context.WithDeadline(providers.WithRequestID(ctx, &requestID), deadline)
+	out := fn(cctx, req)
 	cancel()
+	done(&out)
 	dur := time.Since(start)
 	h.metrics.calls.WithLabelValues(h.rec.Provider, string(c), out.Kind.String()).Observe(dur.Seconds())
 	if out.RequestID == "" {
@@ -157,6 +176,17 @@ func (h *run) call(ctx context.Context, c call, fn func(context.Context, provide
 	}
 	h.learn(ctx, out)
 	return out, h.entryFor(c, req.Attempt, out, dur)
+}
+
+// admit asks the provider's guard to let a call through. A refusal ends the
+// run: the refund waits, with the reason, and its task comes back after the
+// wait without spending a retry.
+func (h *run) admit(ctx context.Context) (func(*providers.Outcome), error) {
+	done, ref := h.guards.of(h.entry).admit(ctx, h.inRunWait)
+	if ref == nil {
+		return done, nil
+	}
+	return nil, h.handBack(ctx, ref.why, ref.msg, ref.after)
 }
 
 func (h *run) entryFor(c call, attempt int, out providers.Outcome, dur time.Duration) store.Entry {

@@ -12,11 +12,15 @@ type ticking struct {
 	done chan struct{}
 }
 
+// start runs pass at once, then every period. The first pass runs at once
+// so that a worker that lives less than a period (a crash loop, an
+// autoscaler, a rolling deploy) still makes one.
 func (t *ticking) start(every time.Duration, pass func(context.Context)) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.stop, t.done = cancel, make(chan struct{})
 	go func() {
 		defer close(t.done)
+		pass(ctx)
 		tk := time.NewTicker(every)
 		defer tk.Stop()
 		for {

@@ -8,7 +8,6 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/refundq/refundq/store"
-	"github.com/refundq/refundq/tasks"
 )
 
 // wait sleeps before the next call. A delay the rule itself requires (a
@@ -16,7 +15,8 @@ import (
 // through the task is handed back to asynq for later without counting a
 // failure. Otherwise the run's backoff chooses, at least the provider's
 // hint; a backoff that is spent, or a hint too long to sleep through, gives
-// the task back (counted, so a provider that never answers ends in review).
+// the task back (counted, so a provider that never answers ends in review;
+// not counted when the provider said when to call again).
 func (h *run) wait(ctx context.Context, d decision) error {
 	if h.stopping() {
 		return errShutdown
@@ -49,6 +49,10 @@ func (h *run) giveBack(ctx context.Context) error {
 		return errShutdown
 	}
 	err := fmt.Errorf("refund %s: %s", h.rec.RefundID, h.last)
+	if throttled(h.last) {
+		// The provider answered, asking for time: not a failure to count.
+		return h.handBack(ctx, "throttled", "provider asked to slow down: "+h.last.String(), h.last.RetryAfter)
+	}
 	if h.last.RetryAfter > 0 {
 		return &retryAfterError{err: err, after: h.last.RetryAfter}
 	}
@@ -82,12 +86,23 @@ func (h *Handler) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// Due times say when the recoverer should check that a task drives a
-// refund: while a run holds it, the run's whole timeout; after it, the retry
-// delay or the poll or snooze time; each plus the margin. A check that comes
-// early finds the task alive and costs one look at asynq.
-func (h *Handler) dueRunning() time.Time { return time.Now().Add(tasks.Timeout + h.dueMargin) }
+// handBack ends the run without calling the provider again now: the refund
+// waits (reason in its record), and its task comes back after the wait
+// without spending a retry (a guard's refusal, a 429, the order busy).
+func (h *run) handBack(ctx context.Context, why, reason string, after time.Duration) error {
+	reason = "waiting: " + reason
+	_ = h.finish(ctx, store.Change{State: h.rec.State, LastError: reason, Due: h.dueAfter(after),
+		Entry: store.Entry{Event: "decision", Attempt: h.rec.Attempts, Detail: fmt.Sprintf("%s; next call in %s", reason, after.Round(time.Millisecond))}})
+	return h.snooze(why, fmt.Errorf("refund %s: %s", h.rec.RefundID, reason), after)
+}
 
-func (h *Handler) dueAfter(d time.Duration) time.Time {
-	return time.Now().Add(d + h.dueMargin)
+// Due times say when the recoverer should check that a task drives a
+// refund: while a run holds it, until its lease would have run out if the
+// run died; after it, the retry delay or the poll or snooze time; each plus
+// the margin. They are on Redis's clock, as the recoverer reads them. A
+// check that comes early finds the task alive and costs one look at asynq.
+func (h *run) dueRunning() time.Time { return h.dueAfter(LeaseTTL) }
+
+func (h *run) dueAfter(d time.Duration) time.Time {
+	return h.lease.Now().Add(d + h.dueMargin)
 }

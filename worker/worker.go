@@ -34,16 +34,19 @@ type Config struct {
 	// Attempt bounds the retries inside one handler run before the task is
 	// handed back to asynq; default DefaultAttemptPolicy.
 	Attempt AttemptPolicy
-	// BlockedRetry is how long a refund blocked by configuration (credentials
-	// refused, provider not configured here) waits before it is tried again;
-	// default 5 minutes. It spends none of the task's retries.
+	// BlockedRetry is the longest a refund blocked by configuration
+	// (credentials refused, provider not configured here) waits before it is
+	// tried again; default 5 minutes. The first wait is 30 s and each next
+	// one doubles up to it, so a short key rotation costs seconds. It spends
+	// none of the task's retries.
 	BlockedRetry time.Duration
 	// InRunWait is the longest wait a handler sleeps through between two
 	// provider calls; longer ones (a settle delay, a Retry-After) hand the
 	// task back to asynq for later. Default 5 s.
 	InRunWait time.Duration
 	// RecoverEvery is how often the worker looks for open refunds whose task
-	// is missing or was archived or deleted by hand; default one minute.
+	// is missing or was archived or deleted by hand; default 30 s. It also
+	// looks once at start.
 	RecoverEvery time.Duration
 	// Metrics is where the worker registers its Prometheus metrics (and
 	// asynq's queue metrics); default a registry of its own, served by
@@ -70,8 +73,9 @@ type Config struct {
 	// file per day) before it is deleted.
 	AuditDir string
 	// DueMargin is how long after a refund's task should have run the
-	// recoverer looks for it; default 2 minutes. Shorter only in tests and
-	// sandboxes: a check that comes early costs a look at asynq.
+	// recoverer looks for it; default 30 s: with RecoverEvery, a refund
+	// whose task disappeared resumes within about a minute of when the task
+	// would have run. A check that comes early costs a look at asynq.
 	DueMargin time.Duration
 	// PollInterval is how often asynq looks for due poll and retry tasks;
 	// default 1s (asynq's own default is 5s).
@@ -149,10 +153,10 @@ func New(cfg Config) (*Worker, error) {
 		cfg.InRunWait = 5 * time.Second
 	}
 	if cfg.RecoverEvery <= 0 {
-		cfg.RecoverEvery = time.Minute
+		cfg.RecoverEvery = 30 * time.Second
 	}
 	if cfg.DueMargin <= 0 {
-		cfg.DueMargin = 2 * time.Minute
+		cfg.DueMargin = 30 * time.Second
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
@@ -161,7 +165,7 @@ func New(cfg Config) (*Worker, error) {
 	// record created from a task) waits until Redis keeps it; Start refuses
 	// a Redis that promises nothing.
 	keeper := durability.NewKeeper(cfg.RDB, cfg.AcceptRedisLoss, cfg.Logger)
-	st := store.New(cfg.RDB, cfg.Prefix).WithDurability(keeper.Wait)
+	st := store.New(cfg.RDB, cfg.Prefix).WithQueue(cfg.Queue).WithDurability(keeper.Wait)
 	h := &Handler{
 		store:        st,
 		registry:     cfg.Registry,
@@ -180,7 +184,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	insp := asynq.NewInspector(cfg.Redis)
 	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics, keeper: keeper,
-		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery},
+		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery, started: make(chan struct{})},
 		announcer: &announcer{h: h},
 		janitor:   &janitor{h: h, retention: cfg.Retention, auditDir: cfg.AuditDir, every: time.Minute},
 	}

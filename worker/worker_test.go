@@ -505,13 +505,13 @@ func TestUnknownThroughEveryRetryNeedsReview(t *testing.T) {
 	}
 }
 
-// A provider that refuses every send with 429 provably applied nothing:
-// after the last retry the refund goes to a human, saying nothing was
-// applied and how to send it again; never silently open.
+// A provider whose every read before a send fails (503) was never sent
+// anything: after the last retry the refund goes to a human, saying nothing
+// was applied and how to send it again; never silently open.
 func TestUnreachableProviderNeedsReviewSayingNothingWasApplied(t *testing.T) {
 	h := start(t)
 	h.sim.AddOrder("ord-down", mustMoney(t, "9.00", "SAR"))
-	h.sim.Faults().Next(1000, "POST", "/v1/orders/ord-down/refund", sim.RateLimited)
+	h.sim.Faults().Next(1000, "GET", "/v1/orders/ord-down", sim.Status5xx)
 	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-down", Provider: providers.MoyasarPG, OrderID: "ord-down", AmountMinor: 900, Currency: "SAR"}, 1)
 	rec := h.await(t, "rf-down")
 	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "nothing was applied") || rec.InFlight != 0 {
@@ -613,7 +613,7 @@ func TestRecovererEnqueuesARefundLeftWithoutATask(t *testing.T) {
 	if n := h.worker.Recover(ctx); n != 0 {
 		t.Fatalf("recoverer repaired %d refunds before any was overdue", n)
 	}
-	if err := h.store.Postpone(ctx, "rf-orphan", time.Now().Add(-time.Second)); err != nil { // as if DueQueued passed
+	if err := h.store.Postpone(ctx, "rf-orphan", -time.Second); err != nil { // as if DueQueued passed
 		t.Fatal(err)
 	}
 	if n := h.worker.Recover(ctx); n != 1 {
@@ -655,7 +655,8 @@ func TestWorkerAnnouncesItsProviders(t *testing.T) {
 // passed, and runs one recoverer pass.
 func (h *harness) recoverNow(t *testing.T, id string) int {
 	t.Helper()
-	if err := h.store.Postpone(context.Background(), id, time.Now().Add(-time.Second)); err != nil {
+	h.worker.AwaitStartPass()
+	if err := h.store.Postpone(context.Background(), id, -time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return h.worker.Recover(context.Background())
@@ -729,32 +730,67 @@ func TestRecovererUndoesAnOperatorsArchive(t *testing.T) {
 	}
 }
 
-// A task whose retries ran out is archived by asynq: the recoverer does not
-// bring it back (that would retry forever) but hands the refund to a human.
-func TestRecovererEscalatesATaskOutOfRetries(t *testing.T) {
+// A provider that answers 429 with a Retry-After is waited out for as long
+// as it asks, without spending the task's retries: three runs' worth of 429s
+// on a task allowed one counted run still ends in one refund paid.
+func TestThrottledProviderIsWaitedOutWithoutSpendingRetries(t *testing.T) {
+	h := start(t)
+	h.sim.AddOrder("ord-slow", mustMoney(t, "9.00", "SAR"))
+	h.sim.Faults().Next(12, "POST", "/v1/orders/ord-slow/refund", sim.RateLimited)
+	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-slow", Provider: providers.MoyasarPG, OrderID: "ord-slow", AmountMinor: 900, Currency: "SAR"}, 1)
+	rec := h.await(t, "rf-slow")
+	if rec.State != store.Succeeded {
+		t.Fatalf("record = %+v; want succeeded once the provider stopped throttling", rec)
+	}
+	if got := h.sim.RefundsFor("ord-slow"); len(got) != 1 {
+		t.Fatalf("ledger has %d refunds, want 1", len(got))
+	}
+	h.awaitHistory(t, "rf-slow", 1, "provider asked to slow down")
+}
+
+// A task archived with its retries spent (its last run handed it back, died,
+// or a person archived it while it waited for that run) leaves the refund
+// open: the recoverer gives it a new task, up to maxResumes (3) times; after
+// that automation has given up and the refund goes to a human.
+func TestRecovererResumesASpentTaskThenEscalates(t *testing.T) {
 	h := start(t, func(s *setup) { s.noStart = true })
 	ctx := context.Background()
 	r := tasks.Refund{Version: 1, RefundID: "rf-spent", Provider: providers.MoyasarPG, OrderID: "ord-spent", AmountMinor: 100, Currency: "SAR"}
 	rec := diedAfterSending(t, h.store, r)
-	// As asynq leaves a task whose last run failed: archived, retries spent.
 	payload, _ := tasks.EncodeRefund(r)
 	c := asynq.NewClient(h.env.Asynq)
 	defer c.Close()
-	if _, err := c.Enqueue(asynq.NewTask(tasks.TypeRefund, payload), asynq.TaskID(rec.Task), asynq.Queue(h.env.Queue), asynq.MaxRetry(0)); err != nil {
-		t.Fatal(err)
+	spend := func() {
+		t.Helper()
+		// As asynq leaves a task whose last run failed: archived, retries
+		// spent (here none were allowed).
+		_ = h.insp.DeleteTask(h.env.Queue, rec.Task)
+		if _, err := c.Enqueue(asynq.NewTask(tasks.TypeRefund, payload), asynq.TaskID(rec.Task), asynq.Queue(h.env.Queue), asynq.MaxRetry(0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.insp.ArchiveTask(h.env.Queue, rec.Task); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := h.insp.ArchiveTask(h.env.Queue, rec.Task); err != nil {
-		t.Fatal(err)
+	for round := 1; round <= 3; round++ {
+		spend()
+		if n := h.recoverNow(t, "rf-spent"); n != 1 {
+			t.Fatalf("round %d: recoverer re-created %d tasks, want 1", round, n)
+		}
+		info, err := h.insp.GetTaskInfo(h.env.Queue, rec.Task)
+		if err != nil || info.State != asynq.TaskStatePending {
+			t.Fatalf("round %d: task %+v, %v; want it pending again", round, info, err)
+		}
+		if now, _ := h.store.Get(ctx, "rf-spent"); now.State.Final() || now.Resumes != round {
+			t.Fatalf("round %d: record = %+v; want open, resumed %d times", round, now, round)
+		}
 	}
-	if err := h.worker.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.worker.Shutdown)
+	spend()
 	if n := h.recoverNow(t, "rf-spent"); n != 0 {
-		t.Fatalf("recoverer re-created %d tasks out of retries", n)
+		t.Fatalf("recoverer re-created %d tasks after %d resumes", n, 3)
 	}
 	rec, _ = h.store.Get(ctx, "rf-spent")
-	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "archived after") || rec.InFlight != 1 {
+	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "ran out of retries 4 times") || rec.InFlight != 1 {
 		t.Fatalf("record = %+v; want needs_review, the attempt still in flight", rec)
 	}
 }
