@@ -22,7 +22,7 @@ local id = redis.call('HGET', KEYS[1], 'refund_id')
 redis.call('ZADD', KEYS[2], ARGV[3], id)
 redis.call('ZADD', KEYS[3], ARGV[2], id)
 redis.call('ZADD', ARGV[1] .. 'state:queued', ARGV[2], id)
-redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',
+redis.call('XADD', ARGV[1] .. 'events', '*',
   'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', '', 'to', 'queued',
   'at', ARGV[2], 'provider_ref', '', 'reason', '')
 return 1
