@@ -75,10 +75,10 @@ type Config struct {
 	// it: the janitor logs and counts what it trims that a group had not
 	// (refundq_events_trimmed_undelivered_total). It costs about 120 bytes
 	// an event (MEMORY USAGE of 100,000 final events with 15-byte refund
-	// ids and references: 101 bytes each) times 3 or 4 events a refund (queued, processing, pending,
-	// final) times the refunds in the window: 100,000 refunds a day for 7
-	// days is about 300 MB. A fleet that sustains hundreds of refunds a
-	// second needs a shorter one.
+	// ids and references: 101 bytes each) times 3 or 4 events a refund
+	// (queued, processing, pending, final) times the refunds in the window:
+	// 100,000 refunds a day for 7 days is about 300 MB. A fleet that
+	// sustains hundreds of refunds a second needs a shorter one.
 	EventsRetention time.Duration
 	// DueMargin is how long after a refund's task should have run the
 	// recoverer looks for it; default 2 minutes. Shorter only in tests and
