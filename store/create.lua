@@ -24,7 +24,7 @@ local t = redis.call('TIME')
 redis.call('ZADD', KEYS[2], string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[3])), id)
 redis.call('ZADD', KEYS[3], ARGV[2], id)
 redis.call('ZADD', ARGV[1] .. 'state:queued', ARGV[2], id)
-redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',
+redis.call('XADD', ARGV[1] .. 'events', '*',
   'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', '', 'to', 'queued',
   'at', ARGV[2], 'provider_ref', '', 'reason', '')
 return 1

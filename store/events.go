@@ -14,7 +14,7 @@ import (
 )
 
 // Every state change of a refund is appended, by the same script that makes
-// it, to one Redis stream (<prefix>events, trimmed to about 100,000 entries).
+// it, to one Redis stream (<prefix>events, trimmed by age: TrimEvents).
 // Consumers read it with consumer groups (XREADGROUP), so each group sees
 // every change at least once, in order, even across restarts: the worker's
 // webhook dispatcher is one such group; an order system can be another.
@@ -92,6 +92,130 @@ func (s *Store) Ack(ctx context.Context, group string, ids ...string) error {
 		return nil
 	}
 	return s.rdb.XAck(ctx, s.EventsKey(), group, ids...).Err()
+}
+
+// Undelivered is what one consumer group loses when old events are trimmed:
+// the events it was given but never acknowledged, and those it was never
+// given at all.
+type Undelivered struct {
+	Group  string
+	Count  int     // how many events the group loses
+	Events []Event // the oldest of them, at most TrimEvents' sample
+}
+
+// trimPage is how many ids one look at the stream or a pending list reads.
+const trimPage = 1000
+
+// TrimEvents deletes every event appended before before (a stream id is the
+// millisecond of its append) and returns how many it deleted, with what each
+// consumer group had not acknowledged among them (groups that lose nothing
+// are left out). It looks before it deletes, so an event a group takes or
+// acknowledges in between is reported anyway, and so is one that two
+// workers trimming at once both saw: the report errs towards too many, never
+// too few.
+//
+// The trim is exact (MINID without ~): what is reported is what is deleted,
+// and an approximate trim's default LIMIT (10,000 entries a call) would fall
+// behind a stream that grows faster than that per janitor pass.
+func (s *Store) TrimEvents(ctx context.Context, before time.Time, sample int) (int64, []Undelivered, error) {
+	cut := strconv.FormatInt(before.UnixMilli(), 10) + "-0"
+	lost, err := s.undelivered(ctx, cut, sample)
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := s.rdb.XTrimMinID(ctx, s.EventsKey(), cut).Result()
+	if err != nil {
+		return 0, nil, fmt.Errorf("store: trim events before %s: %w", cut, err) // nothing lost
+	}
+	return n, lost, nil
+}
+
+// undelivered finds, for every group, the events before cut it has not
+// acknowledged: its pending ones, then those after its last-delivered id.
+func (s *Store) undelivered(ctx context.Context, cut string, sample int) ([]Undelivered, error) {
+	groups, err := s.rdb.XInfoGroups(ctx, s.EventsKey()).Result()
+	if isErr(err, "ERR no such key") {
+		return nil, nil // no stream yet: nothing to lose
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: event groups: %w", err)
+	}
+	first, err := s.rdb.XRangeN(ctx, s.EventsKey(), "-", "+", 1).Result()
+	if err != nil || len(first) == 0 {
+		return nil, err
+	}
+	var out []Undelivered
+	for _, g := range groups {
+		u := Undelivered{Group: g.Name}
+		// A pending list keeps the ids of events an earlier trim deleted
+		// (and reported) until a consumer claims them: start at the oldest
+		// event that still exists, so none is reported twice.
+		if err := s.pendingBefore(ctx, &u, first[0].ID, cut, sample); err != nil {
+			return nil, err
+		}
+		if err := s.unreadBefore(ctx, &u, g.LastDeliveredID, cut, sample); err != nil {
+			return nil, err
+		}
+		if u.Count > 0 {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// pendingBefore adds the group's unacknowledged events from start to before cut.
+func (s *Store) pendingBefore(ctx context.Context, u *Undelivered, start, cut string, sample int) error {
+	for {
+		ps, err := s.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+			Stream: s.EventsKey(), Group: u.Group, Start: start, End: "(" + cut, Count: trimPage,
+		}).Result()
+		if isErr(err, "NOGROUP") {
+			return nil // the group was deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("store: pending events of %s: %w", u.Group, err)
+		}
+		for _, p := range ps {
+			u.Count++
+			if len(u.Events) < sample {
+				// A pending list has ids only: read the event for its refund.
+				msgs, err := s.rdb.XRangeN(ctx, s.EventsKey(), p.ID, p.ID, 1).Result()
+				if err != nil {
+					return fmt.Errorf("store: read event %s: %w", p.ID, err)
+				}
+				ev := Event{ID: p.ID}
+				if len(msgs) == 1 {
+					ev = parseEvent(msgs[0])
+				}
+				u.Events = append(u.Events, ev)
+			}
+		}
+		if len(ps) < trimPage {
+			return nil
+		}
+		start = "(" + ps[len(ps)-1].ID
+	}
+}
+
+// unreadBefore adds the events after the group's last-delivered id and before cut.
+func (s *Store) unreadBefore(ctx context.Context, u *Undelivered, lastDelivered, cut string, sample int) error {
+	start := "(" + lastDelivered
+	for {
+		msgs, err := s.rdb.XRangeN(ctx, s.EventsKey(), start, "("+cut, trimPage).Result()
+		if err != nil {
+			return fmt.Errorf("store: events %s never gave: %w", u.Group, err)
+		}
+		for _, m := range msgs {
+			u.Count++
+			if len(u.Events) < sample {
+				u.Events = append(u.Events, parseEvent(m))
+			}
+		}
+		if len(msgs) < trimPage {
+			return nil
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
 }
 
 func (s *Store) ensureGroup(ctx context.Context, group string) error {

@@ -90,7 +90,7 @@ if now ~= state then
   redis.call('ZADD', ARGV[1] .. 'state:' .. now, ARGV[6], id)
   -- Every state change is an event, in the same step as the change itself,
   -- so a consumer (webhooks, an order system) never misses one.
-  redis.call('XADD', ARGV[1] .. 'events', 'MAXLEN', '~', 100000, '*',
+  redis.call('XADD', ARGV[1] .. 'events', '*',
     'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', state, 'to', now,
     'at', ARGV[6], 'provider_ref', redis.call('HGET', KEYS[1], 'provider_ref') or '',
     'reason', redis.call('HGET', KEYS[1], 'last_error') or '')

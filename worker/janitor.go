@@ -3,10 +3,13 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/store"
 )
@@ -17,20 +20,65 @@ import (
 // file when Config.AuditDir is set. needs_review refunds are kept until a
 // human settles them. Several workers may sweep at once: each deletion is
 // one script that checks the refund is still what was read.
+//
+// The events stream is trimmed here too, by age (Config.EventsRetention),
+// and only here: a trim by count at each append kept less than a minute of
+// history at full speed, and silently took the events a stopped webhook
+// dispatcher had not delivered yet.
 type janitor struct {
-	h         *Handler
-	retention time.Duration
-	auditDir  string
-	every     time.Duration
+	h               *Handler
+	retention       time.Duration
+	eventsRetention time.Duration
+	auditDir        string
+	every           time.Duration
 	ticking
 }
 
 func (j *janitor) start() {
-	j.ticking.start(j.every, func(ctx context.Context) {
-		if _, err := j.sweep(ctx); err != nil && ctx.Err() == nil {
-			j.h.log.WithError(err).Warn("janitor: sweep stopped")
+	j.ticking.start(j.every, func(ctx context.Context) { _, _ = j.pass(ctx) })
+}
+
+// pass sweeps refunds, then trims events (either goes on when the other
+// fails), logs what failed, and returns how many refunds it deleted.
+func (j *janitor) pass(ctx context.Context) (int, error) {
+	n, err := j.sweep(ctx)
+	if err != nil && ctx.Err() == nil {
+		j.h.log.WithError(err).Warn("janitor: sweep stopped")
+	}
+	terr := j.trimEvents(ctx)
+	if terr != nil && ctx.Err() == nil {
+		j.h.log.WithError(terr).Warn("janitor: events not trimmed")
+	}
+	return n, errors.Join(err, terr)
+}
+
+// trimLogged is how many events lost to one trim are logged one by one;
+// each group's total is logged (and counted) in full.
+const trimLogged = 20
+
+// trimEvents deletes the events older than the events retention, first
+// logging and counting those a consumer group had not acknowledged: a
+// notification or an order update that will now never happen.
+func (j *janitor) trimEvents(ctx context.Context) error {
+	n, lost, err := j.h.store.TrimEvents(ctx, time.Now().Add(-j.eventsRetention), trimLogged)
+	if err != nil {
+		return err
+	}
+	logged := 0
+	for _, u := range lost {
+		j.h.metrics.trimmedUndelivered.WithLabelValues(u.Group).Add(float64(u.Count))
+		for _, ev := range u.Events[:min(len(u.Events), trimLogged-logged)] {
+			logged++
+			j.h.log.WithFields(logrus.Fields{"refund_id": ev.RefundID, "group": u.Group, "event_id": ev.ID, "state": ev.To}).
+				Warn("janitor: event trimmed before its group acknowledged it")
 		}
-	})
+		j.h.log.WithFields(logrus.Fields{"group": u.Group, "lost": u.Count, "retention": j.eventsRetention.String()}).
+			Warn("janitor: events trimmed before their group acknowledged them")
+	}
+	if n > 0 {
+		j.h.log.WithField("trimmed", n).Info("janitor: events past their retention trimmed")
+	}
+	return nil
 }
 
 // sweep deletes up to a batch of expired refunds and returns how many.

@@ -17,6 +17,9 @@ type metrics struct {
 	calls       *prometheus.HistogramVec
 	resends     *prometheus.CounterVec
 	snoozes     *prometheus.CounterVec
+	// trimmedUndelivered counts, by consumer group, the events the janitor
+	// trimmed before the group acknowledged them.
+	trimmedUndelivered *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *metrics {
@@ -38,11 +41,16 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *met
 			Name: "refundq_handed_back_total",
 			Help: "Runs that handed their refund back to asynq for later without counting a failure, by reason.",
 		}, []string{"reason"}),
+		trimmedUndelivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refundq_events_trimmed_undelivered_total",
+			Help: "Events this worker's janitor trimmed (past REFUNDQ_EVENTS_RETENTION) before a consumer group acknowledged them, by group: notifications that will never be sent.",
+		}, []string{"group"}),
 	}
 	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "rate_limit", "throttled", "newer_payload"} {
 		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
 	}
-	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes,
+	m.trimmedUndelivered.WithLabelValues(webhookGroup) // at 0 from the start, so an alert on it is defined
+	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "refundq_recoverer_repairs_total",
 			Help: "Tasks this worker's recoverer re-created for open refunds that had none (missing, completed, archived by hand).",

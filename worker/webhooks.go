@@ -47,6 +47,15 @@ const (
 	webhookMaxRetry = 28 // with webhookDelay, about a day
 )
 
+// webhookReclaimIdle is how long an event may sit with a dispatcher that
+// took it and did not acknowledge it before another dispatcher takes it
+// over. A live dispatcher acknowledges within milliseconds (it only creates
+// the delivery task), so an event idle this long belongs to a dead one; and
+// taking one too early is harmless, since the task id "webhook:<event id>"
+// makes a second enqueue of the same event a no-op. Short, so a killed
+// worker's notifications go out seconds later, not a minute later.
+const webhookReclaimIdle = 10 * time.Second
+
 // webhookDelay grows from first to 60 times first and stays there.
 func webhookDelay(first time.Duration, n int) time.Duration { return min(first<<min(n, 6), 60*first) }
 
@@ -107,7 +116,7 @@ func (d *dispatcher) shutdown() {
 // turns them into delivery tasks. It reports false after an error.
 func (d *dispatcher) pass(ctx context.Context) bool {
 	st := d.h.store
-	evs, err := st.ClaimStale(ctx, webhookGroup, d.consumer, time.Minute, 100)
+	evs, err := st.ClaimStale(ctx, webhookGroup, d.consumer, webhookReclaimIdle, 100)
 	if err == nil && len(evs) == 0 {
 		evs, err = st.ReadEvents(ctx, webhookGroup, d.consumer, 100, 2*time.Second)
 	}

@@ -72,6 +72,17 @@ type Config struct {
 	// AuditDir, when set, is where each refund is appended (JSON Lines, a
 	// file per day) before it is deleted.
 	AuditDir string
+	// EventsRetention is how long the events stream (Store.EventsKey) keeps
+	// a state change; default 7 days. Every consumer group (the webhook
+	// dispatcher, an order system) must take and acknowledge an event within
+	// it: the janitor logs and counts what it trims that a group had not
+	// (refundq_events_trimmed_undelivered_total). It costs about 120 bytes
+	// an event (MEMORY USAGE of 100,000 final events with 15-byte refund
+	// ids and references: 101 bytes each) times 3 or 4 events a refund
+	// (queued, processing, pending, final) times the refunds in the window:
+	// 100,000 refunds a day for 7 days is about 300 MB. A fleet that
+	// sustains hundreds of refunds a second needs a shorter one.
+	EventsRetention time.Duration
 	// DueMargin is how long after a refund's task should have run the
 	// recoverer looks for it; default 30 s: with RecoverEvery, a refund
 	// whose task disappeared resumes within about a minute of when the task
@@ -98,9 +109,14 @@ var DefaultAttemptPolicy = AttemptPolicy{Initial: 200 * time.Millisecond, Max: 5
 // DefaultRetention is how long a final refund is kept (Config.Retention).
 const DefaultRetention = 90 * 24 * time.Hour
 
-// Sweep runs one pass of the janitor now and returns how many refunds past
-// their retention it deleted.
-func (w *Worker) Sweep(ctx context.Context) (int, error) { return w.janitor.sweep(ctx) }
+// DefaultEventsRetention is how long a state change stays in the events
+// stream (Config.EventsRetention): long enough for a consumer group that was
+// down over a long weekend to catch up.
+const DefaultEventsRetention = 7 * 24 * time.Hour
+
+// Sweep runs one pass of the janitor now (refunds past their retention, then
+// events past theirs) and returns how many refunds it deleted.
+func (w *Worker) Sweep(ctx context.Context) (int, error) { return w.janitor.pass(ctx) }
 
 // ShutdownTimeout is how long SIGTERM waits for running handlers: longer than
 // the longest provider call, so a call in flight finishes and its outcome is
@@ -161,6 +177,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
 	}
+	if cfg.EventsRetention <= 0 {
+		cfg.EventsRetention = DefaultEventsRetention
+	}
 	// Every write that guards money (a mark before a send, a final state, a
 	// record created from a task) waits until Redis keeps it; Start refuses
 	// a Redis that promises nothing.
@@ -186,7 +205,8 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics, keeper: keeper,
 		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery, started: make(chan struct{})},
 		announcer: &announcer{h: h},
-		janitor:   &janitor{h: h, retention: cfg.Retention, auditDir: cfg.AuditDir, every: time.Minute},
+		janitor: &janitor{h: h, retention: cfg.Retention, eventsRetention: cfg.EventsRetention, auditDir: cfg.AuditDir,
+			every: time.Minute},
 	}
 	w.health = &health{w: w}
 	h.metrics = newMetrics(cfg.Metrics, st, w.recoverer)

@@ -63,6 +63,8 @@ type setup struct {
 	webhook   worker.WebhookConfig
 	retention time.Duration
 	auditDir  string
+	// eventsRetention is the worker's Config.EventsRetention; 0: the default.
+	eventsRetention time.Duration
 }
 
 // start runs a real worker against a real Redis and the Moyasar PG simulator
@@ -118,7 +120,7 @@ func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 		Redis: h.env.Asynq, RDB: h.env.Client, Registry: h.registry(t, cfg.key), Prefix: h.env.Prefix, Queue: h.env.Queue, Logger: log,
 		Attempt:      worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
 		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: time.Hour,
-		Webhook: cfg.webhook, Retention: cfg.retention, AuditDir: cfg.auditDir,
+		Webhook: cfg.webhook, Retention: cfg.retention, AuditDir: cfg.auditDir, EventsRetention: cfg.eventsRetention,
 	})
 	if err != nil {
 		t.Fatal(err)

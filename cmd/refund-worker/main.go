@@ -98,6 +98,7 @@ func run(log *logrus.Logger) error {
 		dst *time.Duration
 	}{
 		{"REFUNDQ_RETENTION", &cfg.Retention},
+		{"REFUNDQ_EVENTS_RETENTION", &cfg.EventsRetention},
 		// Knobs for sandboxes, tests and the chaos harness; production
 		// leaves them unset.
 		{"REFUNDQ_BLOCKED_RETRY", &cfg.BlockedRetry},
