@@ -76,7 +76,7 @@ func human(err error) string {
 	case errors.Is(err, store.ErrClosed):
 		return fmt.Sprintf("refund %s is final (succeeded or failed) and never changes again", id)
 	case errors.Is(err, store.ErrNotReview):
-		return fmt.Sprintf("refund %s is not in needs_review: only a refund automation stopped on is settled by hand", id)
+		return fmt.Sprintf("refund %s is not in needs_review: only a refund automation stopped on is settled or sent again by hand", id)
 	case errors.As(err, &busy):
 		return fmt.Sprintf("refund %s is being handled by a worker right now; try again in %s", id, busy.Remaining.Round(1e9)+1e9)
 	case errors.Is(err, store.ErrBusy):

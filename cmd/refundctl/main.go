@@ -1,5 +1,6 @@
 // Command refundctl enqueues refunds (one, or a bulk file), shows their
-// status, lists them by state, settles the ones a human must decide, shows
+// status, lists them by state, settles the ones a human must decide (or
+// sends one again that never left), shows
 // what refundq has learned of each provider's undocumented behaviour, runs
 // the provider sandbox, and runs the demo.
 //
@@ -63,7 +64,8 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Use:   "refundctl",
 		Short: "Enqueue refunds and follow them to a final state",
 		Long: `refundctl enqueues refunds (one, or a CSV or JSON Lines file), shows where each one stands, lists
-them by state, settles the ones a human must decide, and runs the provider sandbox and the demo.
+them by state, settles the ones a human must decide (or sends one again that never reached the provider), and
+runs the provider sandbox and the demo.
 
 Redis is REDIS_URL (redis://[user:password@]host:port/db; default redis://127.0.0.1:6379/0). The queue and
 key prefix are REFUNDQ_QUEUE and REFUNDQ_PREFIX (or --queue, --prefix); they must match the workers'.
@@ -96,7 +98,7 @@ Exit status: 0 done; 1 the operation failed (or some rows of a bulk file did); 2
 	pf.StringVar(&g.prefix, "prefix", envOr("REFUNDQ_PREFIX", "refundq:"), "prefix of refundq's Redis keys (env REFUNDQ_PREFIX)")
 
 	root.AddCommand(
-		enqueueCmd(g), bulkCmd(g), statusCmd(g), listCmd(g), settleCmd(g), guessesCmd(g),
+		enqueueCmd(g), bulkCmd(g), statusCmd(g), listCmd(g), settleCmd(g), retryCmd(g), guessesCmd(g),
 		sandboxCmd(), demoCmd(),
 	)
 	root.InitDefaultHelpCmd()
