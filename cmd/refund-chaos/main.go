@@ -381,39 +381,10 @@ func run(c config) (bool, error) {
 	}
 	fmt.Printf("enqueued %d refunds over %d providers during the chaos\n", c.refunds, len(sims))
 
-	// Quiescence: every refund final (succeeded, failed or needs_review); or
-	// every refund that has a record final, and nothing changed for a
-	// minute: the rest are lost (a Redis that lost acknowledged writes).
 	st := store.New(rdb, "refundq:")
-	var recs []store.Record
-	var stillSince time.Time
-	lastFinal := -1
-	for {
-		recs, err = st.List(ctx, 0)
-		if err != nil {
-			return false, err
-		}
-		final := 0
-		for _, r := range recs {
-			if r.State.Final() {
-				final++
-			}
-		}
-		if final == len(wants) && len(recs) >= len(wants) {
-			break
-		}
-		if final != lastFinal || final != len(recs) {
-			lastFinal, stillSince = final, time.Now()
-		}
-		if time.Since(stillSince) > time.Minute {
-			fmt.Printf("every refund with a record is final (%d), none changed for a minute: the others are lost\n", final)
-			break
-		}
-		if time.Since(chaosStart) > c.timeout {
-			fmt.Printf("timeout: %d of %d refunds final\n", final, len(wants))
-			break
-		}
-		time.Sleep(time.Second)
+	recs, err := waitQuiet(ctx, st, len(wants), chaosStart, c.timeout)
+	if err != nil {
+		return false, err
 	}
 	quiet := time.Since(chaosStart)
 
