@@ -315,7 +315,8 @@ func run(c config) (bool, error) {
 	}
 	killTick := time.NewTicker(tick)
 	restarted := c.restartAt <= 0
-	ops := &operator{insp: asynq.NewInspector(aopt), rng: rand.New(rand.NewPCG(c.seed^0xa5a5, 7))}
+	st := store.New(rdb, "refundq:")
+	ops := &operator{insp: asynq.NewInspector(aopt), st: st, rng: rand.New(rand.NewPCG(c.seed^0xa5a5, 7))}
 	defer ops.insp.Close()
 	stopOps := make(chan struct{})
 	opsDone := make(chan struct{})
@@ -387,13 +388,16 @@ func run(c config) (bool, error) {
 	}
 	fmt.Printf("enqueued %d refunds over %d providers during the chaos\n", c.refunds, len(sims))
 
-	st := store.New(rdb, "refundq:")
 	recs, err := waitQuiet(ctx, st, len(wants), chaosStart, c.timeout)
 	if err != nil {
 		return false, err
 	}
 	quiet := time.Since(chaosStart)
+	late, err := measureLateness(ctx, st, ops.removed)
+	if err != nil {
+		return false, err
+	}
 
 	return verdict(c, wants, recs, sims, chaos{kills: kills, restarts: restarts, powerCuts: powerCuts, ops: ops,
-		outaged: outaged, quiet: quiet, sent: sent, dir: dir}), nil
+		outaged: outaged, quiet: quiet, late: late, sent: sent, dir: dir}), nil
 }
