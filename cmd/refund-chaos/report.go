@@ -27,6 +27,7 @@ type chaos struct {
 	ops                        *operator
 	outaged                    string
 	quiet                      time.Duration
+	late                       lateness
 	sent                       *sentinelRedis
 	dir                        string
 }
@@ -107,10 +108,13 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 		fmt.Fprintf(tw, "\t%s\n", byName[n].Faults)
 	}
 	tw.Flush()
-	fmt.Printf("\nrefunds %d (%s shape%s), worker kills %d, Redis restarts %d, power cuts %d (appendfsync %s, %s), operator deletes %d and archives %d, auth outage %s, time to quiescence %s\n",
+	fmt.Printf("\nrefunds %d (%s shape%s), worker kills %d, Redis restarts %d, power cuts %d (appendfsync %s, %s), operator deletes %d, archives %d and re-runs %d, auth outage %s, time to quiescence %s\n",
 		len(wants), c.shape, map[bool]string{true: ", quirks"}[c.quirks], ch.kills, ch.restarts, ch.powerCuts, fsyncOf(c, ch),
 		map[bool]string{true: "loss accepted", false: "durable writes"}[c.acceptLoss],
-		ch.ops.deleted, ch.ops.archived, orNone(ch.outaged), ch.quiet.Round(time.Second))
+		ch.ops.deleted, ch.ops.archived, ch.ops.ran, orNone(ch.outaged), ch.quiet.Round(time.Second))
+	if c.operator > 0 {
+		ch.late.print(ch.ops, c.fastRecover)
+	}
 	var failedFailovers []string
 	if ch.sent != nil {
 		var n int
