@@ -80,7 +80,9 @@ end
 if #gone > 0 then
   redis.call('HDEL', KEYS[1], unpack(gone))
 end
-if redis.call('HGET', KEYS[1], 'in_flight') == '0' and redis.call('GET', KEYS[5]) == id then
+-- Nothing in flight (never sent: no field at all) frees the order's slot.
+local inflight = redis.call('HGET', KEYS[1], 'in_flight')
+if (not inflight or inflight == '0') and redis.call('GET', KEYS[5]) == id then
   redis.call('DEL', KEYS[5])
 end
 local now = redis.call('HGET', KEYS[1], 'state')

@@ -1,0 +1,90 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/store"
+)
+
+// Where the provider keeps no key of ours, one refund of ours is in flight
+// per order: a second refund's send is refused until the first's attempt is
+// settled, and a refund in needs_review with its attempt unknown keeps the
+// order until a human settles it.
+func TestOneRefundInFlightPerOrder(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for _, id := range []string{"r-a", "r-b"} {
+		if _, _, err := s.Create(ctx, refund(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
+	b, _, _ := s.Acquire(ctx, "r-b", time.Minute)
+	if _, err := a.MarkSent(ctx, store.Send{Sent: "a", OnePerOrder: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true})
+	var busy *store.OrderBusyError
+	if !errors.As(err, &busy) || busy.Holder != "r-a" {
+		t.Fatalf("second refund's send while the first is in flight: %v, want OrderBusyError naming r-a", err)
+	}
+	if rec, _ := s.Get(ctx, "r-b"); rec.Attempts != 0 || rec.InFlight != 0 {
+		t.Fatalf("refused send wrote the record: %+v", rec)
+	}
+	// Unknown through every retry: needs_review, attempt still in flight.
+	if err := a.Apply(ctx, store.Change{State: store.NeedsReview, LastError: "unknown"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true}); !errors.Is(err, store.ErrOrderBusy) {
+		t.Fatalf("send while the order's other refund awaits review: %v, want ErrOrderBusy", err)
+	}
+	a.Release(ctx)
+	if err := s.Settle(ctx, "r-a", store.Succeeded, "ref-1", "provider shows it"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true}); err != nil || n != 1 {
+		t.Fatalf("send once the order is free: %d, %v", n, err)
+	}
+	// A keyed provider's send never waits for the order.
+	if _, _, err := s.Create(ctx, refund("r-c")); err != nil {
+		t.Fatal(err)
+	}
+	c, _, _ := s.Acquire(ctx, "r-c", time.Minute)
+	if _, err := c.MarkSent(ctx, store.Send{Sent: "c"}); err != nil {
+		t.Fatalf("keyed send: %v", err)
+	}
+}
+
+// A refund that took its order's slot for the read before its first send,
+// and ended the run without sending (the read failed, the guard refused),
+// gives the slot back with that write: another refund on the order is not
+// held up by one that never left.
+func TestNeverSentRefundFreesItsOrderSlot(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for _, id := range []string{"r-a", "r-b"} {
+		if _, _, err := s.Create(ctx, refund(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
+	if err := a.ClaimOrder(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _, _ := s.Acquire(ctx, "r-b", time.Minute)
+	if err := b.ClaimOrder(ctx); !errors.Is(err, store.ErrOrderBusy) {
+		t.Fatalf("claim while r-a reads the order: %v, want ErrOrderBusy", err)
+	}
+	if err := a.Finish(ctx, store.Change{State: store.NeedsReview, LastError: "not sent after 21 runs"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ClaimOrder(ctx); err != nil {
+		t.Fatalf("claim after r-a ended without a send: %v, want the slot free", err)
+	}
+}
