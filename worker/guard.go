@@ -16,7 +16,7 @@ import (
 // guards protects each provider, and this worker's slots, from each other:
 // a rate limit per provider (its Entry's RateLimit, per worker process), and
 // a circuit breaker that, after breakerTrips consecutive failures (no answer,
-// 5xx), stops calling the provider for breakerOpen. An outage then costs
+// 5xx), stops calling the provider for Config.BreakerOpen. An outage then costs
 // each refund one quick "not now" instead of a slot held through backoffs.
 //
 // A call is admitted before anything is marked or sent (the rate limit's
@@ -24,18 +24,21 @@ import (
 // its task back for later without spending one of its retries, for a send
 // as for a look-up.
 type guards struct {
-	mu sync.Mutex
-	by map[string]*guard
+	open time.Duration // Config.BreakerOpen
+	mu   sync.Mutex
+	by   map[string]*guard
 }
 
 type guard struct {
 	limiter *rate.Limiter // nil: no limit
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
+	open    time.Duration
 }
 
 const (
 	breakerTrips = 5
-	breakerOpen  = 30 * time.Second
+	// DefaultBreakerOpen is Config.BreakerOpen's default.
+	DefaultBreakerOpen = 30 * time.Second
 	// halfOpenWait is how long a call waits while the breaker lets one
 	// trial call through (another run's) to see if the provider is back.
 	halfOpenWait = 5 * time.Second
@@ -50,10 +53,10 @@ func (g *guards) of(e providers.Entry) *guard {
 	if gd := g.by[e.Name]; gd != nil {
 		return gd
 	}
-	gd := &guard{breaker: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+	gd := &guard{open: g.open, breaker: gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        e.Name,
 		MaxRequests: 1,
-		Timeout:     breakerOpen,
+		Timeout:     g.open,
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= breakerTrips },
 		IsExcluded:  func(err error) bool { return errors.Is(err, errNotCalled) },
 	})}
@@ -98,13 +101,13 @@ func (gd *guard) admit(ctx context.Context, maxWait time.Duration) (done func(*p
 	cb, err := gd.breaker.Allow()
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState):
-		return nil, &refusal{why: "circuit_open", after: breakerOpen,
-			msg: fmt.Sprintf("circuit open: %d calls in a row failed; not calling the provider for %s", breakerTrips, breakerOpen)}
+		return nil, &refusal{why: "circuit_open", after: gd.open,
+			msg: fmt.Sprintf("circuit open: %d calls in a row failed; not calling the provider for %s", breakerTrips, gd.open)}
 	case errors.Is(err, gobreaker.ErrTooManyRequests):
-		return nil, &refusal{why: "circuit_open", after: halfOpenWait,
+		return nil, &refusal{why: "circuit_open", after: min(halfOpenWait, gd.open),
 			msg: "circuit half-open: one trial call is testing whether the provider is back"}
 	case err != nil:
-		return nil, &refusal{why: "circuit_open", after: breakerOpen, msg: "circuit: " + err.Error()}
+		return nil, &refusal{why: "circuit_open", after: gd.open, msg: "circuit: " + err.Error()}
 	}
 	// Every admitted call must report back, even one that never left:
 	// while the breaker tests the provider, the one trial slot stays taken

@@ -40,6 +40,10 @@ type Config struct {
 	// one doubles up to it, so a short key rotation costs seconds. It spends
 	// none of the task's retries.
 	BlockedRetry time.Duration
+	// BreakerOpen is how long a provider that failed 5 calls in a row (no
+	// answer, 5xx) is not called, per worker; then one trial call tests it.
+	// Default 30 s. Refunds wait meanwhile without spending retries.
+	BreakerOpen time.Duration
 	// InRunWait is the longest wait a handler sleeps through between two
 	// provider calls; longer ones (a settle delay, a Retry-After) hand the
 	// task back to asynq for later. Default 5 s.
@@ -165,6 +169,9 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.BlockedRetry <= 0 {
 		cfg.BlockedRetry = 5 * time.Minute
 	}
+	if cfg.BreakerOpen <= 0 {
+		cfg.BreakerOpen = DefaultBreakerOpen
+	}
 	if cfg.InRunWait <= 0 {
 		cfg.InRunWait = 5 * time.Second
 	}
@@ -196,6 +203,7 @@ func New(cfg Config) (*Worker, error) {
 		inRunWait:    cfg.InRunWait,
 		dueMargin:    cfg.DueMargin,
 		knowledge:    newKnowledge(st, cfg.Logger),
+		guards:       guards{open: cfg.BreakerOpen},
 		quit:         make(chan struct{}),
 	}
 	if cfg.Metrics == nil {
