@@ -62,6 +62,11 @@ type setup struct {
 	auditDir  string
 	// eventsRetention is the worker's Config.EventsRetention; 0: the default.
 	eventsRetention time.Duration
+	// recoverEvery is the worker's Config.RecoverEvery (and so a pass's
+	// time box); default an hour: tests run passes themselves.
+	recoverEvery time.Duration
+	// breakerOpen is the worker's Config.BreakerOpen; 0: the default.
+	breakerOpen time.Duration
 }
 
 // start runs a real worker against a real Redis and the Moyasar PG simulator
@@ -105,7 +110,7 @@ func (h *harness) registry(t *testing.T, key string) *providers.Registry {
 // harness's Redis and simulator.
 func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 	t.Helper()
-	cfg := setup{key: apiKey}
+	cfg := setup{key: apiKey, recoverEvery: time.Hour}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -116,7 +121,7 @@ func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 	w, err := worker.New(worker.Config{AcceptRedisLoss: true,
 		Redis: h.env.Asynq, RDB: h.env.Client, Registry: h.registry(t, cfg.key), Prefix: h.env.Prefix, Queue: h.env.Queue, Logger: log,
 		Attempt:      worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
-		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: time.Hour,
+		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: cfg.recoverEvery, BreakerOpen: cfg.breakerOpen,
 		Webhook: cfg.webhook, Retention: cfg.retention, AuditDir: cfg.auditDir, EventsRetention: cfg.eventsRetention,
 	})
 	if err != nil {

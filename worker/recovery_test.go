@@ -2,12 +2,17 @@ package worker_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
@@ -153,5 +158,156 @@ func TestRecovererResumesASpentTaskThenEscalates(t *testing.T) {
 	rec, _ = h.store.Get(ctx, "rf-spent")
 	if rec.State != store.NeedsReview || !strings.Contains(rec.LastError, "ran out of retries 4 times") || rec.InFlight != 1 {
 		t.Fatalf("record = %+v; want needs_review, the attempt still in flight", rec)
+	}
+}
+
+// overdueWithoutTasks creates n refunds, each overdue with no task, as a
+// producer that died after every record would leave them.
+func (h *harness) overdueWithoutTasks(t *testing.T, prefix string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	ids := make(chan int)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				r := tasks.Refund{Version: 1, RefundID: fmt.Sprintf("%s-%06d", prefix, i), Provider: providers.MoyasarPG,
+					OrderID: fmt.Sprintf("ord-%s-%06d", prefix, i), AmountMinor: 100, Currency: "SAR"}
+				if _, _, err := h.store.Create(ctx, r); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := h.store.Postpone(ctx, r.RefundID, -time.Second); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// A worker that lives less than a recoverer period (a crash loop, a
+// rolling deploy) still recovers: the recoverer makes a pass at start.
+// Here the period is an hour, so only that pass can have made the task.
+func TestAWorkerRecoversAtStart(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true })
+	h.sim.AddOrder("ord-start", mustMoney(t, "3.00", "SAR"))
+	r := tasks.Refund{Version: 1, RefundID: "rf-start", Provider: providers.MoyasarPG, OrderID: "ord-start", AmountMinor: 300, Currency: "SAR"}
+	if _, _, err := h.store.Create(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.Postpone(context.Background(), r.RefundID, -time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.worker.Shutdown)
+	if rec := h.await(t, "rf-start"); rec.State != store.Succeeded {
+		t.Fatalf("refund = %+v; want succeeded, its task made by the pass at start", rec)
+	}
+}
+
+// A backlog of overdue refunds (a producer that died after a bulk file's
+// records, or asynq's tasks lost with Redis) is worked through in one pass,
+// batch after batch, not 200 a period; each gets its task once.
+func TestRecovererWorksThroughABacklog(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true })
+	h.overdueWithoutTasks(t, "rf-bl", backlogSize)
+	began := time.Now()
+	n := h.worker.Recover(context.Background())
+	took := time.Since(began)
+	t.Logf("%d overdue refunds recovered in one pass in %s (%.0f per second)", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	if n != backlogSize {
+		t.Fatalf("one pass re-created %d tasks, want all %d", n, backlogSize)
+	}
+	q, err := h.insp.GetQueueInfo(h.env.Queue)
+	if err != nil || q.Pending != backlogSize {
+		t.Fatalf("queue %+v, %v; want %d pending tasks, one per refund", q, err, backlogSize)
+	}
+	if again := h.worker.Recover(context.Background()); again != 0 {
+		t.Fatalf("a second pass re-created %d tasks; every refund had one", again)
+	}
+}
+
+// A pass is time-boxed to the recoverer's period: with a period shorter
+// than a batch takes, each pass takes one batch (200) and leaves the rest,
+// due already, to the next.
+func TestRecovererPassIsTimeBoxed(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true; s.recoverEvery = time.Nanosecond })
+	h.overdueWithoutTasks(t, "rf-tb", 500)
+	for i, want := range []int{200, 200, 100, 0} {
+		if n := h.worker.Recover(context.Background()); n != want {
+			t.Fatalf("pass %d re-created %d tasks, want %d", i+1, n, want)
+		}
+	}
+}
+
+// A record that cannot be read (here an amount that does not parse) is
+// skipped, counted and logged; the others in its batch are recovered, and
+// it is looked at again only after an hour, not at the head of every pass.
+func TestRecovererSkipsAnUnreadableRecord(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true })
+	ctx := context.Background()
+	h.overdueWithoutTasks(t, "rf-bad", 3)
+	bad := "rf-bad-000001"
+	if err := h.env.Client.HSet(ctx, h.env.Prefix+"refund:"+bad, "amount_minor", "12.5").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.worker.Recover(ctx); n != 2 {
+		t.Fatalf("recoverer re-created %d tasks, want the 2 readable refunds'", n)
+	}
+	if due, _ := h.store.Due(ctx, bad); time.Until(due) < 50*time.Minute {
+		t.Fatalf("unreadable refund due again in %s, want about an hour", time.Until(due))
+	}
+	if !strings.Contains(h.logs.String(), `"refund_id":"`+bad+`"`) || !strings.Contains(h.logs.String(), "cannot be read") {
+		t.Fatalf("the skipped record was not logged by id:\n%s", h.logs.String())
+	}
+	srv := httptest.NewServer(h.worker.HTTPHandler())
+	defer srv.Close()
+	if _, body := get(t, srv.URL+"/metrics"); !strings.Contains(body, "refundq_recoverer_unreadable_total 1") {
+		t.Fatal("/metrics lacks refundq_recoverer_unreadable_total 1")
+	}
+}
+
+// Two queues under one prefix: a refund's task lives in the queue its
+// producer chose, and the recoverer of a worker serving another queue looks
+// for it there: it neither makes a second live task in its own queue nor
+// misses one that is gone.
+func TestRecovererLooksInTheRefundsOwnQueue(t *testing.T) {
+	h := start(t, func(s *setup) { s.noStart = true })
+	ctx := context.Background()
+	other := h.env.Queue + "-b"
+	t.Cleanup(func() { _ = h.insp.DeleteQueue(other, true) })
+	enq := enqueue.New(h.env.Asynq, h.env.Client, enqueue.WithQueue(other), enqueue.WithPrefix(h.env.Prefix),
+		enqueue.WithRegistry(h.registry(t, apiKey)), enqueue.AcceptRedisLoss())
+	defer enq.Close()
+	if _, err := enq.Enqueue(ctx, req("rf-q", "ord-q", "4.00")); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.recoverNow(t, "rf-q"); n != 0 {
+		t.Fatalf("recoverer re-created %d tasks for a refund whose task waits in queue %s", n, other)
+	}
+	if _, err := h.insp.GetTaskInfo(h.env.Queue, tasks.RefundTaskID("rf-q")); !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		t.Fatalf("a second task in the recoverer's own queue: %v", err)
+	}
+	if err := h.insp.DeleteTask(other, tasks.RefundTaskID("rf-q")); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.recoverNow(t, "rf-q"); n != 1 {
+		t.Fatalf("recoverer re-created %d tasks after the task was deleted, want 1", n)
+	}
+	if info, err := h.insp.GetTaskInfo(other, tasks.RefundTaskID("rf-q")); err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task in %s: %+v, %v; want it pending there again", other, info, err)
 	}
 }

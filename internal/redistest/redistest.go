@@ -61,9 +61,18 @@ func New(t testing.TB) *Env {
 	t.Cleanup(func() {
 		ctx := context.Background()
 		for _, pattern := range []string{e.Prefix + "*", "asynq:{" + e.Queue + "}*"} {
-			iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-			for iter.Next(ctx) {
-				rdb.Del(ctx, iter.Val())
+			// A page of keys per round trip: a test may leave 100,000s.
+			for cursor := uint64(0); ; {
+				keys, next, err := rdb.Scan(ctx, cursor, pattern, 1000).Result()
+				if err != nil {
+					break
+				}
+				if len(keys) > 0 {
+					rdb.Unlink(ctx, keys...)
+				}
+				if cursor = next; cursor == 0 {
+					break
+				}
 			}
 		}
 		rdb.SRem(ctx, "asynq:queues", e.Queue)
