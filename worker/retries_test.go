@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,69 @@ func TestThrottledProviderIsWaitedOutWithoutSpendingRetries(t *testing.T) {
 		t.Fatalf("ledger has %d refunds, want 1", len(got))
 	}
 	h.awaitHistory(t, "rf-slow", 1, "provider asked to slow down")
+}
+
+// A shutdown that comes while the read before a send is slow sends nothing:
+// the read may have used most of the shutdown's grace, and a send started
+// after it could be cut off mid-flight. The refund stays queued, unsent,
+// for the next worker.
+func TestShutdownDuringTheReadBeforeASendSendsNothing(t *testing.T) {
+	h := start(t)
+	ctx := context.Background()
+	h.sim.AddOrder("ord-read", mustMoney(t, "8.00", "SAR"))
+	h.sim.Faults().SlowFor = time.Second
+	h.sim.Faults().Next(1, "GET", "/v1/orders/ord-read", sim.Slow)
+	if _, err := h.enq.Enqueue(ctx, req("rf-read", "ord-read", "8.00")); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); h.sim.Faults().Counts()[sim.Slow] == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the read before the send never started")
+		}
+	}
+	h.worker.Shutdown()
+	rec, err := h.store.Get(ctx, "rf-read")
+	if err != nil || rec.Attempts != 0 || rec.InFlight != 0 || rec.State.Final() {
+		t.Fatalf("after shutdown: %+v, %v; want the refund open with nothing sent", rec, err)
+	}
+	if got := h.sim.RefundsFor("ord-read"); len(got) != 0 {
+		t.Fatalf("ledger has %d refunds, want none: nothing may be sent after the read once shutdown began", len(got))
+	}
+}
+
+// A provider that stops answering (every call a 503) opens the breaker.
+// While it is open, and through its trial calls that fail again, refunds
+// whose attempts are in flight wait without spending their task's retries:
+// an outage many times longer than the breaker's period (here 15 periods;
+// in production 15 periods is 7.5 minutes) ends with every refund paid
+// once, none handed to a human. Each task may fail one counted run (its
+// budget is 2 runs: MaxRetry 2).
+func TestAnOutageBehindAnOpenBreakerSpendsNoRetries(t *testing.T) {
+	const period = 200 * time.Millisecond
+	h := start(t, func(s *setup) { s.breakerOpen = period })
+	var ids []string
+	for i := range 4 {
+		id, order := fmt.Sprintf("rf-out-%d", i), fmt.Sprintf("ord-out-%d", i)
+		h.sim.AddOrder(order, mustMoney(t, "6.00", "SAR"))
+		// Applied, and the answer lost: each refund then looks up.
+		h.sim.Faults().Next(1, "POST", "/v1/orders/"+order+"/refund", sim.AppliedThenReset)
+		ids = append(ids, id)
+	}
+	h.sim.Faults().Outage(sim.Status5xx, 15*period)
+	for i, id := range ids {
+		h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: id, Provider: providers.MoyasarPG,
+			OrderID: fmt.Sprintf("ord-out-%d", i), AmountMinor: 600, Currency: "SAR"}, 2)
+	}
+	for i, id := range ids {
+		rec := h.await(t, id)
+		if rec.State != store.Succeeded {
+			t.Fatalf("refund %s = %+v; want succeeded after the outage", id, rec)
+		}
+		if got := h.sim.RefundsFor(fmt.Sprintf("ord-out-%d", i)); len(got) != 1 {
+			t.Fatalf("ledger of %s has %d refunds, want 1", id, len(got))
+		}
+	}
+	if !strings.Contains(h.logs.String(), "circuit open") {
+		t.Fatal("the breaker never opened: the outage did not test it")
+	}
 }
