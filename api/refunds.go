@@ -41,6 +41,7 @@ type Refund struct {
 	Attempts       int               `json:"attempts"`
 	LastError      string            `json:"last_error,omitempty"`
 	Blocked        string            `json:"blocked,omitempty"`
+	BlockedSince   *time.Time        `json:"blocked_since,omitempty"`
 	PendingSince   *time.Time        `json:"pending_since,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
@@ -57,6 +58,10 @@ func refundOf(rec store.Record) Refund {
 	if !rec.PendingSince.IsZero() {
 		t := rec.PendingSince
 		out.PendingSince = &t
+	}
+	if !rec.BlockedAt.IsZero() {
+		t := rec.BlockedAt
+		out.BlockedSince = &t
 	}
 	return out
 }

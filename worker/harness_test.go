@@ -240,6 +240,9 @@ func (h *harness) awaitBlocked(t *testing.T, id string) store.Record {
 	for {
 		rec, err := h.store.Get(context.Background(), id)
 		if err == nil && rec.Blocked != "" {
+			if rec.BlockedAt.IsZero() {
+				t.Fatalf("refund %s blocked with no blocked_at: %+v", id, rec)
+			}
 			return rec
 		}
 		if time.Now().After(deadline) {

@@ -31,18 +31,23 @@ type statusJSON struct {
 	Attempts       int               `json:"attempts"`
 	LastError      string            `json:"last_error,omitempty"`
 	Blocked        string            `json:"blocked,omitempty"`
+	BlockedSince   *time.Time        `json:"blocked_since,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 	History        []store.Entry     `json:"history,omitempty"`
 }
 
 func toJSON(rec store.Record, hist []store.Entry) statusJSON {
+	var since *time.Time
+	if !rec.BlockedAt.IsZero() {
+		since = &rec.BlockedAt
+	}
 	return statusJSON{
 		RefundID: rec.RefundID, Provider: rec.Provider, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
 		AmountMinor: rec.Amount.Minor, Amount: rec.Amount.Decimal(), Currency: rec.Amount.Currency,
 		Reason: rec.Reason, Metadata: rec.Metadata, State: rec.State, Final: rec.State.Final(), ProviderRef: rec.ProviderRef,
 		ProviderStatus: rec.ProviderStatus, Attempts: rec.Attempts, LastError: rec.LastError, Blocked: rec.Blocked,
-		CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
+		BlockedSince: since, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
 	}
 }
 
@@ -145,6 +150,9 @@ func printStatus(out io.Writer, rec store.Record, hist []store.Entry) {
 	row("provider status", rec.ProviderStatus)
 	row("last error", oneLine(rec.LastError))
 	row("blocked", oneLine(rec.Blocked))
+	if !rec.BlockedAt.IsZero() {
+		row("blocked since", rec.BlockedAt.Format(time.RFC3339))
+	}
 	row("created", rec.CreatedAt.Format(time.RFC3339))
 	row("updated", rec.UpdatedAt.Format(time.RFC3339))
 	tw.Flush()
