@@ -62,7 +62,7 @@ func (s *Store) Reopen(ctx context.Context, id, note string) error {
 	// Settled only restates in_flight 0 (a refund never sent has no such
 	// field): the refund's order slot is then freed, as after any settled
 	// attempt.
-	return l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Due: s.now().Add(s.grace()),
+	return l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Due: l.Now().Add(s.grace()),
 		Entry: Entry{Event: "reopened", Detail: note}})
 }
 
