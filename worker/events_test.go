@@ -72,6 +72,9 @@ func TestKilledDispatchersWebhooksAllDelivered(t *testing.T) {
 		got[ev.Refund.RefundID] = append(got[ev.Refund.RefundID], ev)
 	}))
 	defer recv.Close()
+	// Only the second worker serves the queue from now on: the first has no
+	// webhook handler, and a delivery task it took would wait for a retry.
+	h.worker.Shutdown()
 	w2 := h.newWorker(t, func(s *setup) { s.webhook = worker.WebhookConfig{URL: recv.URL, Secret: secret} })
 
 	before, err := h.env.Client.XLen(ctx, h.store.EventsKey()).Result()
@@ -122,7 +125,8 @@ func TestKilledDispatchersWebhooksAllDelivered(t *testing.T) {
 // counted by group. A recent event is kept.
 func TestJanitorLogsAndCountsEventsTrimmedUndelivered(t *testing.T) {
 	ctx := context.Background()
-	h := start(t, func(s *setup) { s.eventsRetention = time.Minute })
+	// Not started: its janitor's pass at start would race this test's pass.
+	h := start(t, func(s *setup) { s.eventsRetention = time.Minute; s.noStart = true })
 	key := h.store.EventsKey()
 	old := time.Now().Add(-time.Hour).UnixMilli()
 	add := func(id, refund string) {

@@ -198,16 +198,15 @@ func (h *Handler) drive(ctx context.Context, t *asynq.Task, id string, skip func
 			// open without one.
 			return r.finalize(ctx, err)
 		}
-		// asynq runs it again after retryDelay; the recoverer looks if it
-		// has not by then.
-		// (retryDelay gets the same count: asynq passes the retries done.)
-		n, _ := asynq.GetRetryCount(ctx)
-		wait := baseRetryDelay(n) * 5 / 4 // its longest jitter included
+		// asynq runs it again after the delay chosen here (retryDelay reads
+		// it from the error); the recoverer looks if it has not by then.
 		var ra *retryAfterError
-		if errors.As(err, &ra) {
-			wait = ra.after
+		if !errors.As(err, &ra) || ra.after <= 0 {
+			n, _ := asynq.GetRetryCount(ctx) // as asynq passes retryDelay: the retries done
+			ra = &retryAfterError{err: err, after: jittered(baseRetryDelay(n))}
+			err = ra
 		}
-		_ = h.store.Postpone(recordCtx(ctx), id, wait+h.dueMargin)
+		_ = h.store.Postpone(recordCtx(ctx), id, ra.after+h.dueMargin)
 	}
 	return err
 }

@@ -300,9 +300,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
-// retryDelay honours a provider's Retry-After when the handler passed one
-// back, else grows exponentially to ten minutes, with jitter so a provider
-// outage does not end in a thundering herd.
+// retryDelay honours the delay the handler passed back (a provider's
+// Retry-After, or the one it chose and told the recoverer about), else grows
+// exponentially to ten minutes, with jitter.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	var sn *snoozeError
 	if errors.As(err, &sn) {
@@ -312,9 +312,12 @@ func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.As(err, &ra) && ra.after > 0 {
 		return ra.after
 	}
-	d := baseRetryDelay(n)
-	return d + rand.N(d/4+time.Millisecond)
+	return jittered(baseRetryDelay(n))
 }
+
+// jittered adds up to a quarter of d, so a provider outage does not end in
+// a thundering herd.
+func jittered(d time.Duration) time.Duration { return d + rand.N(d/4+time.Millisecond) }
 
 // baseRetryDelay grows exponentially to ten minutes; retryDelay adds up to a
 // quarter of it as jitter.
