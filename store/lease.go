@@ -57,9 +57,9 @@ type Lease struct {
 	provider string
 	order    string
 	ttl      time.Duration
-	// offset is Redis's clock minus this process's, read when the lease was
-	// taken (see Now).
-	offset   time.Duration
+	// base is Redis's clock when the lease was taken, and at this process's
+	// clock then (with its monotonic reading): see Now.
+	base, at time.Time
 	released bool // Finish gave it up
 	claims   bool // see ClaimReferences
 }
@@ -81,7 +81,9 @@ func (l *Lease) value() string { return strconv.FormatInt(l.token, 10) + ":" + l
 // while another worker holds it.
 func (s *Store) Acquire(ctx context.Context, id string, ttl time.Duration) (*Lease, Record, error) {
 	owner := strings.ReplaceAll(uuid.NewString(), "-", "")[:16] // 64 random bits: enough to tell owners apart
+	sent := s.now()
 	res, err := leaseScript.Run(ctx, s.rdb, []string{s.recordKey(id), s.leaseKey(id)}, ttl.Milliseconds(), owner).Slice()
+	back := s.now()
 	if err != nil {
 		if isErr(err, "NOTFOUND") {
 			return nil, Record{}, fmt.Errorf("refund %s: %w", id, ErrNotFound)
@@ -104,22 +106,26 @@ func (s *Store) Acquire(ctx context.Context, id string, ttl time.Duration) (*Lea
 	if err != nil {
 		return nil, Record{}, err
 	}
-	l := &Lease{s: s, id: id, token: token, owner: owner, provider: rec.Provider, order: rec.OrderID, ttl: ttl}
+	l := &Lease{s: s, id: id, token: token, owner: owner, provider: rec.Provider, order: rec.OrderID, ttl: ttl,
+		base: sent, at: sent}
 	if t, _ := res[2].([]any); len(t) == 2 {
 		sec, _ := strconv.ParseInt(fmt.Sprint(t[0]), 10, 64)
 		usec, _ := strconv.ParseInt(fmt.Sprint(t[1]), 10, 64)
-		// Off by at most the script's round trip: milliseconds, against
-		// settle delays of seconds.
-		l.offset = time.Unix(sec, usec*1000).Sub(s.now())
+		// Redis read its clock somewhere in the round trip: taken as its
+		// middle, off by at most half of it (milliseconds, against settle
+		// delays of seconds).
+		l.base, l.at = time.Unix(sec, usec*1000), sent.Add(back.Sub(sent)/2)
 	}
 	return l, rec, nil
 }
 
-// Now is the time on Redis's clock, as read when the lease was taken. Every
-// time the lease writes (sent_at, the look-ups' first answers, the history)
-// is on it, and a run compares those times with Now: workers whose clocks
-// disagree then still agree on how long ago an attempt left.
-func (l *Lease) Now() time.Time { return l.s.now().Add(l.offset) }
+// Now is the time on Redis's clock: Redis's time when the lease was taken
+// plus how long ago that was on this process's monotonic clock (a step of
+// the wall clock meanwhile changes nothing). Every time the lease writes
+// (sent_at, the look-ups' first answers, the history) is on it, and a run
+// compares those times with Now: workers whose clocks disagree then still
+// agree on how long ago an attempt left.
+func (l *Lease) Now() time.Time { return l.base.Add(l.s.now().Sub(l.at)) }
 
 // Renew extends the lease by its ttl; ErrFenced if it was lost.
 func (l *Lease) Renew(ctx context.Context) error {
@@ -188,7 +194,10 @@ func (l *Lease) MarkSent(ctx context.Context, snd Send) (int, error) {
 	if snd.OnePerOrder {
 		flag = "2"
 	}
-	fields := []any{"state", string(Processing), "sent_at", msTime(l.Now()), "before", snd.Before, "blocked", "", "last_error", ""}
+	// A blocked refund stays blocked, and blocked since when it was, until
+	// an outcome shows otherwise: a send refused for our key (401) must not
+	// restart the growing wait between two tries.
+	fields := []any{"state", string(Processing), "sent_at", msTime(l.Now()), "before", snd.Before, "last_error", ""}
 	if snd.Task != "" {
 		fields = append(fields, "task", snd.Task)
 	}

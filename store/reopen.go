@@ -62,8 +62,18 @@ func (s *Store) Reopen(ctx context.Context, id, note string) error {
 	// Settled only restates in_flight 0 (a refund never sent has no such
 	// field): the refund's order slot is then freed, as after any settled
 	// attempt.
-	return l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Due: l.Now().Add(s.grace()),
-		Entry: Entry{Event: "reopened", Detail: note}})
+	// Its task goes to the queue of this Store (WithQueue), where the
+	// caller enqueues it: the recoverer looks for it there.
+	if err := l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Queue: s.queue,
+		Due: l.Now().Add(s.grace()), Entry: Entry{Event: "reopened", Detail: note}}); err != nil {
+		return err
+	}
+	// A person sent it on again: the recoverer's count of spent tasks
+	// starts over.
+	if err := s.rdb.HDel(ctx, s.recordKey(id), "resumes").Err(); err != nil {
+		return fmt.Errorf("store: reopen refund %s: %w", id, err)
+	}
+	return nil
 }
 
 // atProvider says what shows that something of the refund may be at the

@@ -78,26 +78,11 @@ func (r *refusal) Error() string { return r.msg }
 
 // admit lets one call through, after waiting for the rate limit if that
 // wait is at most maxWait. The call's outcome must be passed to done (nil
-// for a call that did not leave). A
-// refusal (a longer rate-limit wait, ctx ended, the breaker open or testing)
-// says how long to wait instead.
+// for a call that did not leave). A refusal (the breaker open or testing, a
+// longer rate-limit wait, ctx ended) says how long to wait instead.
 func (gd *guard) admit(ctx context.Context, maxWait time.Duration) (done func(*providers.Outcome), _ *refusal) {
-	if gd.limiter != nil {
-		r := gd.limiter.Reserve()
-		wait := r.Delay()
-		if wait > maxWait {
-			r.Cancel()
-			return nil, &refusal{why: "rate_limit", after: wait, msg: fmt.Sprintf("rate limit: next call in %s", wait.Round(time.Millisecond))}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			r.Cancel()
-			return nil, &refusal{why: "rate_limit", after: time.Second, msg: "rate limit wait ended: " + context.Cause(ctx).Error()}
-		}
-	}
+	// The breaker first: while it is open, a refusal costs no rate-limit
+	// wait and no token.
 	cb, err := gd.breaker.Allow()
 	switch {
 	case errors.Is(err, gobreaker.ErrOpenState):
@@ -112,7 +97,7 @@ func (gd *guard) admit(ctx context.Context, maxWait time.Duration) (done func(*p
 	// Every admitted call must report back, even one that never left:
 	// while the breaker tests the provider, the one trial slot stays taken
 	// until its call reports.
-	return func(out *providers.Outcome) {
+	done = func(out *providers.Outcome) {
 		if out == nil {
 			cb(errNotCalled)
 		} else if failed(*out) {
@@ -120,7 +105,27 @@ func (gd *guard) admit(ctx context.Context, maxWait time.Duration) (done func(*p
 		} else {
 			cb(nil)
 		}
-	}, nil
+	}
+	if gd.limiter == nil {
+		return done, nil
+	}
+	r := gd.limiter.Reserve()
+	wait := r.Delay()
+	if wait > maxWait {
+		r.Cancel()
+		done(nil)
+		return nil, &refusal{why: "rate_limit", after: wait, msg: fmt.Sprintf("rate limit: next call in %s", wait.Round(time.Millisecond))}
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return done, nil
+	case <-ctx.Done():
+		r.Cancel()
+		done(nil)
+		return nil, &refusal{why: "rate_limit", after: time.Second, msg: "rate limit wait ended: " + context.Cause(ctx).Error()}
+	}
 }
 
 var (

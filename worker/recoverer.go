@@ -153,21 +153,26 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 			return false
 		}
 		why := fmt.Sprintf("its task was %s while the refund is %s", info.State, rec.State)
-		if info.State == asynq.TaskStateArchived && info.Retried >= info.MaxRetry {
-			// Spent by failures, or by a snooze on its last retry (asynq
-			// archives a task at its last retry whatever it returns).
-			n, err := h.store.Resumed(ctx, rec.RefundID)
-			if err != nil {
-				log.WithError(err).Warn("recoverer: cannot count the refund's resumes")
+		// Spent: by failures (its last run died, or could not record the
+		// refund's review), or archived by hand while it waited for its
+		// last run.
+		spent := info.State == asynq.TaskStateArchived && info.Retried >= info.MaxRetry
+		if spent {
+			if rec.Resumes >= maxResumes {
+				r.escalate(ctx, log, rec, fmt.Sprintf("its task ran out of retries %d times (last error: %s)", rec.Resumes+1, info.LastErr))
 				return false
 			}
-			if n > maxResumes {
-				r.escalate(ctx, log, rec, fmt.Sprintf("its task ran out of retries %d times (last error: %s)", n, info.LastErr))
-				return false
-			}
-			why = fmt.Sprintf("its task was archived after %d retries (last error: %s); new task %d of %d", info.Retried, info.LastErr, n, maxResumes)
+			why = fmt.Sprintf("its task was archived after %d retries (last error: %s); new task %d of %d", info.Retried, info.LastErr, rec.Resumes+1, maxResumes)
 		}
-		return r.recreate(ctx, log, rec, queue, why, true)
+		if !r.recreate(ctx, log, rec, queue, why, true) {
+			return false
+		}
+		if spent {
+			if _, err := h.store.Resumed(ctx, rec.RefundID); err != nil {
+				log.WithError(err).Warn("recoverer: cannot count the refund's resumes")
+			}
+		}
+		return true
 	default:
 		// Alive (pending, scheduled, active, retry): look again when it
 		// should have run.

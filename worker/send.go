@@ -41,12 +41,15 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		var ok bool
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
-		before, out, ok = p.Prepare(pctx, req)
+		out = reported(done, func() providers.Outcome {
+			var o providers.Outcome
+			before, o, ok = p.Prepare(pctx, req)
+			if ok {
+				o.Kind = providers.Succeeded // read; for the breaker and the metric
+			}
+			return o
+		})
 		cancel()
-		if ok {
-			out.Kind = providers.Succeeded // read; for the breaker and the metric
-		}
-		done(&out)
 		h.metrics.calls.WithLabelValues(rec.Provider, string(callPrepare), out.Kind.String()).Observe(time.Since(start).Seconds())
 		if !ok {
 			h.learn(ctx, out)
@@ -65,6 +68,10 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 	done, err := h.admit(ctx)
 	if err != nil {
 		return "", out, e, true, err
+	}
+	if h.stopping() { // the rate limit's wait may have outlasted the shutdown's start
+		done(nil)
+		return "", out, e, true, errShutdown
 	}
 	deadline := time.Now().Add(providers.OperationTimeout)
 	attempt, err := h.lease.MarkSent(ctx, store.Send{
@@ -166,9 +173,8 @@ func (h *run) call(ctx context.Context, c call, fn func(context.Context, provide
 	start := time.Now()
 	var requestID string
 	cctx, cancel := context.WithDeadline(providers.WithRequestID(ctx, &requestID), deadline)
-	out := fn(cctx, req)
+	out := reported(done, func() providers.Outcome { return fn(cctx, req) })
 	cancel()
-	done(&out)
 	dur := time.Since(start)
 	h.metrics.calls.WithLabelValues(h.rec.Provider, string(c), out.Kind.String()).Observe(dur.Seconds())
 	if out.RequestID == "" {
@@ -176,6 +182,22 @@ func (h *run) call(ctx context.Context, c call, fn func(context.Context, provide
 	}
 	h.learn(ctx, out)
 	return out, h.entryFor(c, req.Attempt, out, dur)
+}
+
+// reported makes an admitted call and reports its outcome to done, also
+// when the adapter panics (asynq recovers a handler's panic, and the
+// breaker's one trial slot must not stay taken for good).
+func reported(done func(*providers.Outcome), call func() providers.Outcome) providers.Outcome {
+	ok := false
+	defer func() {
+		if !ok {
+			done(&providers.Outcome{Kind: providers.Unknown, Reason: "the adapter panicked"})
+		}
+	}()
+	out := call()
+	ok = true
+	done(&out)
+	return out
 }
 
 // admit asks the provider's guard to let a call through. A refusal ends the

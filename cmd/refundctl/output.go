@@ -59,7 +59,7 @@ func (g *globals) openStore() (*store.Store, func(), error) {
 	// A settle is a final state: it waits until Redis keeps it, like every
 	// write that guards money (reads never ask).
 	keeper := durability.NewKeeper(rdb, os.Getenv(durability.AcceptLossEnv) == "1", logrus.StandardLogger())
-	return store.New(rdb, g.prefix).WithDurability(keeper.Wait), func() { rdb.Close() }, nil
+	return store.New(rdb, g.prefix).WithQueue(g.queue).WithDurability(keeper.Wait), func() { rdb.Close() }, nil
 }
 
 // oneLine folds a message onto one line for a table cell.
