@@ -269,7 +269,9 @@ func run(c config) (bool, error) {
 		wants[i] = want{s, tasks.Refund{Version: tasks.PayloadVersion, RefundID: id, Provider: s.Name, OrderID: order,
 			TransactionID: txn, AmountMinor: amount.Minor, Currency: amount.Currency, Reason: "requested"}, over}
 	}
-	enqOpts := []enqueue.Option{enqueue.WithRegistry(catalog.Rules()), enqueue.WithQueuedGrace(10 * time.Second)}
+	// The producer's grace for a new refund's first run is the default too
+	// (store.DueQueued): it is one of the recovery settings.
+	enqOpts := []enqueue.Option{enqueue.WithRegistry(catalog.Rules())}
 	if c.acceptLoss {
 		enqOpts = append(enqOpts, enqueue.AcceptRedisLoss())
 	}
