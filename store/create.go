@@ -75,10 +75,10 @@ func (s *Store) SoleHolder(ctx context.Context, r tasks.Refund) error {
 // DueQueued is how long a new refund may wait for its first run before the
 // recoverer makes sure its task exists (unless WithQueuedGrace says
 // otherwise). Producers write the record, then the task; one that dies in
-// between would otherwise leave the refund queued forever. A minute: with
-// the recoverer's pass every 30 s, such a refund, or one whose task was
-// deleted before it ran, runs within about a minute and a half.
-const DueQueued = time.Minute
+// between would otherwise leave the refund queued forever. 30 s: with the
+// recoverer's pass every 15 s, such a refund, or one whose task was deleted
+// before it ran, gets a task within 45 s.
+const DueQueued = 30 * time.Second
 
 // WithQueuedGrace returns a Store whose new refunds are due for the
 // recoverer's check d after creation instead of DueQueued: longer for a

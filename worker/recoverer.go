@@ -189,9 +189,9 @@ func (r *recoverer) untilRun(info *asynq.TaskInfo, rec store.Record) time.Durati
 		return max(time.Until(info.NextProcessAt), LeaseTTL)
 	case asynq.TaskStatePending:
 		// Waiting its turn behind a backlog: looked at less often the
-		// longer it waits, so a million queued refunds are not each
-		// checked every minute.
-		return min(max(time.Since(rec.UpdatedAt)/4, LeaseTTL), 5*time.Minute)
+		// longer it waits (a quarter of its wait so far, 15 s to 5 min),
+		// so a million queued refunds are not each checked every minute.
+		return min(max(time.Since(rec.UpdatedAt)/4, 15*time.Second), 5*time.Minute)
 	}
 	return LeaseTTL
 }

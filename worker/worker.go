@@ -49,8 +49,8 @@ type Config struct {
 	// task back to asynq for later. Default 5 s.
 	InRunWait time.Duration
 	// RecoverEvery is how often the worker looks for open refunds whose task
-	// is missing or was archived or deleted by hand; default 30 s. It also
-	// looks once at start.
+	// is missing or was archived or deleted by hand; default 15 s (a pass
+	// with nothing overdue is one cheap script). It also looks once at start.
 	RecoverEvery time.Duration
 	// Metrics is where the worker registers its Prometheus metrics (and
 	// asynq's queue metrics); default a registry of its own, served by
@@ -88,9 +88,10 @@ type Config struct {
 	// sustains hundreds of refunds a second needs a shorter one.
 	EventsRetention time.Duration
 	// DueMargin is how long after a refund's task should have run the
-	// recoverer looks for it; default 30 s: with RecoverEvery, a refund
-	// whose task disappeared resumes within about a minute of when the task
-	// would have run. A check that comes early costs a look at asynq.
+	// recoverer looks for it; default 15 s (asynq moves a due task within a
+	// second): with RecoverEvery, a refund whose task disappeared is given a
+	// new one within 30 s of when the task would have run. A check that
+	// comes early costs a look at asynq.
 	DueMargin time.Duration
 	// PollInterval is how often asynq looks for due poll and retry tasks;
 	// default 1s (asynq's own default is 5s).
@@ -176,10 +177,10 @@ func New(cfg Config) (*Worker, error) {
 		cfg.InRunWait = 5 * time.Second
 	}
 	if cfg.RecoverEvery <= 0 {
-		cfg.RecoverEvery = 30 * time.Second
+		cfg.RecoverEvery = 15 * time.Second
 	}
 	if cfg.DueMargin <= 0 {
-		cfg.DueMargin = 30 * time.Second
+		cfg.DueMargin = 15 * time.Second
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
