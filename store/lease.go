@@ -263,6 +263,20 @@ func (l *Lease) change(ctx context.Context, c Change, release bool) error {
 // ErrNotReview: only a refund in needs_review can be settled by hand.
 var ErrNotReview = errors.New("refund is not in needs_review")
 
+// takeReview takes the lease of a refund in needs_review, for a person's
+// hand on it: no worker drives it meanwhile. The caller releases the lease.
+func (s *Store) takeReview(ctx context.Context, id string) (*Lease, Record, error) {
+	l, rec, err := s.Acquire(ctx, id, 30*time.Second)
+	if err != nil {
+		return nil, Record{}, err
+	}
+	if rec.State != NeedsReview {
+		l.Release(ctx)
+		return nil, Record{}, fmt.Errorf("refund %s is %s: %w", id, rec.State, ErrNotReview)
+	}
+	return l, rec, nil
+}
+
 // Settle closes a needs_review refund by hand, as succeeded or failed, after
 // a human has asked the provider. It takes the refund's lease so no worker
 // is driving it meanwhile.
@@ -270,14 +284,11 @@ func (s *Store) Settle(ctx context.Context, id string, state State, providerRef,
 	if state != Succeeded && state != Failed {
 		return fmt.Errorf("settle refund %s: state must be succeeded or failed, not %q", id, state)
 	}
-	l, rec, err := s.Acquire(ctx, id, 30*time.Second)
+	l, _, err := s.takeReview(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer l.Release(ctx)
-	if rec.State != NeedsReview {
-		return fmt.Errorf("refund %s is %s: %w", id, rec.State, ErrNotReview)
-	}
 	lastError := ""
 	if state == Failed {
 		lastError = "settled by hand as failed: " + note

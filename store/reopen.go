@@ -44,14 +44,11 @@ func (s *Store) Reopen(ctx context.Context, id, note string) error {
 	if strings.TrimSpace(note) == "" {
 		return fmt.Errorf("reopen refund %s: %w: say who reopens it and why, for its history", id, ErrNoNote)
 	}
-	l, rec, err := s.Acquire(ctx, id, 30*time.Second)
+	l, rec, err := s.takeReview(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer l.Release(ctx)
-	if rec.State != NeedsReview {
-		return fmt.Errorf("refund %s is %s: %w", id, rec.State, ErrNotReview)
-	}
 	hist, err := s.History(ctx, id)
 	if err != nil {
 		return err
