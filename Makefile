@@ -4,8 +4,8 @@
 # make demo: the main job on an embedded Redis.
 # make build: every binary in bin/ (refundctl, refund-worker, refund-api, refund-chaos, ...).
 # make browser-test: asynqmon at /monitoring in headless Chromium (Debian's
-# `chromium` package); not part of `make test`: .ci/run runs it only where
-# Chromium starts, and says so when it does not.
+# `chromium` package, which .ci/run installs where it is missing); not part
+# of `make test`.
 # make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
 .PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas
