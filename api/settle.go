@@ -8,8 +8,9 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/refundq/refundq/store"
 	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/store"
 )
 
 // settleBody is POST /v1/refunds/{id}/settle.
