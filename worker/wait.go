@@ -88,10 +88,12 @@ func (h *Handler) sleep(ctx context.Context, d time.Duration) bool {
 
 // handBack ends the run without calling the provider again now: the refund
 // waits (reason in its record), and its task comes back after the wait
-// without spending a retry (a guard's refusal, a 429, the order busy).
+// without spending a retry (a guard's refusal, a 429, the order busy). A
+// blocked refund stays blocked, since when it was: waiting shows nothing
+// about our configuration.
 func (h *run) handBack(ctx context.Context, why, reason string, after time.Duration) error {
 	reason = "waiting: " + reason
-	_ = h.finish(ctx, store.Change{State: h.rec.State, LastError: reason, Due: h.dueAfter(after),
+	_ = h.finish(ctx, store.Change{State: h.rec.State, Blocked: h.rec.Blocked, LastError: reason, Due: h.dueAfter(after),
 		Entry: store.Entry{Event: "decision", Attempt: h.rec.Attempts, Detail: fmt.Sprintf("%s; next call in %s", reason, after.Round(time.Millisecond))}})
 	return h.snooze(why, fmt.Errorf("refund %s: %s", h.rec.RefundID, reason), after)
 }
