@@ -72,8 +72,7 @@ task of it is still in asynq; an archived or completed task of it is replaced.`,
 			if old != "" {
 				if err := insp.DeleteTask(g.queue, taskID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 					return fmt.Errorf("refund %s reopened (queued), but its %s task %s could not be deleted, so no new task was enqueued: %v. "+
-						"A worker looks at the refund %s: it re-creates a completed task, and moves the refund back to needs_review "+
-						"if the task is still archived after its retries; then run refundctl retry again",
+						"Nothing is lost: a worker's recoverer replaces an archived or completed task of an open refund once it is due (%s)",
 						quote(id), old, taskID, err, dueText(ctx, st, id))
 				}
 			}
