@@ -154,6 +154,20 @@ func (h *harness) await(t *testing.T, id string) store.Record {
 	}
 }
 
+// awaitPaidOnce waits until refund id is final and fails the test unless
+// it succeeded and order's ledger holds exactly one refund.
+func (h *harness) awaitPaidOnce(t *testing.T, id, order string) store.Record {
+	t.Helper()
+	rec := h.await(t, id)
+	if rec.State != store.Succeeded {
+		t.Fatalf("refund %s = %+v; want succeeded", id, rec)
+	}
+	if got := h.sim.RefundsFor(order); len(got) != 1 {
+		t.Fatalf("ledger of %s has %d refunds, want 1: %+v", order, len(got), got)
+	}
+	return rec
+}
+
 func req(id, order, amount string) enqueue.Request {
 	return enqueue.Request{RefundID: id, Provider: providers.MoyasarPG, OrderID: order, Amount: amount, Currency: "SAR", Reason: "requested_by_customer"}
 }

@@ -37,13 +37,7 @@ func TestRecovererEnqueuesARefundLeftWithoutATask(t *testing.T) {
 	if n := h.worker.Recover(ctx); n != 1 {
 		t.Fatalf("recoverer repaired %d refunds, want 1", n)
 	}
-	rec := h.await(t, "rf-orphan")
-	if rec.State != store.Succeeded {
-		t.Fatalf("orphaned refund = %+v, want succeeded via the recoverer", rec)
-	}
-	if got := h.sim.RefundsFor("ord-orphan"); len(got) != 1 {
-		t.Fatalf("ledger has %d refunds, want 1", len(got))
-	}
+	h.awaitPaidOnce(t, "rf-orphan", "ord-orphan")
 }
 
 // The poll chain broke: the record says pending with poll 2 scheduled, but
@@ -78,12 +72,7 @@ func TestRecovererRestartsABrokenPollChain(t *testing.T) {
 	if n := h.recoverNow(t, "rf-chain"); n != 1 {
 		t.Fatalf("recoverer re-created %d tasks, want the poll", n)
 	}
-	if rec := h.await(t, "rf-chain"); rec.State != store.Succeeded {
-		t.Fatalf("after the repair: %+v", rec)
-	}
-	if got := h.sim.RefundsFor("ord-chain"); len(got) != 1 {
-		t.Fatalf("ledger has %d refunds, want 1", len(got))
-	}
+	h.awaitPaidOnce(t, "rf-chain", "ord-chain")
 }
 
 // An operator archives a refund's task in asynqmon while it waits for a
@@ -106,12 +95,7 @@ func TestRecovererUndoesAnOperatorsArchive(t *testing.T) {
 	if n := h.recoverNow(t, "rf-arch"); n != 1 {
 		t.Fatalf("recoverer re-created %d tasks, want 1", n)
 	}
-	if rec := h.await(t, "rf-arch"); rec.State != store.Succeeded {
-		t.Fatalf("after the repair: %+v", rec)
-	}
-	if got := h.sim.RefundsFor("ord-arch"); len(got) != 1 {
-		t.Fatalf("ledger has %d refunds, want 1", len(got))
-	}
+	h.awaitPaidOnce(t, "rf-arch", "ord-arch")
 }
 
 // A task archived with its retries spent (its last run handed it back, died,
@@ -213,9 +197,7 @@ func TestAWorkerRecoversAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.worker.Shutdown)
-	if rec := h.await(t, "rf-start"); rec.State != store.Succeeded {
-		t.Fatalf("refund = %+v; want succeeded, its task made by the pass at start", rec)
-	}
+	h.awaitPaidOnce(t, "rf-start", "ord-start") // its task made by the pass at start
 }
 
 // A backlog of overdue refunds (a producer that died after a bulk file's

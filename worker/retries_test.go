@@ -108,13 +108,7 @@ func TestThrottledProviderIsWaitedOutWithoutSpendingRetries(t *testing.T) {
 	h.sim.AddOrder("ord-slow", mustMoney(t, "9.00", "SAR"))
 	h.sim.Faults().Next(12, "POST", "/v1/orders/ord-slow/refund", sim.RateLimited)
 	h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: "rf-slow", Provider: providers.MoyasarPG, OrderID: "ord-slow", AmountMinor: 900, Currency: "SAR"}, 1)
-	rec := h.await(t, "rf-slow")
-	if rec.State != store.Succeeded {
-		t.Fatalf("record = %+v; want succeeded once the provider stopped throttling", rec)
-	}
-	if got := h.sim.RefundsFor("ord-slow"); len(got) != 1 {
-		t.Fatalf("ledger has %d refunds, want 1", len(got))
-	}
+	h.awaitPaidOnce(t, "rf-slow", "ord-slow")
 	h.awaitHistory(t, "rf-slow", 1, "provider asked to slow down")
 }
 
@@ -170,13 +164,7 @@ func TestAnOutageBehindAnOpenBreakerSpendsNoRetries(t *testing.T) {
 			OrderID: fmt.Sprintf("ord-out-%d", i), AmountMinor: 600, Currency: "SAR"}, 2)
 	}
 	for i, id := range ids {
-		rec := h.await(t, id)
-		if rec.State != store.Succeeded {
-			t.Fatalf("refund %s = %+v; want succeeded after the outage", id, rec)
-		}
-		if got := h.sim.RefundsFor(fmt.Sprintf("ord-out-%d", i)); len(got) != 1 {
-			t.Fatalf("ledger of %s has %d refunds, want 1", id, len(got))
-		}
+		h.awaitPaidOnce(t, id, fmt.Sprintf("ord-out-%d", i))
 	}
 	if !strings.Contains(h.logs.String(), "circuit open") {
 		t.Fatal("the breaker never opened: the outage did not test it")
