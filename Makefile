@@ -70,7 +70,7 @@ chaos-power:
 	-go run ./cmd/refund-chaos $(POWER_FLAGS) --appendfsync everysec --accept-redis-loss
 
 fuzz:
-	bash .ci/fuzz 10s
+	bash .ci/fuzz 100000x
 
 demo:
 	go run ./cmd/refundctl demo
