@@ -75,6 +75,7 @@ const (
 type route struct {
 	pattern string
 	access  access
+	scope   Scope // what a bearerOnly route's token must have
 	handler http.Handler
 }
 
@@ -94,27 +95,27 @@ func New(cfg Config) (*Server, error) {
 		mux: http.NewServeMux(), bulk: make(chan struct{}, cfg.BulkUploads),
 	}
 	s.routes = []route{
-		{"POST /v1/refunds", bearerOnly, http.HandlerFunc(s.createRefund)},
-		{"GET /v1/refunds", bearerOnly, http.HandlerFunc(s.listRefunds)},
-		{"GET /v1/refunds/{id}", bearerOnly, http.HandlerFunc(s.getRefund)},
-		{"POST /v1/refunds/{id}/settle", bearerOnly, http.HandlerFunc(s.settleRefund)},
-		{"POST /v1/refunds/bulk", bearerOnly, http.HandlerFunc(s.bulkRefunds)},
-		{"GET /openapi.json", public, http.HandlerFunc(serveOpenAPI)},
-		{"GET /healthz", public, http.HandlerFunc(healthz)},
-		{"GET /readyz", public, http.HandlerFunc(s.readyz)},
+		{"POST /v1/refunds", bearerOnly, ScopeWrite, http.HandlerFunc(s.createRefund)},
+		{"GET /v1/refunds", bearerOnly, ScopeRead, http.HandlerFunc(s.listRefunds)},
+		{"GET /v1/refunds/{id}", bearerOnly, ScopeRead, http.HandlerFunc(s.getRefund)},
+		{"POST /v1/refunds/{id}/settle", bearerOnly, ScopeSettle, http.HandlerFunc(s.settleRefund)},
+		{"POST /v1/refunds/bulk", bearerOnly, ScopeWrite, http.HandlerFunc(s.bulkRefunds)},
+		{"GET /openapi.json", public, "", http.HandlerFunc(serveOpenAPI)},
+		{"GET /healthz", public, "", http.HandlerFunc(healthz)},
+		{"GET /readyz", public, "", http.HandlerFunc(s.readyz)},
 	}
 	if cfg.Monitoring != nil {
 		s.routes = append(s.routes,
-			route{"GET " + monitoringRoot + "/login", public, http.HandlerFunc(s.login)},
-			route{"POST " + monitoringRoot + "/login", public, http.HandlerFunc(s.login)},
-			route{monitoringRoot + "/", monitoring, cfg.Monitoring},
+			route{"GET " + monitoringRoot + "/login", public, "", http.HandlerFunc(s.login)},
+			route{"POST " + monitoringRoot + "/login", public, "", http.HandlerFunc(s.login)},
+			route{monitoringRoot + "/", monitoring, ScopeRead, cfg.Monitoring},
 		)
 	}
 	for _, rt := range s.routes {
 		h := rt.handler
 		switch rt.access {
 		case bearerOnly:
-			h = s.requireBearer(h)
+			h = s.requireBearer(rt.scope, h)
 		case monitoring:
 			h = s.requireMonitoring(h)
 		}
@@ -130,7 +131,7 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // reqInfo is what the outer handler learns about a request while inner ones
 // run, for its log line.
-type reqInfo struct{ tokenID string }
+type reqInfo struct{ who Identity }
 
 type infoKey struct{}
 
@@ -205,8 +206,8 @@ func (s *Server) logRequest(r *http.Request, sw *statusWriter, pattern string, r
 		"method": r.Method, "route": pattern, "path": r.URL.Path, "status": sw.code(), "bytes": sw.n,
 		"duration_ms": d.Milliseconds(), "request_id": sw.Header().Get(requestIDHeader),
 	}
-	if ri.tokenID != "" {
-		f["token_id"] = ri.tokenID
+	if ri.who.TokenID != "" {
+		f["token_id"], f["token_name"] = ri.who.TokenID, ri.who.Name
 	}
 	e := s.log.WithFields(f)
 	switch {

@@ -300,8 +300,8 @@ func TestSettleOnlyFromNeedsReview(t *testing.T) {
 	resp, b = h.call(t, "GET", "/v1/refunds/rf_s1", token, nil)
 	full := decode[api.Refund](t, resp, b, http.StatusOK)
 	last := full.History[len(full.History)-1]
-	if last.Event != "settled" || last.Detail != settle["note"] {
-		t.Fatalf("last history entry = %+v, want the settlement with its note", last)
+	if last.Event != "settled" || last.Detail != settle["note"] || last.ProviderRef != "rfd_77" || last.Actor != "api token "+tokenID {
+		t.Fatalf("last history entry = %+v, want the settlement with its note, reference and actor %q", last, "api token "+tokenID)
 	}
 	// Final is final.
 	resp, b = h.postJSON(t, "/v1/refunds/rf_s1/settle", map[string]string{"state": "failed", "note": "changed my mind"})
@@ -446,7 +446,11 @@ func TestTokensFromText(t *testing.T) {
 		{"comma separated", token + "," + strings.Repeat("c", 32), ""},
 		{"none", "# nobody\n\n", "no API token"},
 		{"short", "short_secret_1", "token 1 is 14 characters"},
-		{"bad characters", strings.Repeat("d", 32) + "\n" + strings.Repeat("e", 31) + " x", "token 2 has characters"},
+		{"bad characters", strings.Repeat("d", 32) + "\n" + strings.Repeat("e", 31) + "!", "token 2 has characters"},
+		{"named with scopes", token + " name=grafana read\n" + strings.Repeat("f", 32) + " name=support READ settle", ""},
+		{"unknown scope", token + " name=x admin", `"admin" is neither name=NAME nor a scope`},
+		{"bad name", token + " name=a/b", `name="a/b"`},
+		{"same name twice", token + " name=ops\n" + strings.Repeat("g", 32) + " name=ops", `tokens 1 and 2 are both named "ops"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := api.ParseTokens(tc.text)
@@ -455,7 +459,7 @@ func TestTokensFromText(t *testing.T) {
 				t.Fatal(err)
 			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 				t.Fatalf("err = %v, want %q", err, tc.err)
-			case err != nil && (strings.Contains(err.Error(), "short_secret") || strings.Contains(err.Error(), "ddd")):
+			case err != nil && (strings.Contains(err.Error(), "short_secret") || strings.Contains(err.Error(), "ddd") || strings.Contains(err.Error(), token)):
 				t.Fatalf("the error repeats a token: %v", err)
 			}
 		})

@@ -3,11 +3,9 @@ package api
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -15,75 +13,6 @@ import (
 	"strings"
 	"time"
 )
-
-// Tokens are the bearer tokens the API accepts. Only their SHA-256 hashes
-// are kept; a presented token is hashed and compared with every one of them
-// in constant time, so neither its length nor how much of it matched shows
-// in the time an answer takes.
-type Tokens struct {
-	hashes [][sha256.Size]byte
-}
-
-// MinTokenLen is the shortest token accepted: 32 characters, such as
-// `openssl rand -hex 16` prints; `openssl rand -hex 32` is better.
-const MinTokenLen = 32
-
-// ParseTokens reads tokens one per line (commas also separate them, for an
-// environment variable); blank lines and lines starting with # are skipped.
-// Each must be at least MinTokenLen characters of RFC 6750's token alphabet
-// (letters, digits, - . _ ~ + / and trailing =). The error names a token by
-// its position, never by its text.
-func ParseTokens(text string) (*Tokens, error) {
-	t := &Tokens{}
-	n := 0
-	for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == ',' }) {
-		tok := strings.TrimSpace(line)
-		if tok == "" || strings.HasPrefix(tok, "#") {
-			continue
-		}
-		n++
-		if len(tok) < MinTokenLen {
-			return nil, fmt.Errorf("token %d is %d characters; at least %d are required (e.g. `openssl rand -hex 32`)", n, len(tok), MinTokenLen)
-		}
-		if !isB64Token(tok) {
-			return nil, fmt.Errorf("token %d has characters a bearer token cannot carry (allowed: letters, digits, - . _ ~ + / and trailing =)", n)
-		}
-		t.hashes = append(t.hashes, sha256.Sum256([]byte(tok)))
-	}
-	if n == 0 {
-		return nil, errors.New("no API token configured: the API never runs without authentication")
-	}
-	return t, nil
-}
-
-func isB64Token(s string) bool {
-	body := strings.TrimRight(s, "=")
-	if body == "" {
-		return false
-	}
-	for _, c := range body {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~+/", c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// match reports which token tok is (its id: the first 4 bytes of its hash in
-// hex, safe for logs), comparing with every token whatever matched first.
-func (t *Tokens) match(tok string) (id string, ok bool) {
-	h := sha256.Sum256([]byte(tok))
-	found := -1
-	for i := range t.hashes {
-		if subtle.ConstantTimeCompare(h[:], t.hashes[i][:]) == 1 {
-			found = i
-		}
-	}
-	if found < 0 {
-		return "", false
-	}
-	return hex.EncodeToString(t.hashes[found][:4]), true
-}
 
 // bearer returns the token of an "Authorization: Bearer …" header.
 func bearer(r *http.Request) (tok string, present bool) {
@@ -106,25 +35,47 @@ func challenge(w http.ResponseWriter, r *http.Request, present bool) {
 	writeProblem(w, r, Problem{Status: http.StatusUnauthorized, Detail: "this endpoint needs an Authorization: Bearer <token> header"})
 }
 
-// requireBearer lets a request through only with a valid bearer token. The
-// API itself never reads the monitoring cookie, so a page elsewhere cannot
-// make a browser call the API on an operator's behalf.
-func (s *Server) requireBearer(next http.Handler) http.Handler {
+// requireBearer lets a request through only with a valid bearer token that
+// has scope. The API itself never reads the monitoring cookie, so a page
+// elsewhere cannot make a browser call the API on an operator's behalf.
+func (s *Server) requireBearer(scope Scope, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, present := bearer(r)
-		id, ok := s.tokens.match(tok)
+		who, ok := s.tokens.match(tok)
 		if !present || !ok {
 			challenge(w, r, present)
 			return
 		}
-		info(r).tokenID = id
-		next.ServeHTTP(w, r)
+		if admit(w, r, who, scope) {
+			next.ServeHTTP(w, r)
+		}
 	})
 }
 
+// admit records who made the request and lets it through if they have
+// scope; otherwise it answers 403 saying which scope is missing.
+func admit(w http.ResponseWriter, r *http.Request, who Identity, scope Scope) bool {
+	info(r).who = who
+	if who.Can(scope) {
+		return true
+	}
+	writeProblem(w, r, Problem{Status: http.StatusForbidden, Type: typeScope, Title: "The token lacks a scope this needs",
+		Detail: fmt.Sprintf("this needs a token with the %q scope; token %s has %s", scope, who.Name, scopeList(who.Scopes))})
+	return false
+}
+
+func scopeList(s []Scope) string {
+	out := make([]string, len(s))
+	for i, sc := range s {
+		out[i] = string(sc)
+	}
+	return strings.Join(out, ", ")
+}
+
 // The monitoring pages take the token from a cookie too: a browser cannot
-// send a bearer header when it follows a link. GET /monitoring/login?token=…
-// (or the form there) sets it. The cookie holds no token: it is an expiry
+// send a bearer header when it follows a link. The form at
+// /monitoring/login posts the token and sets it; a token is never taken
+// from the address (proxy logs and browser histories keep addresses). The cookie holds no token: it is an expiry
 // and an HMAC of it keyed by the token's hash, so it opens the monitoring
 // pages only, for monitoringSession, and stops working when the token is
 // removed from the configuration.
@@ -148,43 +99,51 @@ func newSession(key [sha256.Size]byte, now time.Time) string {
 
 // session reports which token a cookie value was made for, if it is still
 // valid.
-func (t *Tokens) session(v string, now time.Time) (id string, ok bool) {
+func (t *Tokens) session(v string, now time.Time) (who Identity, ok bool) {
 	exp, mac64, found := strings.Cut(v, ".")
 	if !found {
-		return "", false
+		return Identity{}, false
 	}
 	sec, err := strconv.ParseInt(exp, 10, 64)
 	mac, err2 := base64.RawURLEncoding.DecodeString(mac64)
 	if err != nil || err2 != nil || now.Unix() >= sec {
-		return "", false
+		return Identity{}, false
 	}
 	found = false
-	for i := range t.hashes {
-		if hmac.Equal(mac, sessionMAC(t.hashes[i], exp)) {
-			id, found = hex.EncodeToString(t.hashes[i][:4]), true
+	for i := range t.list {
+		if hmac.Equal(mac, sessionMAC(t.list[i].hash, exp)) {
+			who, found = t.list[i].identity(), true
 		}
 	}
-	return id, found
+	return who, found
 }
 
 // requireMonitoring lets a request to the monitoring pages through with a
-// valid bearer token or session cookie. A browser without either is sent to
-// the login form; anything else gets a 401 problem.
+// valid bearer token or session cookie: reading needs the read scope, and
+// anything else (a writable asynqmon's buttons) the write scope. A browser
+// without either is sent to the login form; anything else gets a 401
+// problem.
 func (s *Server) requireMonitoring(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scope := ScopeRead
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			scope = ScopeWrite
+		}
 		if tok, present := bearer(r); present {
-			if id, ok := s.tokens.match(tok); ok {
-				info(r).tokenID = id
-				next.ServeHTTP(w, r)
+			if who, ok := s.tokens.match(tok); ok {
+				if admit(w, r, who, scope) {
+					next.ServeHTTP(w, r)
+				}
 				return
 			}
 			challenge(w, r, true)
 			return
 		}
 		if c, err := r.Cookie(monitoringCookie); err == nil {
-			if id, ok := s.tokens.session(c.Value, time.Now()); ok {
-				info(r).tokenID = id
-				next.ServeHTTP(w, r)
+			if who, ok := s.tokens.session(c.Value, time.Now()); ok {
+				if admit(w, r, who, scope) {
+					next.ServeHTTP(w, r)
+				}
 				return
 			}
 		}
@@ -197,37 +156,62 @@ func (s *Server) requireMonitoring(next http.Handler) http.Handler {
 	})
 }
 
-// login sets the monitoring session cookie for a valid token, given as
-// ?token= or as the form field token, and sends the browser on to next (a
-// monitoring page). Without a token it shows a small form that posts it, which
-// keeps the token out of the address bar and the browser's history.
+// login sets the monitoring session cookie for a valid token with the read
+// scope, posted as the form field token, and sends the browser on to next (a
+// monitoring page). GET shows the form. A token in the address is refused
+// and not looked at: it would already be in proxy logs and the browser's
+// history, and a link carrying one would sign in whoever follows it.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxJSON)
-	if err := r.ParseForm(); err != nil {
-		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Type: typeInvalidBody, Detail: "the login form could not be read"})
+	w.Header().Set("Cache-Control", "no-store")
+	if r.URL.Query().Has("token") {
+		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Type: typeInvalidBody,
+			Detail: "a token is never taken from the address; post it with the sign-in form (and consider that token exposed: replace it)"})
 		return
 	}
-	next := safeNext(r.Form.Get("next"))
-	tok := r.Form.Get("token")
-	w.Header().Set("Cache-Control", "no-store")
-	if tok == "" && r.Method == http.MethodGet {
+	next := safeNext(r.URL.Query().Get("next"))
+	if r.Method == http.MethodGet {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; style-src 'unsafe-inline'")
 		fmt.Fprintf(w, loginPage, url.QueryEscape(next))
 		return
 	}
-	id, ok := s.tokens.match(tok)
-	if !ok {
-		challenge(w, r, true)
+	r.Body = http.MaxBytesReader(w, r.Body, maxJSON)
+	if err := r.ParseForm(); err != nil {
+		writeProblem(w, r, Problem{Status: http.StatusBadRequest, Type: typeInvalidBody, Detail: "the login form could not be read"})
 		return
 	}
-	info(r).tokenID = id
+	tok := r.PostForm.Get("token")
+	who, ok := s.tokens.match(tok)
+	if !ok {
+		challenge(w, r, tok != "")
+		return
+	}
+	if !admit(w, r, who, ScopeRead) {
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: monitoringCookie, Value: newSession(sha256.Sum256([]byte(tok)), time.Now()),
 		Path: monitoringRoot, MaxAge: int(monitoringSession.Seconds()), HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https",
+		SameSite: http.SameSiteStrictMode, Secure: secureCookie(r),
 	})
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// secureCookie says whether the session cookie is marked Secure: always,
+// except on a plain-HTTP connection that arrived on a loopback address (a
+// developer's laptop, which browsers treat as secure anyway). It reads the
+// connection, never a client-sent header: an X-Forwarded-Proto anyone can
+// send must not decide how the session is protected.
+func secureCookie(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // safeNext keeps a redirect after login on the monitoring pages of this
@@ -249,6 +233,6 @@ const loginPage = `<!doctype html>
 <label>API token <input type="password" name="token" autocomplete="current-password" required style="width:100%%"></label>
 <p><button type="submit">Sign in</button></p>
 </form>
-<p>The token is one of the API's bearer tokens. The session lasts 12 hours.</p>
+<p>The token is one of the API's bearer tokens with the read scope. The session lasts 12 hours.</p>
 </body></html>
 `

@@ -3,6 +3,8 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -25,8 +27,12 @@ import (
 	"github.com/refundq/refundq/worker"
 )
 
-// token is the test server's one bearer token.
+// token is the test server's bearer token with every scope.
 const token = "tok_test_0123456789abcdef0123456789abcdef"
+
+// tokenID is token's id in logs and audit records: the first 4 bytes of
+// its SHA-256 in hex.
+var tokenID = func() string { h := sha256.Sum256([]byte(token)); return hex.EncodeToString(h[:4]) }()
 
 // harness is the API served over real HTTP on a real Redis.
 type harness struct {
@@ -41,6 +47,8 @@ type options struct {
 	monitoring bool // mount asynqmon
 	writable   bool
 	registry   *providers.Registry
+	tokens     string // the token file's text; default token alone
+	tls        bool   // serve over TLS (httptest's certificate)
 }
 
 func newHarness(t *testing.T, opts ...func(*options)) *harness {
@@ -50,7 +58,10 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 		f(&o)
 	}
 	env := redistest.New(t)
-	toks, err := api.ParseTokens(token)
+	if o.tokens == "" {
+		o.tokens = token
+	}
+	toks, err := api.ParseTokens(o.tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,13 +86,17 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	client := &http.Client{
-		Timeout: 30 * time.Second,
-		// The tests look at redirects themselves.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	hs := httptest.NewUnstartedServer(srv)
+	if o.tls {
+		hs.StartTLS()
+	} else {
+		hs.Start()
 	}
+	t.Cleanup(hs.Close)
+	client := hs.Client()
+	client.Timeout = 30 * time.Second
+	// The tests look at redirects themselves.
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &harness{env: env, url: hs.URL, store: cfg.Store, logs: logs, http: client}
 }
 

@@ -28,17 +28,33 @@ func TestMonitoringSignInAndAccess(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `<form method="post"`) {
 		t.Fatalf("login form: %d %s", resp.StatusCode, b)
 	}
-	resp, b = h.call(t, "GET", "/monitoring/login?token=tok_wrong_0123456789abcdef0123456789abcdef", "", nil)
+	// A token in the address is refused, whether it is valid or not, by
+	// GET or by POST: it is in proxy logs and the browser's history already.
+	for _, method := range []string{"GET", "POST"} {
+		for _, tok := range []string{token, "tok_wrong_0123456789abcdef0123456789abcdef"} {
+			resp, b = h.call(t, method, "/monitoring/login?token="+tok, "", nil)
+			if p := problem(t, resp, b, http.StatusBadRequest); !strings.Contains(p.Detail, "never taken from the address") {
+				t.Fatalf("%s login with ?token=: %+v", method, p)
+			}
+			if len(resp.Cookies()) != 0 {
+				t.Fatalf("%s login with ?token= set a cookie", method)
+			}
+		}
+	}
+	form := url.Values{"token": {"tok_wrong_0123456789abcdef0123456789abcdef"}}
+	resp, b = h.call(t, "POST", "/monitoring/login", "", strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
 	problem(t, resp, b, http.StatusUnauthorized)
 
-	// Sign in by link and by form.
-	resp, _ = h.call(t, "GET", "/monitoring/login?token="+token+"&next="+url.QueryEscape("/monitoring/queues/"+h.env.Queue), "", nil)
+	// Sign in with the form: next stays on the monitoring pages.
+	form = url.Values{"token": {token}}
+	resp, _ = h.call(t, "POST", "/monitoring/login?next="+url.QueryEscape("/monitoring/queues/"+h.env.Queue), "",
+		strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/monitoring/queues/"+h.env.Queue {
 		t.Fatalf("login: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cookie := sessionCookie(t, resp)
-	form := url.Values{"token": {token}, "next": {"https://evil.example/"}}
-	resp, _ = h.call(t, "POST", "/monitoring/login", "", strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
+	resp, _ = h.call(t, "POST", "/monitoring/login?next="+url.QueryEscape("https://evil.example/"), "",
+		strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/monitoring/" {
 		t.Fatalf("form login: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
 	}

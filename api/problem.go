@@ -41,6 +41,7 @@ const (
 	typeOrderTaken    = problemBase + "order-taken"
 	typeNotReview     = problemBase + "not-in-review"
 	typeBusy          = problemBase + "refund-busy"
+	typeScope         = problemBase + "scope-missing"
 	typeUnavailable   = problemBase + "unavailable"
 	typeProviderRules = problemBase + "provider-rules"
 	typeBlank         = "about:blank"

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -121,8 +123,8 @@ func TestSessionCookie(t *testing.T) {
 		t.Fatal("the cookie holds the token")
 	}
 	idA, _ := both.match(tokA)
-	if id, ok := both.session(v, now.Add(time.Hour)); !ok || id != idA {
-		t.Fatalf("fresh session: ok=%v id=%q, want token A's id %q", ok, id, idA)
+	if who, ok := both.session(v, now.Add(time.Hour)); !ok || who.TokenID != idA.TokenID {
+		t.Fatalf("fresh session: ok=%v id=%q, want token A's id %q", ok, who.TokenID, idA.TokenID)
 	}
 	exp, mac, _ := strings.Cut(v, ".")
 	for name, c := range map[string]struct {
@@ -157,6 +159,19 @@ func TestSafeNext(t *testing.T) {
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A plain-HTTP connection that did not arrive on loopback gets a Secure
+// cookie anyway: the browser then keeps the session only over HTTPS.
+func TestSecureCookieOffLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{"127.0.0.1": false, "::1": false, "10.1.2.3": true, "203.0.113.9": true} {
+		r := httptest.NewRequest("POST", "/monitoring/login", nil)
+		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.ParseIP(addr), Port: 8080}))
+		r.Header.Set("X-Forwarded-Proto", "https")
+		if got := secureCookie(r); got != want {
+			t.Errorf("local address %s: Secure = %v, want %v", addr, got, want)
 		}
 	}
 }

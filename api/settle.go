@@ -61,7 +61,9 @@ func (s *Server) settleRefund(w http.ResponseWriter, r *http.Request) {
 		notFound(w, r, id)
 		return
 	}
-	err := s.enq.Settle(r.Context(), id, body.State, body.ProviderRef, strings.TrimSpace(body.Note))
+	who := info(r).who
+	err := s.enq.Settle(r.Context(), id, store.Settlement{State: body.State, ProviderRef: body.ProviderRef,
+		Note: strings.TrimSpace(body.Note), Actor: who.Actor()})
 	var busy *store.BusyError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -81,7 +83,7 @@ func (s *Server) settleRefund(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.WithFields(logrus.Fields{"refund_id": id, "state": body.State, "provider_ref": body.ProviderRef,
-		"token_id": info(r).tokenID}).Warn("refund settled by hand")
+		"actor": who.Actor()}).Warn("refund settled by hand")
 	rec, err := s.store.Get(r.Context(), id)
 	if err != nil {
 		s.unavailable(w, r, err, "the refund was settled, but could not be read back")

@@ -324,9 +324,10 @@ func (c *Client) Status(ctx context.Context, refundID string) (store.Record, []s
 // List returns every refund record, oldest first.
 func (c *Client) List(ctx context.Context) ([]store.Record, error) { return c.store.List(ctx, 0) }
 
-// Settle closes a needs_review refund by hand; see store.Store.Settle.
-func (c *Client) Settle(ctx context.Context, refundID string, state store.State, providerRef, note string) error {
-	return c.store.Settle(ctx, refundID, state, providerRef, note)
+// Settle closes a needs_review refund by hand, recording who did it; see
+// store.Store.Settle.
+func (c *Client) Settle(ctx context.Context, refundID string, v store.Settlement) error {
+	return c.store.Settle(ctx, refundID, v)
 }
 
 // IsInvalid reports whether err is about the request itself (bad field,

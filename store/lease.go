@@ -277,12 +277,33 @@ func (s *Store) takeReview(ctx context.Context, id string) (*Lease, Record, erro
 	return l, rec, nil
 }
 
+// Settlement is a verdict on a needs_review refund: what the provider shows,
+// and who found it.
+type Settlement struct {
+	State       State  // Succeeded (the provider shows the refund) or Failed (it shows none)
+	ProviderRef string // the provider's reference, when succeeded
+	Note        string // what the provider said; required
+	// Actor is who settles it (an API token's name, the person running
+	// refundctl); required: a hand on the money leaves a name.
+	Actor string
+}
+
+// ErrNoActor: a change by hand must say who made it.
+var ErrNoActor = errors.New("who made the change is required")
+
 // Settle closes a needs_review refund by hand, as succeeded or failed, after
 // a human has asked the provider. It takes the refund's lease so no worker
-// is driving it meanwhile.
-func (s *Store) Settle(ctx context.Context, id string, state State, providerRef, note string) error {
-	if state != Succeeded && state != Failed {
-		return fmt.Errorf("settle refund %s: state must be succeeded or failed, not %q", id, state)
+// is driving it meanwhile. The history entry keeps the note, the provider's
+// reference and the actor.
+func (s *Store) Settle(ctx context.Context, id string, v Settlement) error {
+	if v.State != Succeeded && v.State != Failed {
+		return fmt.Errorf("settle refund %s: state must be succeeded or failed, not %q", id, v.State)
+	}
+	if strings.TrimSpace(v.Note) == "" {
+		return fmt.Errorf("settle refund %s: %w: say what the provider said, for its history", id, ErrNoNote)
+	}
+	if strings.TrimSpace(v.Actor) == "" {
+		return fmt.Errorf("settle refund %s: %w", id, ErrNoActor)
 	}
 	l, _, err := s.takeReview(ctx, id)
 	if err != nil {
@@ -290,11 +311,11 @@ func (s *Store) Settle(ctx context.Context, id string, state State, providerRef,
 	}
 	defer l.Release(ctx)
 	lastError := ""
-	if state == Failed {
-		lastError = "settled by hand as failed: " + note
+	if v.State == Failed {
+		lastError = "settled by hand as failed: " + v.Note
 	}
-	return l.Apply(ctx, Change{State: state, ProviderRef: providerRef, LastError: lastError, Settled: true,
-		Entry: Entry{Event: "settled", Detail: note}})
+	return l.Apply(ctx, Change{State: v.State, ProviderRef: v.ProviderRef, LastError: lastError, Settled: true,
+		Entry: Entry{Event: "settled", Detail: v.Note, Actor: v.Actor, ProviderRef: v.ProviderRef}})
 }
 
 // Escalate moves an open refund to needs_review with the reason, when

@@ -93,7 +93,12 @@ type Entry struct {
 	// keeps pending, polled for weeks) into one entry: it stands for Count
 	// answers, the last at Last.
 	Count int       `json:"count,omitempty"`
-	Last  time.Time `json:"last,omitempty"`
+	Last  time.Time `json:"last,omitzero"`
+	// Actor is who made a change by hand (settled, reopened): an API
+	// token's name and id, or the person refundctl ran as.
+	Actor string `json:"actor,omitempty"`
+	// ProviderRef is the provider's reference a person settled with.
+	ProviderRef string `json:"provider_ref,omitempty"`
 }
 
 // Get returns the record of refund id, or ErrNotFound.

@@ -15,7 +15,7 @@ import (
 // settles it.
 var ErrMayBeAtProvider = errors.New("refund may be at the provider")
 
-// ErrNoNote: a change by hand needs a note saying who made it and why.
+// ErrNoNote: a change by hand needs a note saying why.
 var ErrNoNote = errors.New("a note is required")
 
 // NotResendableError says why a needs_review refund cannot be reopened.
@@ -37,12 +37,16 @@ func (e *NotResendableError) Is(target error) bool { return target == ErrMayBeAt
 // atProvider); otherwise it returns a *NotResendableError (errors.Is
 // ErrMayBeAtProvider) saying why. A refund in any other state is refused
 // with ErrNotReview, and a held one with ErrBusy, as Settle does. note says
-// who reopens it and why, for the history; it is required (ErrNoNote). The
+// why, for the history, and actor who reopens it; both are required
+// (ErrNoNote, ErrNoActor). The
 // refund becomes due for the recoverer after the queued grace, so a task
 // that is never enqueued is re-created then.
-func (s *Store) Reopen(ctx context.Context, id, note string) error {
+func (s *Store) Reopen(ctx context.Context, id, note, actor string) error {
 	if strings.TrimSpace(note) == "" {
-		return fmt.Errorf("reopen refund %s: %w: say who reopens it and why, for its history", id, ErrNoNote)
+		return fmt.Errorf("reopen refund %s: %w: say why it is sent again, for its history", id, ErrNoNote)
+	}
+	if strings.TrimSpace(actor) == "" {
+		return fmt.Errorf("reopen refund %s: %w", id, ErrNoActor)
 	}
 	l, rec, err := s.takeReview(ctx, id)
 	if err != nil {
@@ -62,7 +66,7 @@ func (s *Store) Reopen(ctx context.Context, id, note string) error {
 	// Its task goes to the queue of this Store (WithQueue), where the
 	// caller enqueues it: the recoverer looks for it there.
 	if err := l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Queue: s.queue,
-		Due: l.Now().Add(s.grace()), Entry: Entry{Event: "reopened", Detail: note}}); err != nil {
+		Due: l.Now().Add(s.grace()), Entry: Entry{Event: "reopened", Detail: note, Actor: actor}}); err != nil {
 		return err
 	}
 	// A person sent it on again: the recoverer's count of spent tasks

@@ -91,7 +91,7 @@ func TestReopenRefusesWhatMayBeAtProvider(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "r-" + strings.ReplaceAll(tc.name, " ", "-")
 			toReview(t, s, id, tc.steps)
-			err := s.Reopen(ctx, id, "ops: asked to resend")
+			err := s.Reopen(ctx, id, "ops: asked to resend", "alice")
 			var nr *store.NotResendableError
 			if !errors.Is(err, store.ErrMayBeAtProvider) || !errors.As(err, &nr) || !strings.Contains(err.Error(), tc.says) ||
 				!strings.Contains(err.Error(), "ask the provider what became of it, then close it with `refundctl settle`") {
@@ -111,23 +111,23 @@ func TestReopenRefusesOtherStatesAnEmptyNoteAndAHeldRefund(t *testing.T) {
 	s := store.New(env.Client, env.Prefix)
 	ctx := context.Background()
 	must(t, func() error { _, _, err := s.Create(ctx, refund("r-q")); return err }())
-	if err := s.Reopen(ctx, "r-q", "ops"); !errors.Is(err, store.ErrNotReview) || !strings.Contains(err.Error(), "is queued") {
+	if err := s.Reopen(ctx, "r-q", "ops", "alice"); !errors.Is(err, store.ErrNotReview) || !strings.Contains(err.Error(), "is queued") {
 		t.Fatalf("reopening a queued refund: %v, want ErrNotReview naming its state", err)
 	}
 	toReview(t, s, "r-1", nil)
-	if err := s.Reopen(ctx, "r-1", "  "); !errors.Is(err, store.ErrNoNote) || !strings.Contains(err.Error(), "who reopens it and why") {
+	if err := s.Reopen(ctx, "r-1", "  ", "alice"); !errors.Is(err, store.ErrNoNote) || !strings.Contains(err.Error(), "say why") {
 		t.Fatalf("reopening without a note: %v, want ErrNoNote saying what to write", err)
 	}
 	l, _, err := s.Acquire(ctx, "r-1", time.Minute)
 	must(t, err)
-	if err := s.Reopen(ctx, "r-1", "ops"); !errors.Is(err, store.ErrBusy) {
+	if err := s.Reopen(ctx, "r-1", "ops", "alice"); !errors.Is(err, store.ErrBusy) {
 		t.Fatalf("reopening a held refund: %v, want ErrBusy", err)
 	}
 	l.Release(ctx)
 	if rec, _ := s.Get(ctx, "r-1"); rec.State != store.NeedsReview {
 		t.Fatalf("after refused reopens the refund is %s, want needs_review", rec.State)
 	}
-	if err := s.Reopen(ctx, "nope", "ops"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.Reopen(ctx, "nope", "ops", "alice"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("reopening a missing refund: %v, want ErrNotFound", err)
 	}
 }
@@ -157,7 +157,7 @@ func TestReopenOfANeverSentRefundQueuesIt(t *testing.T) {
 
 	before := time.Now()
 	for _, id := range []string{"r-1", "r-2"} {
-		if err := s.Reopen(ctx, id, "alice: provider shows nothing, ticket 42"); err != nil {
+		if err := s.Reopen(ctx, id, "provider shows nothing, ticket 42", "alice"); err != nil {
 			t.Fatalf("reopen %s: %v", id, err)
 		}
 		rec, _ := s.Get(ctx, id)
@@ -165,7 +165,7 @@ func TestReopenOfANeverSentRefundQueuesIt(t *testing.T) {
 			t.Fatalf("%s after reopen: %+v; want queued, no error, its refund task", id, rec)
 		}
 		h, _ := s.History(ctx, id)
-		if last := h[len(h)-1]; last.Event != "reopened" || last.Detail != "alice: provider shows nothing, ticket 42" || last.State != store.Queued {
+		if last := h[len(h)-1]; last.Event != "reopened" || last.Detail != "provider shows nothing, ticket 42" || last.Actor != "alice" || last.State != store.Queued {
 			t.Fatalf("%s last history entry = %+v", id, last)
 		}
 		due, _ := s.Due(ctx, id)
@@ -184,7 +184,7 @@ func TestReopenOfANeverSentRefundQueuesIt(t *testing.T) {
 	if n, _ := env.Client.Exists(ctx, env.Prefix+"inflight:moyasarpg:ord-1").Result(); n != 0 {
 		t.Fatal("the reopened refund, never sent, still holds its order's slot")
 	}
-	if err := s.Reopen(ctx, "r-1", "again"); !errors.Is(err, store.ErrNotReview) {
+	if err := s.Reopen(ctx, "r-1", "again", "alice"); !errors.Is(err, store.ErrNotReview) {
 		t.Fatalf("second reopen: %v, want ErrNotReview", err)
 	}
 }

@@ -44,7 +44,7 @@ func TestOneRefundInFlightPerOrder(t *testing.T) {
 		t.Fatalf("send while the order's other refund awaits review: %v, want ErrOrderBusy", err)
 	}
 	a.Release(ctx)
-	if err := s.Settle(ctx, "r-a", store.Succeeded, "ref-1", "provider shows it"); err != nil {
+	if err := s.Settle(ctx, "r-a", store.Settlement{State: store.Succeeded, ProviderRef: "ref-1", Note: "provider shows it", Actor: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := b.MarkSent(ctx, store.Send{Sent: "b", OnePerOrder: true}); err != nil || n != 1 {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -167,18 +168,24 @@ func TestSettleOnlyFromNeedsReview(t *testing.T) {
 	if _, _, err := s.Create(ctx, refund("r-4")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Settle(ctx, "r-4", store.Succeeded, "ref", "asked"); !errors.Is(err, store.ErrNotReview) {
+	if err := s.Settle(ctx, "r-4", store.Settlement{State: store.Succeeded, ProviderRef: "ref", Note: "asked", Actor: "alice"}); !errors.Is(err, store.ErrNotReview) {
 		t.Fatalf("settling a queued refund: %v, want ErrNotReview", err)
 	}
 	l, _, _ := s.Acquire(ctx, "r-4", time.Minute)
 	if err := l.Apply(ctx, store.Change{State: store.NeedsReview}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Settle(ctx, "r-4", store.Succeeded, "ref", "asked"); !errors.Is(err, store.ErrBusy) {
+	if err := s.Settle(ctx, "r-4", store.Settlement{State: store.Succeeded, ProviderRef: "ref", Note: "asked", Actor: "alice"}); !errors.Is(err, store.ErrBusy) {
 		t.Fatalf("settling while a worker holds the lease: %v, want ErrBusy", err)
 	}
 	l.Release(ctx)
-	if err := s.Settle(ctx, "r-4", store.Failed, "", "provider shows no refund for this order"); err != nil {
+	if err := s.Settle(ctx, "r-4", store.Settlement{State: store.Failed, Note: "asked"}); !errors.Is(err, store.ErrNoActor) {
+		t.Fatalf("settling with no actor: %v, want ErrNoActor", err)
+	}
+	if err := s.Settle(ctx, "r-4", store.Settlement{State: store.Failed, Actor: "alice"}); !errors.Is(err, store.ErrNoNote) {
+		t.Fatalf("settling with no note: %v, want ErrNoNote", err)
+	}
+	if err := s.Settle(ctx, "r-4", store.Settlement{State: store.Failed, Note: "provider shows no refund for this order", Actor: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := s.Get(ctx, "r-4")
@@ -186,8 +193,21 @@ func TestSettleOnlyFromNeedsReview(t *testing.T) {
 		t.Fatalf("after settle: %+v", rec)
 	}
 	h, _ := s.History(ctx, "r-4")
-	if last := h[len(h)-1]; last.Event != "settled" || last.State != store.Failed {
-		t.Fatalf("last history entry = %+v", last)
+	if last := h[len(h)-1]; last.Event != "settled" || last.State != store.Failed || last.Actor != "alice" ||
+		last.Detail != "provider shows no refund for this order" || last.At.IsZero() {
+		t.Fatalf("last history entry = %+v, want settled to failed by alice with the note", last)
+	}
+}
+
+// A history entry that folds nothing says nothing of a last time: a zero
+// time is left out of the JSON, not written as year 1.
+func TestEntryWithoutFoldHasNoLast(t *testing.T) {
+	b, err := json.Marshal(store.Entry{At: time.Unix(1_800_000_000, 0).UTC(), Event: "send"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), `{"at":"2027-01-15T08:00:00Z","event":"send"}`; got != want {
+		t.Fatalf("entry JSON = %s, want %s", got, want)
 	}
 }
 

@@ -200,7 +200,7 @@ func TestARefundInReviewHoldingTheOrderBlocksTheNext(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("refunds on the order: %v", ids)
 	}
-	if err := h.store.Settle(ctx, "rf-held-1", store.Succeeded, ids[0], "seen in the Ecart Pay dashboard"); err != nil {
+	if err := h.store.Settle(ctx, "rf-held-1", store.Settlement{State: store.Succeeded, ProviderRef: ids[0], Note: "seen in the Ecart Pay dashboard", Actor: "alice"}); err != nil {
 		t.Fatal(err)
 	}
 	if rec := h.await(t, "rf-held-2"); rec.State != store.Succeeded {

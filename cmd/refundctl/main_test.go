@@ -78,7 +78,7 @@ func TestFlagsAfterArguments(t *testing.T) {
 	}
 	// The flags parse; the refund is queued, so the store refuses (1), not
 	// the command line (2).
-	r = cli(t, env, "", "settle", "rf-1", "--as", "failed", "--note", "x")
+	r = cli(t, env, "", "settle", "rf-1", "--as", "failed", "--note", "x", "--actor", "alice")
 	if r.code != exitFailed || !strings.Contains(r.err, `refund "rf-1" is queued, not needs_review`) {
 		t.Fatalf("settle ID --as failed --note x: %s", r)
 	}
@@ -114,7 +114,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"enqueue", "--id", "x", "--provider", "moyasarpg", "--order", "o", "--amount", "1.505", "--currency", "SAR"}, 2, "--amount: amount \"1.505\": SAR has 2 decimals"},
 		{[]string{"enqueue", "--id", "x", "--provider", "paypal", "--order", "o", "--amount", "1", "--currency", "SAR"}, 2, `unknown provider "paypal"`},
 		{[]string{"status", "nope"}, 1, `no refund "nope"`},
-		{[]string{"settle", "nope", "--as", "failed", "--note", "x"}, 1, `no refund "nope"`},
+		{[]string{"settle", "nope", "--as", "failed", "--note", "x", "--actor", "alice"}, 1, `no refund "nope"`},
 		{[]string{"guesses", "clear", "fatora", "nope"}, 2, `fatora has no guess "nope" (its guesses: fatora.verify_refund_status, fatora.verify_refund_status.under_proccession)`},
 	} {
 		r := cli(t, env, "", tc.args...)
@@ -175,7 +175,7 @@ func TestVersionAndCompletion(t *testing.T) {
 // internal one, and quotes the input at most 64 characters long.
 func TestMessagesForPeople(t *testing.T) {
 	env := redistest.New(t)
-	r := cli(t, env, "", "settle", "no_such_id", "--as", "failed", "--note", "x")
+	r := cli(t, env, "", "settle", "no_such_id", "--as", "failed", "--note", "x", "--actor", "alice")
 	if r.code != 1 || strings.Contains(r.err, "ERR") || strings.Contains(r.err, "store:") ||
 		!strings.Contains(r.err, `no refund "no_such_id" under key prefix`) {
 		t.Fatalf("settle of an unknown refund: %s", r)

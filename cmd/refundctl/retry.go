@@ -16,15 +16,15 @@ import (
 )
 
 func retryCmd(g *globals) *cobra.Command {
-	var note string
+	var note, actor string
 	cmd := &cobra.Command{
-		Use:   "retry ID --note TEXT",
+		Use:   "retry ID --note TEXT [--actor NAME]",
 		Short: "Send a needs_review refund again, when nothing of it can be at the provider",
 		Long: `Send a refund in needs_review again: it goes back to queued and gets a new task. This is for a refund whose
 task ran out of retries before anything left ("not sent after N runs ... nothing was applied"). It is refused
 when anything of the refund may be at the provider — an attempt in flight, a provider reference, a refund the
 provider reported in progress, an answer that showed or contradicted it: ask the provider, then use settle.
---note says who sends it again and why, for the history. Never while a worker holds the refund, nor while a live
+--note says why, and --actor who (see settle), for the history. Never while a worker holds the refund, nor while a live
 task of it is still in asynq; an archived or completed task of it is replaced.`,
 		Example: joinExamples(
 			`refundctl retry rf_5 --note "alice: Ecart Pay was down all morning, ticket OPS-118"`,
@@ -33,7 +33,11 @@ task of it is still in asynq; an archived or completed task of it is replaced.`,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if strings.TrimSpace(note) == "" {
-				return usagef("missing --note: say who sends it again and why, for the refund's history")
+				return usagef("missing --note: say why it is sent again, for the refund's history")
+			}
+			who, err := resolveActor(actor)
+			if err != nil {
+				return err
 			}
 			ctx, id := cmd.Context(), args[0]
 			st, closeStore, err := g.openStore()
@@ -66,7 +70,7 @@ task of it is still in asynq; an archived or completed task of it is replaced.`,
 			if err != nil {
 				return err
 			}
-			if err := st.Reopen(ctx, id, note); err != nil {
+			if err := st.Reopen(ctx, id, note, who); err != nil {
 				return aboutRefund(id, g.prefix, err)
 			}
 			if old != "" {
@@ -93,7 +97,8 @@ task of it is still in asynq; an archived or completed task of it is replaced.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&note, "note", "", "who sends it again and why, for the history (required)")
+	cmd.Flags().StringVar(&note, "note", "", "why it is sent again, for the history (required)")
+	actorFlag(cmd, &actor)
 	return cmd
 }
 

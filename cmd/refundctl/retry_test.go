@@ -78,7 +78,7 @@ func TestRetryReplacesTheArchivedTask(t *testing.T) {
 	r := needsReview(t, env, "rf_1", false)
 	taskOf(t, env, insp, r, true)
 
-	res := cli(t, env, "", "retry", "rf_1", "--note", "alice: provider was down, OPS-118")
+	res := cli(t, env, "", "retry", "rf_1", "--note", "provider was down, OPS-118", "--actor", "alice")
 	if res.code != 0 || !strings.Contains(res.out, "refund rf_1 reopened: queued, task refund:rf_1 enqueued") ||
 		!strings.Contains(res.out, "replacing its archived task") {
 		t.Fatalf("retry of a never-sent refund: %s", res)
@@ -94,12 +94,12 @@ func TestRetryReplacesTheArchivedTask(t *testing.T) {
 		t.Fatalf("refund after retry is %s, want queued", s)
 	}
 	h, _ := store.New(env.Client, env.Prefix).History(context.Background(), "rf_1")
-	if last := h[len(h)-1]; last.Event != "reopened" || last.Detail != "alice: provider was down, OPS-118" {
+	if last := h[len(h)-1]; last.Event != "reopened" || last.Detail != "provider was down, OPS-118" || !strings.HasPrefix(last.Actor, "alice (refundctl") {
 		t.Fatalf("last history entry = %+v", last)
 	}
 
 	needsReview(t, env, "rf_2", false) // its task long gone from asynq
-	if res := cli(t, env, "", "retry", "rf_2", "--note", "bob"); res.code != 0 || strings.Contains(res.out, "replacing") {
+	if res := cli(t, env, "", "retry", "rf_2", "--note", "ops", "--actor", "bob"); res.code != 0 || strings.Contains(res.out, "replacing") {
 		t.Fatalf("retry of a refund without a task: %s", res)
 	}
 	if info, err := insp.GetTaskInfo(env.Queue, tasks.RefundTaskID("rf_2")); err != nil || info.State != asynq.TaskStatePending {
@@ -116,7 +116,7 @@ func TestRetryLeavesALiveTaskAlone(t *testing.T) {
 	r := needsReview(t, env, "rf_1", false)
 	taskOf(t, env, insp, r, false)
 
-	res := cli(t, env, "", "retry", "rf_1", "--note", "alice")
+	res := cli(t, env, "", "retry", "rf_1", "--note", "ops", "--actor", "alice")
 	if res.code != exitFailed || !strings.Contains(res.err, "task refund:rf_1 is still scheduled") ||
 		!strings.Contains(res.err, "nothing was changed") {
 		t.Fatalf("retry with a live task: %s", res)
@@ -138,7 +138,7 @@ func TestRetryRefusals(t *testing.T) {
 	defer insp.Close()
 	r := needsReview(t, env, "rf_sent", true)
 	taskOf(t, env, insp, r, true)
-	res := cli(t, env, "", "retry", "rf_sent", "--note", "alice")
+	res := cli(t, env, "", "retry", "rf_sent", "--note", "ops", "--actor", "alice")
 	if res.code != exitFailed || !strings.Contains(res.err, "attempt 1 was sent and what became of it is unknown") ||
 		!strings.Contains(res.err, "ask the provider what became of it, then close it with `refundctl settle`") {
 		t.Fatalf("retry of a refund in flight: %s", res)
@@ -154,14 +154,14 @@ func TestRetryRefusals(t *testing.T) {
 	if res := cli(t, env, "", "bulk", file); res.code != 0 {
 		t.Fatalf("bulk: %s", res)
 	}
-	res = cli(t, env, "", "retry", "rf_q", "--note", "alice")
+	res = cli(t, env, "", "retry", "rf_q", "--note", "ops", "--actor", "alice")
 	if res.code != exitFailed || !strings.Contains(res.err, `refund "rf_q" is queued, not needs_review`) {
 		t.Fatalf("retry of a queued refund: %s", res)
 	}
 	if res := cli(t, env, "", "retry", "rf_sent"); res.code != exitUsage || !strings.Contains(res.err, "missing --note") {
 		t.Fatalf("retry without a note: %s", res)
 	}
-	if res := cli(t, env, "", "retry", "nope", "--note", "x"); res.code != exitFailed || !strings.Contains(res.err, `no refund "nope"`) {
+	if res := cli(t, env, "", "retry", "nope", "--note", "x", "--actor", "alice"); res.code != exitFailed || !strings.Contains(res.err, `no refund "nope"`) {
 		t.Fatalf("retry of an unknown refund: %s", res)
 	}
 }

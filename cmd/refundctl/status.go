@@ -161,9 +161,22 @@ func printStatus(out io.Writer, rec store.Record, hist []store.Entry) {
 	fmt.Fprintln(tw, "TIME\tEVENT\tATTEMPT\tOUTCOME\tSTATUS\tHTTP\tMS\tSTATE\tDETAIL")
 	for _, e := range hist {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.At.Format("15:04:05.000"), e.Event, nz(e.Attempt),
-			e.Outcome, e.Status, nz(e.HTTPStatus), nz(int(e.DurationMS)), e.State, oneLine(e.Detail+" "+e.Sent))
+			e.Outcome, e.Status, nz(e.HTTPStatus), nz(int(e.DurationMS)), e.State, oneLine(entryDetail(e)))
 	}
 	tw.Flush()
+}
+
+// entryDetail is an entry's detail with what was sent, and for a change by
+// hand the provider's reference and who made it.
+func entryDetail(e store.Entry) string {
+	d := e.Detail + " " + e.Sent
+	if e.ProviderRef != "" {
+		d += " [provider ref " + e.ProviderRef + "]"
+	}
+	if e.Actor != "" {
+		d += " [by " + e.Actor + "]"
+	}
+	return d
 }
 
 func nz(n int) string {
