@@ -6,6 +6,10 @@
 //	Refundq-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
 //
 // where the HMAC, keyed with the shared secret, covers "<t>.<raw body>".
+// While a secret is rotated the sender holds two and signs with both
+// (t=…,v1=<new>,v1=<old>), so a receiver still on the old one and a
+// receiver already on the new one both verify; a receiver rotating holds
+// both too, and Verify accepts any.
 // A receiver recomputes it over the exact bytes it received, compares in
 // constant time, and refuses a timestamp too far from its clock, so a
 // captured request cannot be replayed later. Deliveries are retried, so a
@@ -26,10 +30,35 @@ import (
 // Header is the name of the signature header.
 const Header = "Refundq-Signature"
 
-// Sign returns the signature header value for body sent at t.
-func Sign(secret []byte, t time.Time, body []byte) string {
+// Sign returns the signature header value for body sent at t: one v1 per
+// secret, in order.
+func Sign(secrets [][]byte, t time.Time, body []byte) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + mac(secret, ts, body)
+	var b strings.Builder
+	b.WriteString("t=" + ts)
+	for _, s := range secrets {
+		b.WriteString(",v1=" + mac(s, ts, body))
+	}
+	return b.String()
+}
+
+// MinSecretLen is the shortest secret ParseSecrets accepts.
+const MinSecretLen = 16
+
+// ParseSecrets reads secrets separated by commas (as WEBHOOK_SECRET holds
+// them: the new one first during a rotation), each at least MinSecretLen
+// characters once spaces are trimmed. The error names a secret by its
+// position, never by its text.
+func ParseSecrets(text string) ([][]byte, error) {
+	var out [][]byte
+	for i, part := range strings.Split(text, ",") {
+		s := strings.TrimSpace(part)
+		if len(s) < MinSecretLen {
+			return nil, fmt.Errorf("webhook: secret %d is %d characters; at least %d are required", i+1, len(s), MinSecretLen)
+		}
+		out = append(out, []byte(s))
+	}
+	return out, nil
 }
 
 func mac(secret []byte, ts string, body []byte) string {
@@ -50,10 +79,11 @@ var (
 	ErrTooOld      = errors.New("webhook: timestamp outside the tolerance")
 )
 
-// Verify checks header (the Refundq-Signature value) against body and
-// secret, and that its timestamp is within tolerance of now. Several v1
-// values are accepted (a secret being rotated signs with both).
-func Verify(header string, body, secret []byte, tolerance time.Duration, now time.Time) error {
+// Verify checks header (the Refundq-Signature value) against body, and that
+// its timestamp is within tolerance of now. It accepts a header any of whose
+// v1 values was made with any of secrets: a receiver rotating its secret
+// passes both.
+func Verify(header string, body []byte, secrets [][]byte, tolerance time.Duration, now time.Time) error {
 	var ts string
 	var sigs []string
 	for _, part := range strings.Split(header, ",") {
@@ -72,10 +102,12 @@ func Verify(header string, body, secret []byte, tolerance time.Duration, now tim
 	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
 		return fmt.Errorf("%w: signed %s ago", ErrTooOld, d.Round(time.Second))
 	}
-	want := []byte(mac(secret, ts, body))
-	for _, s := range sigs {
-		if hmac.Equal([]byte(s), want) {
-			return nil
+	for _, secret := range secrets {
+		want := []byte(mac(secret, ts, body))
+		for _, s := range sigs {
+			if hmac.Equal([]byte(s), want) {
+				return nil
+			}
 		}
 	}
 	return ErrNoSignature

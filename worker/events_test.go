@@ -60,7 +60,7 @@ func TestKilledDispatchersWebhooksAllDelivered(t *testing.T) {
 	got := map[string][]webhook.Event{}
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := webhook.Verify(r.Header.Get(webhook.Header), body, secret, webhook.DefaultTolerance, time.Now()); err != nil {
+		if err := webhook.Verify(r.Header.Get(webhook.Header), body, [][]byte{secret}, webhook.DefaultTolerance, time.Now()); err != nil {
 			t.Errorf("delivery fails verification: %v", err)
 		}
 		var ev webhook.Event
@@ -75,7 +75,7 @@ func TestKilledDispatchersWebhooksAllDelivered(t *testing.T) {
 	// Only the second worker serves the queue from now on: the first has no
 	// webhook handler, and a delivery task it took would wait for a retry.
 	h.worker.Shutdown()
-	w2 := h.newWorker(t, func(s *setup) { s.webhook = worker.WebhookConfig{URL: recv.URL, Secret: secret} })
+	w2 := h.newWorker(t, func(s *setup) { s.webhook = worker.WebhookConfig{URL: recv.URL, Secrets: [][]byte{secret}} })
 
 	before, err := h.env.Client.XLen(ctx, h.store.EventsKey()).Result()
 	if err != nil {

@@ -67,6 +67,19 @@ func (g *guards) of(e providers.Entry) *guard {
 	return gd
 }
 
+// openBreakers says which providers' breakers are not closed now.
+func (g *guards) openBreakers() map[string]bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]bool{}
+	for name, gd := range g.by {
+		if gd.breaker.State() != gobreaker.StateClosed {
+			out[name] = true
+		}
+	}
+	return out
+}
+
 // refusal is a call the guard did not let through: nothing was sent.
 type refusal struct {
 	why   string // "circuit_open", "rate_limit": the snooze metric's label

@@ -183,14 +183,19 @@ func mustMoney(t *testing.T, amount, currency string) tasks.Money {
 
 func (h *harness) awaitArchived(t *testing.T, taskID string) *asynq.TaskInfo {
 	t.Helper()
+	return h.awaitTaskState(t, taskID, asynq.TaskStateArchived)
+}
+
+func (h *harness) awaitTaskState(t *testing.T, taskID string, state asynq.TaskState) *asynq.TaskInfo {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		info, err := h.insp.GetTaskInfo(h.env.Queue, taskID)
-		if err == nil && info.State == asynq.TaskStateArchived {
+		if err == nil && info.State == state {
 			return info
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("task %s not archived: %+v, %v\nlogs:\n%s", taskID, info, err, h.logs.String())
+			t.Fatalf("task %s not %s: %+v, %v\nlogs:\n%s", taskID, state, info, err, h.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

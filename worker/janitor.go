@@ -78,8 +78,18 @@ func (j *janitor) trimEvents(ctx context.Context) error {
 	if n > 0 {
 		j.h.log.WithField("trimmed", n).Info("janitor: events past their retention trimmed")
 	}
-	return nil
+	k, err := j.h.store.OutboxTrim(ctx, time.Now().Add(-outboxHorizon))
+	if k > 0 {
+		j.h.log.WithFields(logrus.Fields{"forgotten": k, "after": outboxHorizon.String()}).
+			Warn("janitor: webhook notifications neither delivered nor given up on are no longer measured (their tasks were deleted by hand?)")
+	}
+	return err
 }
+
+// outboxHorizon is how long a notification may stay undelivered in the
+// outbox's measure: deliveries give up after about a day, so one older than
+// this has lost its task.
+const outboxHorizon = 3 * 24 * time.Hour
 
 // sweep deletes up to a batch of expired refunds and returns how many.
 func (j *janitor) sweep(ctx context.Context) (int, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/refundq/refundq/internal/scrape"
 	"github.com/refundq/refundq/store"
 )
 
@@ -20,9 +21,14 @@ type metrics struct {
 	// trimmedUndelivered counts, by consumer group, the events the janitor
 	// trimmed before the group acknowledged them.
 	trimmedUndelivered *prometheus.CounterVec
+	webhooks           *prometheus.CounterVec
+	webhookTime        prometheus.Histogram
 }
 
-func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *metrics {
+// Webhook delivery outcomes, the label of refundq_webhook_deliveries_total.
+var webhookOutcomes = []string{"delivered", "failed", "gave_up", "unknown_refund", "malformed"}
+
+func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *guards, providers []string) *metrics {
 	m := &metrics{
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "refundq_refund_transitions_total",
@@ -45,12 +51,25 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *met
 			Name: "refundq_events_trimmed_undelivered_total",
 			Help: "Events this worker's janitor trimmed (past REFUNDQ_EVENTS_RETENTION) before a consumer group acknowledged them, by group: notifications that will never be sent.",
 		}, []string{"group"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refundq_webhook_deliveries_total",
+			Help: "Webhook delivery tries by this worker, by outcome: delivered; failed (tried again later); gave_up (the last try failed); unknown_refund and malformed (not sent).",
+		}, []string{"outcome"}),
+		webhookTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "refundq_webhook_delivery_duration_seconds",
+			Help:    "How long the merchant's endpoint took to answer a webhook POST (or to fail).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20},
+		}),
+	}
+	for _, o := range webhookOutcomes {
+		m.webhooks.WithLabelValues(o) // at 0 from the start, so a rate is defined
 	}
 	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "rate_limit", "throttled", "newer_payload"} {
 		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
 	}
 	m.trimmedUndelivered.WithLabelValues(webhookGroup) // at 0 from the start, so an alert on it is defined
-	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered,
+	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
+		&breakers{g: g, providers: providers},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "refundq_recoverer_repairs_total",
 			Help: "Tasks this worker's recoverer re-created for open refunds that had none (missing, completed, archived by hand).",
@@ -63,45 +82,100 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer) *met
 			Name: "refundq_recoverer_unreadable_total",
 			Help: "Overdue refunds this worker's recoverer skipped because their record cannot be read (each is logged, and looked at again after an hour).",
 		}, func() float64 { return float64(rec.unreadable.Load()) }),
-		&openRefunds{store: st},
+		&fleet{store: st},
 	)
 	return m
 }
 
-// openRefunds reads, at each scrape, how many refunds are in each open state
-// (and blocked), and how long the oldest has been there.
-type openRefunds struct{ store *store.Store }
+// fleet reads, at each scrape, how many refunds are in each state (and
+// blocked), how long the oldest has been there, and how old the oldest
+// undelivered webhook is. When Redis cannot be read they are left out, and
+// refundq_redis_up says so (package scrape).
+type fleet struct {
+	store *store.Store
+	scrape.Tracker
+}
 
 var (
 	refundsDesc = prometheus.NewDesc("refundq_refunds", "Refunds in each state (fleet-wide, from Redis).", []string{"state"}, nil)
 	oldestDesc  = prometheus.NewDesc("refundq_oldest_refund_age_seconds", "How long the refund longest in each state has been there (fleet-wide).", []string{"state"}, nil)
 	blockedDesc = prometheus.NewDesc("refundq_refunds_blocked", "Open refunds blocked by configuration (credentials refused, provider not configured).", nil, nil)
+	outboxDesc  = prometheus.NewDesc("refundq_webhook_undelivered", "Webhook notifications queued and neither delivered nor given up on (fleet-wide).", nil, nil)
+	outboxAge   = prometheus.NewDesc("refundq_webhook_oldest_undelivered_age_seconds", "How long ago the event of the oldest undelivered webhook notification happened; 0 when none waits (fleet-wide).", nil, nil)
 )
 
-func (o *openRefunds) Describe(ch chan<- *prometheus.Desc) {
-	ch <- refundsDesc
-	ch <- oldestDesc
-	ch <- blockedDesc
+func (f *fleet) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{refundsDesc, oldestDesc, blockedDesc, outboxDesc, outboxAge} {
+		ch <- d
+	}
+	f.Tracker.Describe(ch)
 }
 
-func (o *openRefunds) Collect(ch chan<- prometheus.Metric) {
+// Collect reads everything first and sends only a complete scrape: a
+// gauge missing while its neighbours are present would read as a change.
+func (f *fleet) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, st := range []store.State{store.Queued, store.Processing, store.Pending, store.NeedsReview, store.Succeeded, store.Failed} {
-		oldest, n, err := o.store.OldestIn(ctx, st)
-		if err != nil {
-			continue
+	var out []prometheus.Metric
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+	}
+	age := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
 		}
-		ch <- prometheus.MustNewConstMetric(refundsDesc, prometheus.GaugeValue, float64(n), string(st))
-		if !st.Final() || st == store.NeedsReview {
-			age := 0.0
-			if !oldest.IsZero() {
-				age = time.Since(oldest).Seconds()
+		return time.Since(t).Seconds()
+	}
+	err := func() error {
+		for _, st := range []store.State{store.Queued, store.Processing, store.Pending, store.NeedsReview, store.Succeeded, store.Failed} {
+			oldest, n, err := f.store.OldestIn(ctx, st)
+			if err != nil {
+				return err
 			}
-			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age, string(st))
+			gauge(refundsDesc, float64(n), string(st))
+			if !st.Final() || st == store.NeedsReview {
+				gauge(oldestDesc, age(oldest), string(st))
+			}
+		}
+		n, err := f.store.Blocked(ctx)
+		if err != nil {
+			return err
+		}
+		gauge(blockedDesc, float64(n))
+		oldest, n, err := f.store.OutboxOldest(ctx)
+		if err != nil {
+			return err
+		}
+		gauge(outboxDesc, float64(n))
+		gauge(outboxAge, age(oldest))
+		return nil
+	}()
+	if err == nil {
+		for _, m := range out {
+			ch <- m
 		}
 	}
-	if n, err := o.store.Blocked(ctx); err == nil {
-		ch <- prometheus.MustNewConstMetric(blockedDesc, prometheus.GaugeValue, float64(n))
+	f.Report(ch, err)
+}
+
+// breakers reports each provider's circuit breaker in this worker.
+type breakers struct {
+	g         *guards
+	providers []string
+}
+
+var breakerDesc = prometheus.NewDesc("refundq_provider_breaker_open",
+	"1 while this worker's circuit breaker for the provider is open or half-open (calls refused or one trial call), else 0.", []string{"provider"}, nil)
+
+func (b *breakers) Describe(ch chan<- *prometheus.Desc) { ch <- breakerDesc }
+
+func (b *breakers) Collect(ch chan<- prometheus.Metric) {
+	open := b.g.openBreakers()
+	for _, p := range b.providers {
+		v := 0.0
+		if open[p] {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, v, p)
 	}
 }

@@ -105,7 +105,7 @@ func TestWebhooksSignedAndRedelivered(t *testing.T) {
 	failFirst := map[string]bool{"rf-wh-2": true}
 	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := webhook.Verify(r.Header.Get(webhook.Header), body, secret, webhook.DefaultTolerance, time.Now()); err != nil {
+		if err := webhook.Verify(r.Header.Get(webhook.Header), body, [][]byte{secret}, webhook.DefaultTolerance, time.Now()); err != nil {
 			t.Errorf("delivery fails verification: %v", err)
 			w.WriteHeader(http.StatusBadRequest)
 			return
@@ -124,7 +124,7 @@ func TestWebhooksSignedAndRedelivered(t *testing.T) {
 	}))
 	defer recv.Close()
 	h := start(t, func(s *setup) {
-		s.webhook = worker.WebhookConfig{URL: recv.URL, Secret: secret, FirstRetry: 200 * time.Millisecond}
+		s.webhook = worker.WebhookConfig{URL: recv.URL, Secrets: [][]byte{secret}, FirstRetry: 200 * time.Millisecond}
 	})
 	h.sim.AddOrder("ord-wh", mustMoney(t, "50.00", "SAR"))
 	for _, r := range [][2]string{{"rf-wh-1", "10.00"}, {"rf-wh-2", "20.00"}, {"rf-wh-3", "99.00"}} {
@@ -181,6 +181,31 @@ func TestWebhooksSignedAndRedelivered(t *testing.T) {
 	}
 	if len(tries) != 2 || !strings.Contains(tries[0], "not delivered") || !strings.Contains(tries[1], "delivered") {
 		t.Fatalf("webhook tries in the history: %q", tries)
+	}
+	// Measured: three delivered, one try failed, and nothing left waiting.
+	srv := httptest.NewServer(h.worker.HTTPHandler())
+	defer srv.Close()
+	counts := map[string]float64{
+		`refundq_webhook_deliveries_total{outcome="delivered"}`: 3, `refundq_webhook_deliveries_total{outcome="failed"}`: 1,
+		`refundq_webhook_deliveries_total{outcome="gave_up"}`: 0, `refundq_webhook_delivery_duration_seconds_count`: 4,
+		`refundq_webhook_undelivered`: 0, `refundq_webhook_oldest_undelivered_age_seconds`: 0,
+	}
+	var body string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body = get(t, srv.URL+"/metrics")
+		all := true
+		for k, v := range counts {
+			if got, ok := metricValue(body, k); !ok || got != v {
+				all = false
+			}
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook metrics: want %v\n%s", counts, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

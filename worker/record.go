@@ -69,8 +69,11 @@ func (h *run) refTaken(ctx context.Context, e store.Entry, err error) {
 	_ = h.apply(ctx, store.Change{State: h.rec.State, LastError: e.Event + ": " + out.String(), Entry: e})
 }
 
-// close moves a refund to a final state (or needs_review). Failed returns
-// asynq.SkipRetry so the task is archived with the reason as its last error.
+// close moves a refund to a final state (or needs_review). Any final state,
+// failed included, completes the task: the task did its job, and the
+// refund's record (and the task's result) say how it ended. Archiving a
+// provider's refusal would count an ordinary business outcome as an asynq
+// failure, and page whoever alerts on asynq's failure rate.
 // e is the history entry of the call that decided it (zero when no call did).
 func (h *run) close(ctx context.Context, state store.State, reason string, out providers.Outcome, e store.Entry) error {
 	rec := h.rec
@@ -100,9 +103,6 @@ func (h *run) close(ctx context.Context, state store.State, reason string, out p
 		h.log.WithFields(f).Error("refund needs review")
 	default:
 		h.log.WithFields(f).Info("refund " + string(state))
-	}
-	if state == store.Failed {
-		return fmt.Errorf("refund %s failed: %s: %w", rec.RefundID, reason, asynq.SkipRetry)
 	}
 	return nil
 }

@@ -33,8 +33,10 @@ const TypeWebhook = "refund:webhook"
 
 // WebhookConfig says where and how to send notifications.
 type WebhookConfig struct {
-	URL     string // the merchant's endpoint; "" sends none
-	Secret  []byte // the HMAC key (webhook.Sign)
+	URL string // the merchant's endpoint; "" sends none
+	// Secrets are the HMAC keys (webhook.Sign): one, or two while the
+	// merchant rotates it, and each delivery is signed with every one.
+	Secrets [][]byte
 	Timeout time.Duration
 	Client  *http.Client // default: one with Timeout
 	// FirstRetry is the wait before the second try (default a minute); it
@@ -128,7 +130,11 @@ func (d *dispatcher) pass(ctx context.Context) bool {
 	}
 	for _, ev := range evs {
 		if ev.To.Final() {
-			if err := d.enqueue(ctx, ev); err != nil {
+			err := d.enqueue(ctx, ev)
+			if err == nil {
+				err = st.OutboxAdd(ctx, ev.ID, ev.At)
+			}
+			if err != nil {
 				d.h.log.WithError(err).WithField("refund_id", ev.RefundID).Warn("webhooks: cannot queue a delivery; will try again")
 				return false
 			}
@@ -155,10 +161,12 @@ func (d *dispatcher) enqueue(ctx context.Context, ev store.Event) error {
 func (d *dispatcher) deliver(ctx context.Context, t *asynq.Task) error {
 	var ht hookTask
 	if err := json.Unmarshal(t.Payload(), &ht); err != nil || ht.RefundID == "" {
+		d.h.metrics.webhooks.WithLabelValues("malformed").Inc()
 		return fmt.Errorf("malformed webhook task: %v: %w", err, asynq.SkipRetry)
 	}
 	rec, err := d.h.store.Get(ctx, ht.RefundID)
 	if errors.Is(err, store.ErrNotFound) {
+		d.finished(ctx, ht.EventID, "unknown_refund", 0)
 		return fmt.Errorf("webhook for unknown refund %s: %w", ht.RefundID, asynq.SkipRetry)
 	}
 	if err != nil {
@@ -172,21 +180,44 @@ func (d *dispatcher) deliver(ctx context.Context, t *asynq.Task) error {
 	try, _ := asynq.GetRetryCount(ctx)
 	start := time.Now()
 	status, err := d.post(ctx, body)
-	entry := store.Entry{Event: "webhook", Attempt: try + 1, HTTPStatus: status, DurationMS: time.Since(start).Milliseconds()}
+	took := time.Since(start)
+	entry := store.Entry{Event: "webhook", Attempt: try + 1, HTTPStatus: status, DurationMS: took.Milliseconds()}
 	log := d.h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "event_id": ht.EventID, "type": ev.Type, "try": try + 1, "http_status": status})
 	if err == nil {
 		entry.Detail = fmt.Sprintf("%s delivered", ev.Type)
 		_ = d.h.store.Note(recordCtx(ctx), rec.RefundID, entry)
+		d.finished(ctx, ht.EventID, "delivered", took)
 		log.Info("webhook delivered")
 		return nil
 	}
 	entry.Detail = fmt.Sprintf("%s not delivered (try %d of %d): %v", ev.Type, try+1, webhookMaxRetry+1, err)
+	outcome := "failed"
 	if try >= webhookMaxRetry {
 		entry.Detail += "; giving up"
+		outcome = "gave_up"
+		d.finished(ctx, ht.EventID, outcome, took)
+	} else {
+		d.h.metrics.webhooks.WithLabelValues(outcome).Inc()
+		d.h.metrics.webhookTime.Observe(took.Seconds())
 	}
 	_ = d.h.store.Note(recordCtx(ctx), rec.RefundID, entry)
 	log.WithError(err).Warn("webhook not delivered")
 	return &retryAfterError{err: err, after: webhookDelay(d.cfg.FirstRetry, try)}
+}
+
+// finished counts a delivery's last try by outcome and takes its event out of
+// the outbox's measure. took is 0 when nothing was posted.
+func (d *dispatcher) finished(ctx context.Context, eventID, outcome string, took time.Duration) {
+	d.h.metrics.webhooks.WithLabelValues(outcome).Inc()
+	if took > 0 {
+		d.h.metrics.webhookTime.Observe(took.Seconds())
+	}
+	if eventID == "" {
+		return
+	}
+	if err := d.h.store.OutboxDone(recordCtx(ctx), eventID); err != nil {
+		d.h.log.WithError(err).WithField("event_id", eventID).Warn("webhooks: the outbox still counts a notification that is done")
+	}
 }
 
 func (d *dispatcher) post(ctx context.Context, body []byte) (int, error) {
@@ -196,7 +227,7 @@ func (d *dispatcher) post(ctx context.Context, body []byte) (int, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "refundq-webhooks")
-	req.Header.Set(webhook.Header, webhook.Sign(d.cfg.Secret, time.Now(), body))
+	req.Header.Set(webhook.Header, webhook.Sign(d.cfg.Secrets, time.Now(), body))
 	resp, err := providers.Do(ctx, d.cfg.Client, req)
 	if err != nil {
 		return 0, err

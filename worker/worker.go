@@ -218,7 +218,7 @@ func New(cfg Config) (*Worker, error) {
 			every: time.Minute},
 	}
 	w.health = &health{w: w}
-	h.metrics = newMetrics(cfg.Metrics, st, w.recoverer)
+	h.metrics = newMetrics(cfg.Metrics, st, w.recoverer, &h.guards, cfg.Registry.Names())
 	for _, name := range cfg.Registry.Names() {
 		h.metrics.resends.WithLabelValues(name) // at 0 from the start, so a rate is defined
 	}

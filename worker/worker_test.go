@@ -95,7 +95,10 @@ func TestStillProcessingThenAppliedViaPolls(t *testing.T) {
 	}
 }
 
-func TestRejectedIsFailedAndArchivedWithoutRetry(t *testing.T) {
+// A provider's refusal is an ordinary outcome: the refund is failed, its
+// task completed (not archived, not an asynq failure) with the state as its
+// result, and nothing was retried.
+func TestRejectedIsFailedAndItsTaskCompleted(t *testing.T) {
 	h := start(t)
 	h.sim.AddOrder("ord-small", mustMoney(t, "10.00", "SAR"))
 	if _, err := h.enq.Enqueue(context.Background(), req("rf-big", "ord-small", "99.00")); err != nil {
@@ -105,9 +108,13 @@ func TestRejectedIsFailedAndArchivedWithoutRetry(t *testing.T) {
 	if rec.State != store.Failed || rec.LastError == "" || rec.Attempts != 1 {
 		t.Fatalf("record = %+v, want failed after one attempt with a reason", rec)
 	}
-	info := h.awaitArchived(t, tasks.RefundTaskID("rf-big"))
-	if info.Retried != 0 || !strings.Contains(info.LastErr, "amount") {
-		t.Fatalf("archived task retried %d times, last error %q; want 0 retries and the provider's reason", info.Retried, info.LastErr)
+	info := h.awaitTaskState(t, tasks.RefundTaskID("rf-big"), asynq.TaskStateCompleted)
+	if info.Retried != 0 || info.LastErr != "" || !strings.Contains(string(info.Result), `"state":"failed"`) {
+		t.Fatalf("completed task retried %d times, last error %q, result %s; want 0 retries, no error, the failed state", info.Retried, info.LastErr, info.Result)
+	}
+	q, err := h.insp.GetQueueInfo(h.env.Queue)
+	if err != nil || q.FailedTotal != 0 || q.Archived != 0 {
+		t.Fatalf("queue %+v, %v: want no asynq failure and nothing archived", q, err)
 	}
 	if got := h.sim.RefundsFor("ord-small"); len(got) != 0 {
 		t.Fatalf("ledger has %d refunds, want 0", len(got))

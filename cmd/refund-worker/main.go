@@ -25,6 +25,7 @@ import (
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
+	"github.com/refundq/refundq/webhook"
 	"github.com/refundq/refundq/worker"
 )
 
@@ -148,25 +149,34 @@ func run(log *logrus.Logger) error {
 }
 
 // webhookConfig reads WEBHOOK_URL and its secret (WEBHOOK_SECRET, or
-// WEBHOOK_SECRET_FILE). A URL without a secret is refused: an unsigned
-// notification could be forged by anyone who finds the endpoint.
+// WEBHOOK_SECRET_FILE): one, or two separated by a comma (or a line break in
+// the file) while the merchant rotates it, the new one first; every
+// delivery is then signed with both. A URL without a secret is refused: an
+// unsigned notification could be forged by anyone who finds the endpoint.
 func webhookConfig(getenv func(string) string) (worker.WebhookConfig, error) {
 	url := strings.TrimSpace(getenv("WEBHOOK_URL"))
 	if url == "" {
 		return worker.WebhookConfig{}, nil
 	}
-	secret := getenv("WEBHOOK_SECRET")
+	text, from := getenv("WEBHOOK_SECRET"), "WEBHOOK_SECRET"
 	if f := getenv("WEBHOOK_SECRET_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return worker.WebhookConfig{}, fmt.Errorf("WEBHOOK_SECRET_FILE: %w", errors.Unwrap(err))
 		}
-		secret = strings.TrimSpace(string(b))
+		text, from = strings.ReplaceAll(strings.TrimSpace(string(b)), "\n", ","), "WEBHOOK_SECRET_FILE"
 	}
-	if len(secret) < 16 {
-		return worker.WebhookConfig{}, errors.New("WEBHOOK_URL is set: set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE) to a secret of at least 16 characters")
+	if strings.TrimSpace(text) == "" {
+		return worker.WebhookConfig{}, fmt.Errorf("WEBHOOK_URL is set: set WEBHOOK_SECRET (or WEBHOOK_SECRET_FILE) to a secret of at least %d characters", webhook.MinSecretLen)
 	}
-	return worker.WebhookConfig{URL: url, Secret: []byte(secret)}, nil
+	secrets, err := webhook.ParseSecrets(text)
+	if err != nil {
+		return worker.WebhookConfig{}, fmt.Errorf("%s: %w", from, err)
+	}
+	if len(secrets) > 2 {
+		return worker.WebhookConfig{}, fmt.Errorf("%s holds %d secrets: one, or two while rotating (new,old)", from, len(secrets))
+	}
+	return worker.WebhookConfig{URL: url, Secrets: secrets}, nil
 }
 
 // quiet takes the warning durability.Require logs at every readiness probe

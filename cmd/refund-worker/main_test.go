@@ -29,8 +29,15 @@ func TestWebhookSecretIsRequired(t *testing.T) {
 		t.Fatal("a webhook URL without a secret was accepted")
 	}
 	c, err := webhookConfig(env(map[string]string{"WEBHOOK_URL": "https://m.example/hooks", "WEBHOOK_SECRET": "whsec_0123456789abcdef"}))
-	if err != nil || c.URL == "" || string(c.Secret) != "whsec_0123456789abcdef" {
+	if err != nil || c.URL == "" || len(c.Secrets) != 1 || string(c.Secrets[0]) != "whsec_0123456789abcdef" {
 		t.Fatalf("config %+v, %v", c, err)
+	}
+	c, err = webhookConfig(env(map[string]string{"WEBHOOK_URL": "https://m.example/hooks", "WEBHOOK_SECRET": "whsec_new_0123456789,whsec_old_0123456789"}))
+	if err != nil || len(c.Secrets) != 2 || string(c.Secrets[0]) != "whsec_new_0123456789" {
+		t.Fatalf("two secrets (a rotation): %+v, %v", c, err)
+	}
+	if _, err := webhookConfig(env(map[string]string{"WEBHOOK_URL": "https://m.example/hooks", "WEBHOOK_SECRET": "whsec_a_0123456789,whsec_b_0123456789,whsec_c_0123456789"})); err == nil {
+		t.Fatal("three secrets accepted")
 	}
 	if c, err := webhookConfig(env(nil)); err != nil || c.URL != "" {
 		t.Fatalf("no URL: %+v, %v", c, err)
