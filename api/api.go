@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
@@ -47,18 +48,22 @@ type Config struct {
 	// for none and get 429. Default 2: each holds its rows in memory.
 	BulkUploads int
 	Logger      *logrus.Logger // default logrus.StandardLogger()
+	// Metrics is where GET /metrics reads from and the API's own metrics
+	// go; default a registry of its own with the Go and process collectors.
+	Metrics *prometheus.Registry
 }
 
 // Server is the API's http.Handler.
 type Server struct {
-	enq    *enqueue.Client
-	store  *store.Store
-	tokens *Tokens
-	rdb    redis.UniversalClient
-	log    *logrus.Logger
-	mux    *http.ServeMux
-	routes []route
-	bulk   chan struct{} // one slot per bulk upload in progress
+	enq     *enqueue.Client
+	store   *store.Store
+	tokens  *Tokens
+	rdb     redis.UniversalClient
+	log     *logrus.Logger
+	mux     *http.ServeMux
+	routes  []route
+	bulk    chan struct{} // one slot per bulk upload in progress
+	metrics *apiMetrics
 }
 
 // access is who may call a route.
@@ -103,6 +108,7 @@ func New(cfg Config) (*Server, error) {
 		{"GET /openapi.json", public, "", http.HandlerFunc(serveOpenAPI)},
 		{"GET /healthz", public, "", http.HandlerFunc(healthz)},
 		{"GET /readyz", public, "", http.HandlerFunc(s.readyz)},
+		{"GET /metrics", bearerOnly, ScopeRead, nil}, // set below: it reports the routes
 	}
 	if cfg.Monitoring != nil {
 		s.routes = append(s.routes,
@@ -111,7 +117,12 @@ func New(cfg Config) (*Server, error) {
 			route{monitoringRoot + "/", monitoring, ScopeRead, cfg.Monitoring},
 		)
 	}
-	for _, rt := range s.routes {
+	s.metrics = newAPIMetrics(cfg.Metrics, cfg.Redis, s.routes)
+	for i, rt := range s.routes {
+		if rt.pattern == "GET /metrics" {
+			s.routes[i].handler = s.metrics.handler()
+			rt = s.routes[i]
+		}
 		h := rt.handler
 		switch rt.access {
 		case bearerOnly:
@@ -170,7 +181,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(sw, r, Problem{Status: http.StatusInternalServerError})
 			}
 		}
-		s.logRequest(r, sw, pattern, ri, time.Since(start))
+		d := time.Since(start)
+		s.metrics.observe(pattern, sw.code(), d)
+		s.logRequest(r, sw, pattern, ri, d)
 	}()
 	if pattern == "" {
 		s.unrouted(sw, r)
@@ -213,7 +226,7 @@ func (s *Server) logRequest(r *http.Request, sw *statusWriter, pattern string, r
 	switch {
 	case sw.code() >= 500:
 		e.Error("request")
-	case pattern == monitoringRoot+"/" && sw.code() < 400:
+	case (pattern == monitoringRoot+"/" || pattern == "GET /metrics") && sw.code() < 400:
 		e.Debug("request") // the asynqmon page polls its API every few seconds
 	default:
 		e.Info("request")

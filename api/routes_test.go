@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -173,5 +174,71 @@ func TestSecureCookieOffLoopback(t *testing.T) {
 		if got := secureCookie(r); got != want {
 			t.Errorf("local address %s: Secure = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// Each operation's x-required-scope is the scope its route enforces, and a
+// route anyone may call documents none.
+func TestOpenAPIScopesMatchTheRoutes(t *testing.T) {
+	toks, _ := ParseTokens(strings.Repeat("t", 32))
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	enq := enqueue.New(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, rdb, enqueue.AcceptRedisLoss())
+	defer enq.Close()
+	s, err := New(Config{Enqueue: enq, Store: store.New(rdb, "x:"), Tokens: toks, Monitoring: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Scope string `json:"x-required-scope"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, rt := range s.routes {
+		method, path, ok := strings.Cut(rt.pattern, " ")
+		if !ok {
+			method, path = "GET", rt.pattern
+		}
+		op, found := doc.Paths[path][strings.ToLower(method)]
+		if !found {
+			continue // TestOpenAPIMatchesTheRoutes reports it
+		}
+		want := string(rt.scope)
+		if rt.access == public {
+			want = ""
+		}
+		if op.Scope != want {
+			t.Errorf("%s: x-required-scope %q, the route enforces %q", rt.pattern, op.Scope, want)
+		}
+		checked++
+	}
+	if checked < 10 {
+		t.Fatalf("checked %d routes: too few", checked)
+	}
+}
+
+// The HistoryEntry schema lists exactly the fields a history entry has.
+func TestOpenAPIHistoryEntryMatchesTheStore(t *testing.T) {
+	var doc openAPIDoc
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for k := range doc.Components.Schemas["HistoryEntry"].Properties {
+		documented = append(documented, k)
+	}
+	var fields []string
+	et := reflect.TypeFor[store.Entry]()
+	for i := range et.NumField() {
+		name, _, _ := strings.Cut(et.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	slices.Sort(documented)
+	slices.Sort(fields)
+	if !slices.Equal(documented, fields) {
+		t.Fatalf("HistoryEntry properties %v; store.Entry has %v", documented, fields)
 	}
 }

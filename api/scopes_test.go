@@ -43,6 +43,8 @@ func TestScopes(t *testing.T) {
 		{"read cannot settle", "POST", "/v1/refunds/rf_sc/settle", readTok, settle, 403, "settle"},
 		{"write cannot settle", "POST", "/v1/refunds/rf_sc/settle", writeTok, settle, 403, "settle"},
 		{"read cannot upload a bulk file", "POST", "/v1/refunds/bulk", readTok, body, 403, "write"},
+		{"read scrapes metrics", "GET", "/metrics", readTok, nil, 200, ""},
+		{"write cannot scrape metrics", "GET", "/metrics", writeTok, nil, 403, "read"},
 		{"read opens monitoring", "GET", "/monitoring/api/queues", readTok, nil, 200, ""},
 		{"write alone cannot open monitoring", "GET", "/monitoring/api/queues", writeTok, nil, 403, "read"},
 		{"read cannot act in monitoring", "DELETE", "/monitoring/api/queues/x", readTok, nil, 403, "write"},

@@ -166,7 +166,7 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "redis": rc.String(), "queue": cfg.queue,
-		"monitoring_writable": cfg.writable}).Info("refund-api started")
+		"monitoring_writable": cfg.writable, "tokens": cfg.tokens.Describe()}).Info("refund-api started")
 	select {
 	case err := <-done:
 		return err
