@@ -159,6 +159,9 @@ func webhookConfig(getenv func(string) string) (worker.WebhookConfig, error) {
 		return worker.WebhookConfig{}, nil
 	}
 	text, from := getenv("WEBHOOK_SECRET"), "WEBHOOK_SECRET"
+	if text != "" && getenv("WEBHOOK_SECRET_FILE") != "" {
+		return worker.WebhookConfig{}, errors.New("set WEBHOOK_SECRET or WEBHOOK_SECRET_FILE, not both")
+	}
 	if f := getenv("WEBHOOK_SECRET_FILE"); f != "" {
 		b, err := os.ReadFile(f)
 		if err != nil {

@@ -39,6 +39,9 @@ func TestWebhookSecretIsRequired(t *testing.T) {
 	if _, err := webhookConfig(env(map[string]string{"WEBHOOK_URL": "https://m.example/hooks", "WEBHOOK_SECRET": "whsec_a_0123456789,whsec_b_0123456789,whsec_c_0123456789"})); err == nil {
 		t.Fatal("three secrets accepted")
 	}
+	if _, err := webhookConfig(env(map[string]string{"WEBHOOK_URL": "https://m.example/hooks", "WEBHOOK_SECRET": "whsec_0123456789abcdef", "WEBHOOK_SECRET_FILE": "/run/secrets/x"})); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("both secret variables: %v; want refused", err)
+	}
 	if c, err := webhookConfig(env(nil)); err != nil || c.URL != "" {
 		t.Fatalf("no URL: %+v, %v", c, err)
 	}
