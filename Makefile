@@ -8,7 +8,7 @@
 # of `make test`.
 # make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas
+.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -108,3 +108,10 @@ deploy-check:
 K8S_VERSION ?= v1.34.4
 k8s-schemas:
 	go run deploy/k8s/schemas/gen.go -swagger "$$(go mod download -json k8s.io/kubernetes@$(K8S_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/api/openapi-spec/swagger.json"
+
+# Regenerates the ServiceMonitor and PrometheusRule schemas in
+# deploy/k8s/schemas from prometheus-operator's CRDs (its Go module, about
+# 4 MB through the module proxy; jsonnet/prometheus-operator/*-crd.json).
+PROMETHEUS_OPERATOR_VERSION ?= v0.85.0
+k8s-crd-schemas:
+	go run deploy/k8s/schemas/gen.go -crds "$$(go mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/jsonnet/prometheus-operator"
