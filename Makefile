@@ -98,9 +98,18 @@ sentinel:
 	bash .ci/sentinel-failover
 
 # The deployment files: kubeconform on deploy/k8s (offline, committed
-# schemas) and docker-compose config (installed here when missing).
+# schemas), docker-compose config, and promtool's check and unit tests of the
+# alert rules in deploy/prometheus. docker-compose and promtool are installed
+# here when missing. promtool comes from Debian's `prometheus` package (2.42 on
+# Debian 12), as docker-compose does: one apt-get of a prebuilt binary, where
+# `go install` of prometheus/cmd/promtool would download and build the
+# Prometheus module's whole dependency tree (client-go, the cloud SDKs of its
+# service discovery) on every fresh machine. The package brings the server
+# too: these machines' policy-rc.d keeps apt from starting it; on a machine
+# with systemd, `systemctl disable --now prometheus` after the first run.
 deploy-check:
 	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
+	command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
 	bash .ci/deploy-check
 
 # Regenerates deploy/k8s/schemas from Kubernetes' OpenAPI document, taken
