@@ -8,7 +8,7 @@
 # of `make test`.
 # make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas
+.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -124,3 +124,9 @@ k8s-schemas:
 PROMETHEUS_OPERATOR_VERSION ?= v0.85.0
 k8s-crd-schemas:
 	go run deploy/k8s/schemas/gen.go -crds "$$(go mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/jsonnet/prometheus-operator"
+
+# Writes deploy/k8s/monitoring/prometheusrule.yaml from
+# deploy/prometheus/rules.yaml (.ci/prometheusrule); deploy-check fails when
+# the committed file is not what this makes.
+k8s-rules:
+	bash .ci/prometheusrule >deploy/k8s/monitoring/prometheusrule.yaml
