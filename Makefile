@@ -8,7 +8,7 @@
 # of `make test`.
 # make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas
+.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -98,9 +98,18 @@ sentinel:
 	bash .ci/sentinel-failover
 
 # The deployment files: kubeconform on deploy/k8s (offline, committed
-# schemas) and docker-compose config (installed here when missing).
+# schemas), docker-compose config, and promtool's check and unit tests of the
+# alert rules in deploy/prometheus. docker-compose and promtool are installed
+# here when missing. promtool comes from Debian's `prometheus` package (2.42 on
+# Debian 12), as docker-compose does: one apt-get of a prebuilt binary, where
+# `go install` of prometheus/cmd/promtool would download and build the
+# Prometheus module's whole dependency tree (client-go, the cloud SDKs of its
+# service discovery) on every fresh machine. The package brings the server
+# too: these machines' policy-rc.d keeps apt from starting it; on a machine
+# with systemd, `systemctl disable --now prometheus` after the first run.
 deploy-check:
 	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
+	command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus)
 	bash .ci/deploy-check
 
 # Regenerates deploy/k8s/schemas from Kubernetes' OpenAPI document, taken
@@ -108,3 +117,16 @@ deploy-check:
 K8S_VERSION ?= v1.34.4
 k8s-schemas:
 	go run deploy/k8s/schemas/gen.go -swagger "$$(go mod download -json k8s.io/kubernetes@$(K8S_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/api/openapi-spec/swagger.json"
+
+# Regenerates the ServiceMonitor and PrometheusRule schemas in
+# deploy/k8s/schemas from prometheus-operator's CRDs (its Go module, about
+# 4 MB through the module proxy; jsonnet/prometheus-operator/*-crd.json).
+PROMETHEUS_OPERATOR_VERSION ?= v0.85.0
+k8s-crd-schemas:
+	go run deploy/k8s/schemas/gen.go -crds "$$(go mod download -json github.com/prometheus-operator/prometheus-operator@$(PROMETHEUS_OPERATOR_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",/\1/p')/jsonnet/prometheus-operator"
+
+# Writes deploy/k8s/monitoring/prometheusrule.yaml from
+# deploy/prometheus/rules.yaml (.ci/prometheusrule); deploy-check fails when
+# the committed file is not what this makes.
+k8s-rules:
+	bash .ci/prometheusrule >deploy/k8s/monitoring/prometheusrule.yaml

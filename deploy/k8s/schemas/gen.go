@@ -6,11 +6,19 @@
 // release. Run it with `make k8s-schemas`, which takes that document from the
 // k8s.io/kubernetes Go module (api/openapi-spec/swagger.json).
 //
+// With -crds it writes instead the schemas of the prometheus-operator kinds
+// deploy/k8s/monitoring uses (ServiceMonitor, PrometheusRule), from the
+// openAPIV3Schema of their CustomResourceDefinitions: `make k8s-crd-schemas`
+// takes those from the github.com/prometheus-operator/prometheus-operator Go
+// module, whose jsonnet/prometheus-operator/*-crd.json are the same CRDs as its
+// example/prometheus-operator-crd/*.yaml, in JSON (no YAML parser needed here).
+//
 // What it does to each kind, as kubeconform's own schema set does: every
 // $ref resolved in place (standalone), additionalProperties false on every
-// object that lists its properties (strict: a misspelt field is an error),
-// IntOrString as string or integer, Quantity as string or number, kind and
-// apiVersion fixed. Descriptions and x-kubernetes-* extensions are dropped to
+// object that lists its properties (strict: a misspelt field is an error)
+// unless a CRD says it keeps unknown fields (x-kubernetes-preserve-unknown-fields),
+// IntOrString (in a CRD, x-kubernetes-int-or-string) as string or integer,
+// Quantity as string or number, kind and apiVersion fixed. Descriptions and x-kubernetes-* extensions are dropped to
 // keep the files small.
 package main
 
@@ -34,10 +42,24 @@ var kinds = []struct{ group, version, kind string }{
 	{"networking.k8s.io", "v1", "NetworkPolicy"},
 }
 
+// The custom resources deploy/k8s/monitoring uses: the file of each one's
+// CRD in prometheus-operator's jsonnet/prometheus-operator.
+var crds = []string{
+	"servicemonitors-crd.json",
+	"prometheusrules-crd.json",
+}
+
 func main() {
 	swagger := flag.String("swagger", "", "path of Kubernetes' api/openapi-spec/swagger.json")
+	crdDir := flag.String("crds", "", "path of prometheus-operator's jsonnet/prometheus-operator (instead of -swagger)")
 	out := flag.String("out", "deploy/k8s/schemas", "directory to write the schemas to")
 	flag.Parse()
+	if *crdDir != "" {
+		for _, f := range crds {
+			writeCRD(filepath.Join(*crdDir, f), *out)
+		}
+		return
+	}
 	raw, err := os.ReadFile(*swagger)
 	if err != nil {
 		fail(err)
@@ -55,30 +77,70 @@ func main() {
 			fail(fmt.Errorf("no definition for %s/%s %s", k.group, k.version, k.kind))
 		}
 		s := resolve(doc.Definitions, doc.Definitions[name], map[string]bool{name: true}).(map[string]any)
-		apiVersion := k.version
-		if k.group != "" {
-			apiVersion = k.group + "/" + k.version
-		}
-		props := s["properties"].(map[string]any)
-		props["kind"] = map[string]any{"type": "string", "enum": []any{k.kind}}
-		props["apiVersion"] = map[string]any{"type": "string", "enum": []any{apiVersion}}
-		s["$schema"] = "http://json-schema.org/schema#"
-		s["x-generated-from"] = "Kubernetes " + doc.Info.Version + " api/openapi-spec/swagger.json (" + name + ")"
-		// The file name kubeconform asks for: {{ .ResourceKind }}{{ .KindSuffix }}.json
-		suffix := "-" + strings.ToLower(strings.Split(k.group, ".")[0]) + "-" + k.version
-		if k.group == "" {
-			suffix = "-" + k.version
-		}
-		file := filepath.Join(*out, strings.ToLower(k.kind)+suffix+".json")
-		b, err := json.MarshalIndent(s, "", " ")
-		if err != nil {
-			fail(err)
-		}
-		if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
-			fail(err)
-		}
-		fmt.Println("wrote", file)
+		write(*out, k.group, k.version, k.kind, s, "Kubernetes "+doc.Info.Version+" api/openapi-spec/swagger.json ("+name+")")
 	}
+}
+
+// writeCRD writes the schema of each served version of the
+// CustomResourceDefinition in file (JSON).
+func writeCRD(file, out string) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		fail(err)
+	}
+	var crd struct {
+		Metadata struct{ Annotations map[string]string }
+		Spec     struct {
+			Group    string
+			Names    struct{ Kind string }
+			Versions []struct {
+				Name   string
+				Served bool
+				Schema struct {
+					OpenAPIV3Schema map[string]any
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &crd); err != nil {
+		fail(fmt.Errorf("%s: %w", file, err))
+	}
+	from := "prometheus-operator " + crd.Metadata.Annotations["operator.prometheus.io/version"] + " jsonnet/prometheus-operator/" + filepath.Base(file)
+	for _, v := range crd.Spec.Versions {
+		if !v.Served || v.Schema.OpenAPIV3Schema == nil {
+			continue
+		}
+		s := resolve(nil, v.Schema.OpenAPIV3Schema, map[string]bool{}).(map[string]any)
+		write(out, crd.Spec.Group, v.Name, crd.Spec.Names.Kind, s, from)
+	}
+}
+
+// write fixes kind and apiVersion in the schema s of group/version kind and
+// writes it where kubeconform looks for it.
+func write(out, group, version, kind string, s map[string]any, from string) {
+	apiVersion := version
+	if group != "" {
+		apiVersion = group + "/" + version
+	}
+	props := s["properties"].(map[string]any)
+	props["kind"] = map[string]any{"type": "string", "enum": []any{kind}}
+	props["apiVersion"] = map[string]any{"type": "string", "enum": []any{apiVersion}}
+	s["$schema"] = "http://json-schema.org/schema#"
+	s["x-generated-from"] = from
+	// The file name kubeconform asks for: {{ .ResourceKind }}{{ .KindSuffix }}.json
+	suffix := "-" + strings.ToLower(strings.Split(group, ".")[0]) + "-" + version
+	if group == "" {
+		suffix = "-" + version
+	}
+	file := filepath.Join(out, strings.ToLower(kind)+suffix+".json")
+	b, err := json.MarshalIndent(s, "", " ")
+	if err != nil {
+		fail(err)
+	}
+	if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
+		fail(err)
+	}
+	fmt.Println("wrote", file)
 }
 
 func find(defs map[string]map[string]any, group, version, kind string) string {
@@ -100,6 +162,9 @@ func find(defs map[string]map[string]any, group, version, kind string) string {
 func resolve(defs map[string]map[string]any, v any, seen map[string]bool) any {
 	switch x := v.(type) {
 	case map[string]any:
+		if x["x-kubernetes-int-or-string"] == true {
+			return map[string]any{"oneOf": []any{map[string]any{"type": "string"}, map[string]any{"type": "integer"}}}
+		}
 		if ref, ok := x["$ref"].(string); ok {
 			name := strings.TrimPrefix(ref, "#/definitions/")
 			switch name {
@@ -131,7 +196,7 @@ func resolve(defs map[string]map[string]any, v any, seen map[string]bool) any {
 			}
 			out[k] = resolve(defs, val, seen)
 		}
-		if _, ok := out["properties"]; ok {
+		if _, ok := out["properties"]; ok && x["x-kubernetes-preserve-unknown-fields"] != true {
 			if _, set := out["additionalProperties"]; !set {
 				out["additionalProperties"] = false
 			}
