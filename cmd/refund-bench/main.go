@@ -31,6 +31,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/internal/logs"
 )
 
 // scenarios in the order they run.
@@ -61,6 +63,12 @@ type config struct {
 }
 
 func main() {
+	// go-redis's and the log package's messages as JSON lines on stderr,
+	// as from every refundq binary; the report stays text on stdout.
+	if _, err := logs.New(os.Stderr, os.Getenv("LOG_LEVEL")); err != nil {
+		fmt.Fprintln(os.Stderr, "refund-bench:", err)
+		os.Exit(1)
+	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain(os.Args[1:]))
 	}
