@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/jsonstrict"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
@@ -350,7 +351,8 @@ func parseCursor(c string) (store.State, int, bool) {
 
 // readJSON decodes a request's JSON object into dst, strictly: the
 // Content-Type must be JSON, the body at most maxJSON bytes, one object with
-// no unknown fields. It answers the problem and returns false when it cannot.
+// no unknown fields and no key twice in one object. It answers the problem
+// and returns false when it cannot.
 func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -361,15 +363,31 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		tooLarge(w, r, maxJSON)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(dst)
+	// Read whole (at most 1 MiB), to look for keys twice after decoding.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
 	if err == nil {
-		if rest := dec.Decode(new(json.RawMessage)); rest != io.EOF {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(dst)
+		if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
 			invalidBody(w, r, "the body must be one JSON object, with nothing after it", nil)
 			return false
 		}
-		return true
+	}
+	if err == nil {
+		// encoding/json keeps a key's last value, other readers of the same
+		// body (a proxy, an audit log) its first: refused, as the bulk JSON
+		// Lines reader refuses it.
+		dups := jsonstrict.Duplicates(body)
+		if len(dups) == 0 {
+			return true
+		}
+		errs := make([]FieldError, len(dups))
+		for i, d := range dups {
+			errs[i] = FieldError{Field: d.Name(), Pointer: d.Pointer(), Message: "appears twice; send each key once"}
+		}
+		invalidBody(w, r, "the body has a key twice in one object", errs)
+		return false
 	}
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
