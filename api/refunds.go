@@ -104,18 +104,21 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) {
 	if amountErr == nil && req.Amount == "" {
 		amountErr = &FieldError{Field: "amount", Pointer: "/amount", Message: "is required"}
 	}
-	t, err := req.Refund()
+	// Every field problem at once, an unknown provider's too.
+	t, err := s.enq.Validate(req)
+	var errs []FieldError
 	if amountErr != nil {
-		// Report the amount with every other field problem at once.
-		errs := []FieldError{*amountErr}
-		var verr tasks.ValidationError
-		if errors.As(err, &verr) {
-			for _, fe := range fieldErrors(verr) {
-				if fe.Field != "amount" {
-					errs = append(errs, fe)
-				}
+		errs = append(errs, *amountErr)
+	}
+	var verr tasks.ValidationError
+	if errors.As(err, &verr) {
+		for _, fe := range fieldErrors(verr) {
+			if amountErr == nil || fe.Field != "amount" { // the body's amount was refused already
+				errs = append(errs, fe)
 			}
 		}
+	}
+	if len(errs) > 0 {
 		validationProblem(w, r, errs)
 		return
 	}

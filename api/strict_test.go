@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/refundq/refundq/api"
@@ -54,5 +55,38 @@ func TestDuplicateKeysAreRefused(t *testing.T) {
 	resp, b := h.postJSON(t, "/v1/refunds", `{"refund_id":"rf_dup_b",`+rest+`,"metadata":{"order_ref":"2","shop":"s"}}`)
 	if got := decode[api.Refund](t, resp, b, http.StatusCreated); got.RefundID != "rf_dup_b" || got.Metadata["order_ref"] != "2" {
 		t.Fatalf("refund = %+v", got)
+	}
+}
+
+// Every bad field of a body is in one validation problem: a bad amount
+// hides neither an unknown provider nor a bad currency, and a bad currency
+// does not hide a bad amount.
+func TestEveryBadFieldAtOnce(t *testing.T) {
+	h := newHarness(t)
+	unknown := api.FieldError{Field: "provider", Pointer: "/provider",
+		Message: `unknown provider "paypal" (known: bbmsl, ecartpay, ecomcharge, fatora, moyasarpg)`}
+	xxx := api.FieldError{Field: "currency", Pointer: "/currency", Message: `currency "XXX": unknown currency`}
+	for _, tc := range []struct {
+		name   string
+		amount string // as written in the body
+		cur    string
+		want   []api.FieldError
+	}{
+		{"a decimal comma", `"12,50"`, "XXX", []api.FieldError{unknown,
+			{Field: "amount", Pointer: "/amount", Message: `amount "12,50": only digits and one '.' are allowed (no sign, exponent or separator)`}, xxx}},
+		{"a JSON number", `12.5`, "XXX", []api.FieldError{unknown,
+			{Field: "amount", Pointer: "/amount", Message: `must be a decimal string such as "12.50", not a JSON number`}, xxx}},
+		{"no amount", `""`, "XXX", []api.FieldError{unknown, {Field: "amount", Pointer: "/amount", Message: "is required"}, xxx}},
+		{"three decimals in SAR", `"1.234"`, "SAR", []api.FieldError{unknown,
+			{Field: "amount", Pointer: "/amount", Message: `amount "1.234": SAR has 2 decimals, got 3`}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := `{"refund_id":"rf_all","provider":"paypal","order_id":"o","amount":` + tc.amount + `,"currency":"` + tc.cur + `"}`
+			resp, b := h.postJSON(t, "/v1/refunds", body)
+			p := problem(t, resp, b, http.StatusBadRequest)
+			if !strings.HasSuffix(p.Type, "#problem-validation-failed") || !reflect.DeepEqual(p.Errors, tc.want) {
+				t.Fatalf("problem %s %+v\nwant errors %+v", p.Type, p.Errors, tc.want)
+			}
+		})
 	}
 }
