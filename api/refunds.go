@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -382,15 +383,19 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		// body (a proxy, an audit log) its first: refused, as the bulk JSON
 		// Lines reader refuses it.
 		dups := jsonstrict.Duplicates(body)
-		if len(dups) == 0 {
-			return true
+		if len(dups) > 0 {
+			errs := make([]FieldError, len(dups))
+			for i, d := range dups {
+				errs[i] = FieldError{Field: d.Name(), Pointer: d.Pointer(), Message: "appears twice; send each key once"}
+			}
+			invalidBody(w, r, "the body has a key twice in one object", errs)
+			return false
 		}
-		errs := make([]FieldError, len(dups))
-		for i, d := range dups {
-			errs[i] = FieldError{Field: d.Name(), Pointer: d.Pointer(), Message: "appears twice; send each key once"}
+		if errs := caseOnly(body, dst); len(errs) > 0 {
+			invalidBody(w, r, "the body has a field this API does not know", errs)
+			return false
 		}
-		invalidBody(w, r, "the body has a key twice in one object", errs)
-		return false
+		return true
 	}
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
@@ -413,6 +418,30 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		invalidBody(w, r, "the body could not be read: "+err.Error(), nil)
 	}
 	return false
+}
+
+// caseOnly names each top-level key of body that encoding/json matched to
+// a field of the struct dst points to only by ignoring case ("Refund_ID"):
+// {"refund_id":"a","REFUND_ID":"b"} would be refund b. Bodies are flat
+// (metadata is a map, whose keys are matched exactly), so the top level is
+// all there is to check.
+func caseOnly(body []byte, dst any) []FieldError {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(body, &keys) != nil {
+		return nil
+	}
+	t := reflect.TypeOf(dst).Elem()
+	var errs []FieldError
+	for key := range keys {
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if key != name && strings.EqualFold(key, name) {
+				errs = append(errs, field(key, fmt.Sprintf("unknown field; field names are case-sensitive: %s", name)))
+			}
+		}
+	}
+	slices.SortFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return errs
 }
 
 func jsonKind(goKind string) string {

@@ -46,8 +46,21 @@ func TestDuplicateKeysAreRefused(t *testing.T) {
 			}
 		})
 	}
-	// Nothing was written, under either id.
-	for _, id := range []string{"rf_dup_a", "rf_dup_b", "rf_dup_c", "rf_dup_d", "rf_dup_e"} {
+	// encoding/json matches a field's name ignoring case, so "REFUND_ID"
+	// would be refund_id again, and win: a name is taken as spelled only.
+	for body, key := range map[string]string{
+		`{"refund_id":"rf_dup_f","REFUND_ID":"rf_dup_g",` + rest + `}`: "REFUND_ID",
+		`{"Refund_Id":"rf_dup_h",` + rest + `}`:                        "Refund_Id",
+	} {
+		resp, b := h.postJSON(t, "/v1/refunds", body)
+		p := problem(t, resp, b, http.StatusBadRequest)
+		want := []api.FieldError{{Field: key, Pointer: "/" + key, Message: "unknown field; field names are case-sensitive: refund_id"}}
+		if !strings.HasSuffix(p.Type, "#problem-invalid-body") || !reflect.DeepEqual(p.Errors, want) {
+			t.Errorf("%s: problem %s %+v\nwant errors %+v", body, p.Type, p.Errors, want)
+		}
+	}
+	// Nothing was written, under any of the ids.
+	for _, id := range []string{"rf_dup_a", "rf_dup_b", "rf_dup_c", "rf_dup_d", "rf_dup_e", "rf_dup_f", "rf_dup_g", "rf_dup_h"} {
 		resp, b := h.call(t, http.MethodGet, "/v1/refunds/"+id, token, nil)
 		problem(t, resp, b, http.StatusNotFound)
 	}
