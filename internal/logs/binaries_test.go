@@ -88,6 +88,7 @@ func TestBinariesLogOnlyJSONThroughARedisCrash(t *testing.T) {
 		t.Errorf("POST /v1/refunds with Redis down = %d, want 503", code)
 	}
 	call(t, "GET", apiURL+"/v1/refunds/rf_logs_1", "")
+	call(t, "GET", apiURL+"/metrics", "") // where the API serves metrics (any answer will do)
 	if code := call(t, "GET", workerURL+"/readyz", ""); code != http.StatusServiceUnavailable {
 		t.Errorf("worker /readyz with Redis down = %d, want 503", code)
 	}
