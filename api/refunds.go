@@ -9,6 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/jsonstrict"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
@@ -103,18 +105,21 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) {
 	if amountErr == nil && req.Amount == "" {
 		amountErr = &FieldError{Field: "amount", Pointer: "/amount", Message: "is required"}
 	}
-	t, err := req.Refund()
+	// Every field problem at once, an unknown provider's too.
+	t, err := s.enq.Validate(req)
+	var errs []FieldError
 	if amountErr != nil {
-		// Report the amount with every other field problem at once.
-		errs := []FieldError{*amountErr}
-		var verr tasks.ValidationError
-		if errors.As(err, &verr) {
-			for _, fe := range fieldErrors(verr) {
-				if fe.Field != "amount" {
-					errs = append(errs, fe)
-				}
+		errs = append(errs, *amountErr)
+	}
+	var verr tasks.ValidationError
+	if errors.As(err, &verr) {
+		for _, fe := range fieldErrors(verr) {
+			if amountErr == nil || fe.Field != "amount" { // the body's amount was refused already
+				errs = append(errs, fe)
 			}
 		}
+	}
+	if len(errs) > 0 {
 		validationProblem(w, r, errs)
 		return
 	}
@@ -350,7 +355,8 @@ func parseCursor(c string) (store.State, int, bool) {
 
 // readJSON decodes a request's JSON object into dst, strictly: the
 // Content-Type must be JSON, the body at most maxJSON bytes, one object with
-// no unknown fields. It answers the problem and returns false when it cannot.
+// no unknown fields and no key twice in one object. It answers the problem
+// and returns false when it cannot.
 func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
@@ -361,12 +367,32 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		tooLarge(w, r, maxJSON)
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSON))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(dst)
+	// Read whole (at most 1 MiB), to look for keys twice after decoding.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSON))
 	if err == nil {
-		if rest := dec.Decode(new(json.RawMessage)); rest != io.EOF {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(dst)
+		if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
 			invalidBody(w, r, "the body must be one JSON object, with nothing after it", nil)
+			return false
+		}
+	}
+	if err == nil {
+		// encoding/json keeps a key's last value, other readers of the same
+		// body (a proxy, an audit log) its first: refused, as the bulk JSON
+		// Lines reader refuses it.
+		dups := jsonstrict.Duplicates(body)
+		if len(dups) > 0 {
+			errs := make([]FieldError, len(dups))
+			for i, d := range dups {
+				errs[i] = FieldError{Field: d.Name(), Pointer: d.Pointer(), Message: "appears twice; send each key once"}
+			}
+			invalidBody(w, r, "the body has a key twice in one object", errs)
+			return false
+		}
+		if errs := caseOnly(body, dst); len(errs) > 0 {
+			invalidBody(w, r, "the body has a field this API does not know", errs)
 			return false
 		}
 		return true
@@ -392,6 +418,30 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		invalidBody(w, r, "the body could not be read: "+err.Error(), nil)
 	}
 	return false
+}
+
+// caseOnly names each top-level key of body that encoding/json matched to
+// a field of the struct dst points to only by ignoring case ("Refund_ID"):
+// {"refund_id":"a","REFUND_ID":"b"} would be refund b. Bodies are flat
+// (metadata is a map, whose keys are matched exactly), so the top level is
+// all there is to check.
+func caseOnly(body []byte, dst any) []FieldError {
+	var keys map[string]json.RawMessage
+	if json.Unmarshal(body, &keys) != nil {
+		return nil
+	}
+	t := reflect.TypeOf(dst).Elem()
+	var errs []FieldError
+	for key := range keys {
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if key != name && strings.EqualFold(key, name) {
+				errs = append(errs, field(key, fmt.Sprintf("unknown field; field names are case-sensitive: %s", name)))
+			}
+		}
+	}
+	slices.SortFunc(errs, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+	return errs
 }
 
 func jsonKind(goKind string) string {

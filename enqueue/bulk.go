@@ -17,6 +17,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/refundq/refundq/internal/jsonstrict"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
@@ -211,8 +212,11 @@ func parseJSONLine(b []byte) (Request, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return req, fmt.Errorf("want one JSON object per line, got %s", kindOfToken(tok))
 	}
-	seen := map[string]bool{}
 	var problems []string
+	// At any depth, metadata too: the single-refund API refuses the same.
+	for _, d := range jsonstrict.Duplicates(b) {
+		problems = append(problems, fmt.Sprintf("field %s appears twice", clip(d.Name())))
+	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -223,15 +227,10 @@ func parseJSONLine(b []byte) (Request, error) {
 		if err := dec.Decode(&raw); err != nil {
 			return req, jsonErr(err)
 		}
-		switch {
-		case !jsonFields[key]:
+		if !jsonFields[key] {
 			problems = append(problems, fmt.Sprintf("unknown field %s (want %s, metadata)", quoteInput(key), columnList()))
 			continue
-		case seen[key]:
-			problems = append(problems, fmt.Sprintf("field %s appears twice", key))
-			continue
 		}
-		seen[key] = true
 		if err := setField(&req, key, raw); err != nil {
 			problems = append(problems, err.Error())
 		}

@@ -145,6 +145,7 @@ func TestJSONLinesRowErrors(t *testing.T) {
 		{`{"refund_id":"a"} x`, "more after the JSON object"},
 		{`{"refund_id":"a",`, "invalid JSON"},
 		{`{"refund_id":"a","refund_id":"b"}`, "field refund_id appears twice"},
+		{`{"refund_id":"a","metadata":{"shop":"x","shop":"y"}}`, "field metadata.shop appears twice"},
 		{`{"amount":{"v":1}}`, "field amount: want a string like \"403.33\" or a number, got an object"},
 		{`{"currency":true}`, "field currency: want a string, got a boolean"},
 		{`{"metadata":{"shop":1}}`, "field metadata.shop: want a string, got a number"},

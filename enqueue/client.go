@@ -135,11 +135,14 @@ func (r Request) Refund() (tasks.Refund, error) {
 	if err != nil {
 		// Report the amount problem with every other field problem at once.
 		verr, _ := t.Validate().(tasks.ValidationError)
-		field := "amount"
+		out := tasks.ValidationError{{Field: "amount", Message: err.Error()}}
 		if errors.Is(err, tasks.ErrUnknownCurrency) {
-			field = "currency"
+			out[0].Field = "currency"
+			// A bad currency must not hide a bad amount.
+			if aerr := tasks.CheckAmount(r.Amount); aerr != nil {
+				out = append(out, tasks.FieldError{Field: "amount", Message: aerr.Error()})
+			}
 		}
-		out := tasks.ValidationError{{Field: field, Message: err.Error()}}
 		for _, f := range verr {
 			if f.Field != "amount" && f.Field != "currency" {
 				out = append(out, f)
@@ -152,6 +155,22 @@ func (r Request) Refund() (tasks.Refund, error) {
 		return tasks.Refund{}, err
 	}
 	return t, nil
+}
+
+// Validate converts req into a validated task payload as req.Refund does,
+// and names a provider the client's registry does not know among the other
+// field problems, so a caller can fix them all at once (EnqueueRefund finds
+// an unknown provider only once every other field is right).
+func (c *Client) Validate(req Request) (tasks.Refund, error) {
+	t, err := req.Refund()
+	var verr tasks.ValidationError
+	if req.Provider == "" || err != nil && !errors.As(err, &verr) {
+		return t, err // a missing provider is among them already
+	}
+	if _, perr := c.registry.Get(req.Provider); errors.Is(perr, providers.ErrUnknownProvider) {
+		return tasks.Refund{}, append(verr, tasks.FieldError{Field: "provider", Message: perr.Error()})
+	}
+	return t, err
 }
 
 // Result is what an enqueue call found or made.

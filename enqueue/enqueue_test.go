@@ -152,6 +152,28 @@ func TestEnqueueRejectsBadInputClearly(t *testing.T) {
 	}
 }
 
+// Validate reports every bad field at once: a bad currency does not hide a
+// bad amount, nor do both hide an unknown provider.
+func TestValidateReportsEveryFieldAtOnce(t *testing.T) {
+	c, _ := newClient(t)
+	_, err := c.Validate(enqueue.Request{RefundID: "rf 4", Provider: "paypal", OrderID: "o", Amount: "12,50", Currency: "XXX"})
+	want := `invalid refund: currency: currency "XXX": unknown currency; ` +
+		`amount: amount "12,50": only digits and one '.' are allowed (no sign, exponent or separator); ` +
+		`refund_id: may contain only letters, digits and . _ : -; ` +
+		`provider: unknown provider "paypal" (known: fatora, moyasarpg)`
+	if err == nil || err.Error() != want || !enqueue.IsInvalid(err) {
+		t.Fatalf("Validate = %v\nwant %s", err, want)
+	}
+	// A provider the registry knows passes, configured here or not: whether
+	// a worker has it is EnqueueRefund's question.
+	for _, p := range []string{providers.MoyasarPG, providers.Fatora} {
+		r, err := c.Validate(enqueue.Request{RefundID: "rf-4", Provider: p, OrderID: "o", Amount: "1.50", Currency: "SAR"})
+		if err != nil || r.AmountMinor != 150 || r.Provider != p {
+			t.Errorf("%s: %+v, %v", p, r, err)
+		}
+	}
+}
+
 // Producers hold no credentials: whether a provider is configured is what
 // the running workers of the queue announce.
 func TestProviderNoRunningWorkerHasIsRefused(t *testing.T) {

@@ -57,40 +57,63 @@ func ParseMoney(amount, currency string) (Money, error) {
 	if !ok {
 		return Money{}, fmt.Errorf("currency %q: %w", currency, ErrUnknownCurrency)
 	}
+	minor, err := parseMinor(amount, cur, exp)
+	if err != nil {
+		return Money{}, err
+	}
+	return Money{Minor: minor, Currency: cur}, nil
+}
+
+// CheckAmount checks what ParseMoney checks of an amount that does not
+// depend on its currency (digits with at most one '.', above zero, fitting
+// an int64 as written), to report a bad amount beside an unknown currency;
+// its number of decimals is for ParseMoney to check.
+func CheckAmount(amount string) error {
+	_, err := parseMinor(amount, "", -1)
+	return err
+}
+
+// parseMinor reads amount in minor units of currency cur, which has exp
+// decimals; exp -1 (currency unknown) reads the digits as written, without
+// checking the decimals.
+func parseMinor(amount, cur string, exp int) (int64, error) {
 	s := strings.TrimSpace(amount)
 	if s == "" {
-		return Money{}, errors.New("amount is empty")
+		return 0, errors.New("amount is empty")
 	}
 	whole, frac, hasDot := strings.Cut(s, ".")
 	if whole == "" || (hasDot && frac == "") {
-		return Money{}, fmt.Errorf("amount %q: want digits like 12.50", s)
+		return 0, fmt.Errorf("amount %q: want digits like 12.50", s)
 	}
 	for _, part := range []string{whole, frac} {
 		for _, c := range part {
 			if c < '0' || c > '9' {
-				return Money{}, fmt.Errorf("amount %q: only digits and one '.' are allowed (no sign, exponent or separator)", s)
+				return 0, fmt.Errorf("amount %q: only digits and one '.' are allowed (no sign, exponent or separator)", s)
 			}
 		}
 	}
+	if exp < 0 {
+		exp = len(frac)
+	}
 	if len(frac) > exp {
 		if exp == 0 {
-			return Money{}, fmt.Errorf("amount %q: %s has no decimals", s, cur)
+			return 0, fmt.Errorf("amount %q: %s has no decimals", s, cur)
 		}
-		return Money{}, fmt.Errorf("amount %q: %s has %d decimals, got %d", s, cur, exp, len(frac))
+		return 0, fmt.Errorf("amount %q: %s has %d decimals, got %d", s, cur, exp, len(frac))
 	}
 	digits := whole + frac + strings.Repeat("0", exp-len(frac))
 	var minor int64
 	for _, c := range digits {
 		d := int64(c - '0')
 		if minor > (math.MaxInt64-d)/10 {
-			return Money{}, fmt.Errorf("amount %q: too large", s)
+			return 0, fmt.Errorf("amount %q: too large", s)
 		}
 		minor = minor*10 + d
 	}
 	if minor == 0 {
-		return Money{}, fmt.Errorf("amount %q: must be greater than zero", s)
+		return 0, fmt.Errorf("amount %q: must be greater than zero", s)
 	}
-	return Money{Minor: minor, Currency: cur}, nil
+	return minor, nil
 }
 
 // Decimal formats the amount in major units with exactly the currency's

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -53,6 +54,25 @@ func TestParseMoney(t *testing.T) {
 				t.Fatalf("ParseMoney(%q, %q) = %v, %v; want %d", tt.amount, tt.currency, got, err, tt.want)
 			}
 		})
+	}
+}
+
+// Without a currency, the amount's form is still checked; its decimals are
+// not.
+func TestCheckAmount(t *testing.T) {
+	for amount, want := range map[string]string{
+		"10": "", "1.2345": "", " 0.001 ": "",
+		"12,50":                      `amount "12,50": only digits and one '.' are allowed (no sign, exponent or separator)`,
+		"-1":                         `amount "-1": only digits and one '.' are allowed (no sign, exponent or separator)`,
+		".5":                         `amount ".5": want digits like 12.50`,
+		"0.00":                       `amount "0.00": must be greater than zero`,
+		"":                           "amount is empty",
+		"99999999999999999999999999": `amount "99999999999999999999999999": too large`,
+	} {
+		err := CheckAmount(amount)
+		if got := fmt.Sprint(err); want == "" && err != nil || want != "" && got != want {
+			t.Errorf("CheckAmount(%q) = %v, want %q", amount, err, want)
+		}
 	}
 }
 

@@ -23,16 +23,20 @@ import (
 	"github.com/refundq/refundq/api"
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
 )
 
 func main() {
-	log := logrus.New()
-	log.SetFormatter(&logrus.JSONFormatter{})
-	log.SetOutput(os.Stderr)
-	if err := run(log, os.Getenv); err != nil {
+	// One JSON stream on stderr: ours, go-redis's, and the log package's
+	// (asynqmon, net/http).
+	log, err := logs.New(os.Stderr, os.Getenv("LOG_LEVEL"))
+	if err == nil {
+		err = run(log, os.Getenv)
+	}
+	if err != nil {
 		log.WithError(err).Error("refund-api stopped")
 		os.Exit(1)
 	}
@@ -52,14 +56,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		prefix:   envOr(getenv, "REFUNDQ_PREFIX", "refundq:"),
 		queue:    envOr(getenv, "REFUNDQ_QUEUE", "default"),
 		listen:   envOr(getenv, "API_LISTEN", "127.0.0.1:8080"),
-		level:    logrus.InfoLevel,
 	}
-	if s := getenv("LOG_LEVEL"); s != "" {
-		lvl, err := logrus.ParseLevel(s)
-		if err != nil {
-			return c, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", s)
-		}
-		c.level = lvl
+	var err error
+	if c.level, err = logs.ParseLevel(getenv("LOG_LEVEL")); err != nil {
+		return c, err
 	}
 	if _, _, err := net.SplitHostPort(c.listen); err != nil {
 		return c, fmt.Errorf("API_LISTEN=%q: want host:port", c.listen)

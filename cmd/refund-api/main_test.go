@@ -44,6 +44,7 @@ func TestConfigRefusals(t *testing.T) {
 		"short token":       {map[string]string{"API_TOKENS": "letmein"}, "at least 32"},
 		"writable not bool": {map[string]string{"API_TOKENS": tok, "API_MONITORING_WRITABLE": "yes please"}, "API_MONITORING_WRITABLE"},
 		"bad log level":     {map[string]string{"API_TOKENS": tok, "LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		"trace":             {map[string]string{"API_TOKENS": tok, "LOG_LEVEL": "trace"}, "want debug, info, warn (or warning) or error"},
 		"bad listen":        {map[string]string{"API_TOKENS": tok, "API_LISTEN": "8080"}, "API_LISTEN"},
 	} {
 		_, err := loadConfig(env(tc.env))

@@ -31,6 +31,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/refundq/refundq/internal/logs"
 )
 
 // scenarios in the order they run.
@@ -61,6 +63,10 @@ type config struct {
 }
 
 func main() {
+	// go-redis's and the log package's messages as JSON lines on stderr,
+	// as from every refundq binary, at warn: the report is on stdout, and
+	// the harness reads no LOG_LEVEL of its own.
+	logs.New(os.Stderr, "warn")
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain(os.Args[1:]))
 	}

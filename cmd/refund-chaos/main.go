@@ -28,6 +28,7 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/providers/sandbox"
@@ -94,6 +95,10 @@ func main() {
 	flag.IntVar(&c.failovers, "failovers", 2, "with --sentinel: Sentinel failovers, spread over the chaos window")
 	flag.IntVar(&c.minReplicas, "min-replicas-to-write", 0, "with --sentinel: the primary's min-replicas-to-write")
 	flag.Parse()
+	// go-redis's and the log package's messages (Redis restarts are the
+	// point here) as JSON lines on stderr, as from every refundq binary, at
+	// warn: the report is on stdout, and LOG_LEVEL is the workers'.
+	logs.New(os.Stderr, "warn")
 	ok, err := run(c)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "refund-chaos:", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
@@ -174,8 +175,14 @@ func demoRun(ctx context.Context, o demoOptions, out, progress io.Writer, aopt a
 	}
 	reg := demoRegistry(catalog.FromEnv(func(k string) string { return env[k] }))
 
+	// The worker's log, at LOG_LEVEL as refund-worker's; -v shows it.
+	lvl, err := logs.ParseLevel(os.Getenv("LOG_LEVEL"))
+	if err != nil {
+		return err
+	}
 	log := logrus.New()
 	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetLevel(lvl)
 	log.SetOutput(io.Discard)
 	if o.verbose {
 		log.SetOutput(os.Stderr)

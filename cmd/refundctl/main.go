@@ -22,6 +22,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/refundq/refundq/internal/logs"
 )
 
 // Exit statuses.
@@ -32,6 +34,13 @@ const (
 )
 
 func main() {
+	// What libraries print on their own (go-redis, the log package, the
+	// durability check) goes to stderr as JSON lines at LOG_LEVEL, as from
+	// every refundq binary; refundctl's own output stays text.
+	if _, err := logs.New(os.Stderr, os.Getenv("LOG_LEVEL")); err != nil {
+		fmt.Fprintln(os.Stderr, "refundctl:", err)
+		os.Exit(exitFailed)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
