@@ -119,3 +119,31 @@ func TestSessionCookieSecure(t *testing.T) {
 		t.Fatalf("cookies over TLS = %v, want one Secure", cs)
 	}
 }
+
+func TestTokensFromText(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, err string
+	}{
+		{"two with comments and blanks", "# ops\n" + token + "\n\n  " + strings.Repeat("b", 40) + "  \n", ""},
+		{"comma separated", token + "," + strings.Repeat("c", 32), ""},
+		{"none", "# nobody\n\n", "no API token"},
+		{"short", "short_secret_1", "token 1 is 14 characters"},
+		{"bad characters", strings.Repeat("d", 32) + "\n" + strings.Repeat("e", 31) + "!", "token 2 has characters"},
+		{"named with scopes", token + " name=grafana read\n" + strings.Repeat("f", 32) + " name=support READ settle", ""},
+		{"unknown scope", token + " name=x admin", `"admin" is neither name=NAME nor a scope`},
+		{"bad name", token + " name=a/b", `name="a/b"`},
+		{"same name twice", token + " name=ops\n" + strings.Repeat("g", 32) + " name=ops", `tokens 1 and 2 are both named "ops"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := api.ParseTokens(tc.text)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatal(err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			case err != nil && (strings.Contains(err.Error(), "short_secret") || strings.Contains(err.Error(), "ddd") || strings.Contains(err.Error(), token)):
+				t.Fatalf("the error repeats a token: %v", err)
+			}
+		})
+	}
+}
