@@ -13,8 +13,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/spans"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
@@ -175,7 +177,25 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Result, error) {
 // task has left asynq; the same id for a different refund is an error
 // wrapping store.ErrConflict. Invalid input is a tasks.ValidationError or
 // wraps providers.ErrUnknownProvider / providers.ErrDisabled.
+//
+// When ctx carries a span (OpenTelemetry), the enqueue is a span of its
+// trace, and the task carries it (r.Trace is set here) so that the
+// refund's runs join the same trace.
 func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, error) {
+	return c.enqueueTraced(ctx, r, nil)
+}
+
+// enqueueTraced is EnqueueRefund in its own span; see startEnqueue for
+// batch.
+func (c *Client) enqueueTraced(ctx context.Context, r tasks.Refund, batch *trace.SpanContext) (Result, error) {
+	ctx, span := startEnqueue(ctx, r, batch)
+	r.Trace = spans.Inject(ctx)
+	res, err := c.enqueueRefund(ctx, r)
+	endEnqueue(span, res, err)
+	return res, err
+}
+
+func (c *Client) enqueueRefund(ctx context.Context, r tasks.Refund) (Result, error) {
 	r.Version = tasks.PayloadVersion
 	if err := r.Validate(); err != nil {
 		return Result{}, err
