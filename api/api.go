@@ -114,7 +114,7 @@ func New(cfg Config) (*Server, error) {
 		h := rt.handler
 		switch rt.access {
 		case bearerOnly:
-			h = s.requireBearer(h)
+			h = traced(rt.pattern, s.requireBearer(h))
 		case monitoring:
 			h = s.requireMonitoring(h)
 		}
