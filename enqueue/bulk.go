@@ -17,8 +17,6 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
@@ -455,13 +453,13 @@ type BulkSummary struct {
 // never stops the others. Re-running the same file is safe. The file is one
 // span of ctx's trace; each refund starts a trace of its own, linked to it.
 func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) BulkSummary {
-	ctx, span, batch := startBulk(ctx, len(rows), opt.DryRun)
-	sum := c.enqueueBulk(ctx, rows, opt, batch)
+	ctx, span, file := startBulk(ctx, len(rows), opt.DryRun)
+	sum := c.enqueueBulk(ctx, rows, opt, file)
 	endBulk(span, sum)
 	return sum
 }
 
-func (c *Client) enqueueBulk(ctx context.Context, rows []Row, opt BulkOptions, batch *trace.SpanContext) BulkSummary {
+func (c *Client) enqueueBulk(ctx context.Context, rows []Row, opt BulkOptions, file *bulkFile) BulkSummary {
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 16
 	}
@@ -563,7 +561,7 @@ func (c *Client) enqueueBulk(ctx context.Context, rows []Row, opt BulkOptions, b
 			record(row, Result{}, err)
 			return
 		}
-		res, err := c.enqueueTraced(ctx, t, batch)
+		res, err := c.enqueueTraced(ctx, t, file)
 		record(row, res, err)
 	}
 	for _, pass := range passes {

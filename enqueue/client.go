@@ -13,7 +13,6 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/spans"
@@ -185,10 +184,10 @@ func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, err
 	return c.enqueueTraced(ctx, r, nil)
 }
 
-// enqueueTraced is EnqueueRefund in its own span; see startEnqueue for
-// batch.
-func (c *Client) enqueueTraced(ctx context.Context, r tasks.Refund, batch *trace.SpanContext) (Result, error) {
-	ctx, span := startEnqueue(ctx, r, batch)
+// enqueueTraced is EnqueueRefund in its own span; file is the bulk file
+// the refund is a row of (nil for one refund).
+func (c *Client) enqueueTraced(ctx context.Context, r tasks.Refund, file *bulkFile) (Result, error) {
+	ctx, span := startEnqueue(ctx, r, file)
 	r.Trace = spans.Inject(ctx)
 	res, err := c.enqueueRefund(ctx, r)
 	endEnqueue(span, res, err)

@@ -14,14 +14,17 @@ import (
 
 func tracer() trace.Tracer { return otel.Tracer("github.com/refundq/refundq/enqueue") }
 
+// bulkFile is a bulk file's span, which the traces of its refunds link to.
+type bulkFile struct{ span trace.SpanContext }
+
 // startEnqueue starts the span of one refund's enqueue, a child of ctx's
-// span. In a bulk file (batch not nil) each refund starts a trace of its
+// span. In a bulk file (file not nil) each refund starts a trace of its
 // own, linked to the file's span: a refund's trace holds its whole life,
 // and a file of a million rows must not make a trace of millions of spans.
-func startEnqueue(ctx context.Context, r tasks.Refund, batch *trace.SpanContext) (context.Context, trace.Span) {
+func startEnqueue(ctx context.Context, r tasks.Refund, file *bulkFile) (context.Context, trace.Span) {
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
-	if batch != nil {
-		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: *batch}))
+	if file != nil {
+		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: file.span}))
 	}
 	ctx, span := tracer().Start(ctx, "refundq.enqueue", opts...)
 	if span.IsRecording() {
@@ -46,16 +49,15 @@ func endEnqueue(span trace.Span, res Result, err error) {
 	span.SetAttributes(spans.Created.Bool(res.Created))
 }
 
-// startBulk starts the span of a bulk file's enqueue; it returns the span
-// context each refund's own trace links to (nil when tracing is off).
-func startBulk(ctx context.Context, rows int, dryRun bool) (context.Context, trace.Span, *trace.SpanContext) {
+// startBulk starts the span of a bulk file's enqueue; file is what each
+// refund's own trace links to (nil when tracing is off).
+func startBulk(ctx context.Context, rows int, dryRun bool) (context.Context, trace.Span, *bulkFile) {
 	ctx, span := tracer().Start(ctx, "refundq.enqueue_bulk", trace.WithSpanKind(trace.SpanKindInternal))
-	sc := span.SpanContext()
-	if !sc.IsValid() {
+	if !span.SpanContext().IsValid() {
 		return ctx, span, nil
 	}
 	span.SetAttributes(attribute.Int("refundq.bulk.rows", rows), attribute.Bool("refundq.bulk.dry_run", dryRun))
-	return ctx, span, &sc
+	return ctx, span, &bulkFile{span: span.SpanContext()}
 }
 
 // endBulk records the file's counts and ends its span.
