@@ -114,11 +114,11 @@ func New(cfg Config) (*Server, error) {
 		h := rt.handler
 		switch rt.access {
 		case bearerOnly:
-			h = traced(rt.pattern, s.requireBearer(h))
+			h = s.requireBearer(h)
 		case monitoring:
 			h = s.requireMonitoring(h)
 		}
-		s.mux.Handle(rt.pattern, h)
+		s.mux.Handle(rt.pattern, traced(rt.pattern, h))
 	}
 	return s, nil
 }

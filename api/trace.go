@@ -13,16 +13,19 @@ import (
 	"github.com/refundq/refundq/internal/spans"
 )
 
-// traced gives each request of an API route a server span named for its
+// traced gives each request of a /v1/ route a server span named for its
 // route pattern ("POST /v1/refunds"), continuing the caller's trace when
 // the request carries a W3C traceparent. The enqueue of a refund is its
 // child, and the refund's task runs join the same trace (package spans).
 // It records the method, the route, the status and, on a successful
 // answer about one refund, its id; nothing of the body, the query or the
-// headers. New wraps the API's routes (the bearer-token ones) in it;
-// health probes, the OpenAPI document and asynqmon are not traced: they
-// are polled every few seconds and say nothing about a refund.
+// headers. Other routes (health probes, metrics, the OpenAPI document,
+// asynqmon) are returned as they are: they are polled every few seconds
+// and say nothing about a refund.
 func traced(pattern string, next http.Handler) http.Handler {
+	if _, path, _ := strings.Cut(pattern, " "); !strings.HasPrefix(path, "/v1/") {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := otel.Tracer("github.com/refundq/refundq/api").Start(ctx, pattern, trace.WithSpanKind(trace.SpanKindServer))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +137,15 @@ func TestOneTracePerRefund(t *testing.T) {
 	} {
 		if got := tracingtest.Attr(want.span, attribute.Key(want.key)); got != want.value {
 			t.Errorf("span %q: %s = %q, want %q", want.span.Name, want.key, got, want.value)
+		}
+	}
+	// Probes say nothing about a refund, and are not traced.
+	if resp, _ := h.call(t, http.MethodGet, "/healthz", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz = %d", resp.StatusCode)
+	}
+	for _, s := range rec.Spans() {
+		if !strings.Contains(s.Name, "/v1/") && !strings.HasPrefix(s.Name, "refundq.") {
+			t.Errorf("span %q: only the /v1/ routes are traced", s.Name)
 		}
 	}
 	// Nothing of the merchant's key reaches a span.
