@@ -87,10 +87,11 @@ func Setup(ctx context.Context, service string, getenv func(string) string, log 
 
 // protocol is the OTLP protocol the variables ask for traces.
 func protocol(getenv func(string) string) string {
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if p := strings.TrimSpace(getenv(k)); p != "" {
-			return p
-		}
+	if p := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")); p != "" {
+		return p
+	}
+	if p := strings.TrimSpace(getenv("OTEL_EXPORTER_OTLP_PROTOCOL")); p != "" {
+		return p
 	}
 	return "http/protobuf"
 }
