@@ -130,7 +130,7 @@ func New(cfg Config) (*Server, error) {
 		case monitoring:
 			h = s.requireMonitoring(h)
 		}
-		s.mux.Handle(rt.pattern, h)
+		s.mux.Handle(rt.pattern, traced(rt.pattern, h))
 	}
 	return s, nil
 }

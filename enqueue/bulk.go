@@ -449,8 +449,16 @@ type BulkSummary struct {
 }
 
 // EnqueueBulk enqueues every good row and reports every bad one; one bad row
-// never stops the others. Re-running the same file is safe.
+// never stops the others. Re-running the same file is safe. The file is one
+// span of ctx's trace; each refund starts a trace of its own, linked to it.
 func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) BulkSummary {
+	ctx, span, file := startBulk(ctx, len(rows), opt.DryRun)
+	sum := c.enqueueBulk(ctx, rows, opt, file)
+	endBulk(span, sum)
+	return sum
+}
+
+func (c *Client) enqueueBulk(ctx context.Context, rows []Row, opt BulkOptions, file *bulkFile) BulkSummary {
 	if opt.Concurrency <= 0 {
 		opt.Concurrency = 16
 	}
@@ -552,7 +560,7 @@ func (c *Client) EnqueueBulk(ctx context.Context, rows []Row, opt BulkOptions) B
 			record(row, Result{}, err)
 			return
 		}
-		res, err := c.EnqueueRefund(ctx, t)
+		res, err := c.enqueueTraced(ctx, t, file)
 		record(row, res, err)
 	}
 	for _, pass := range passes {

@@ -15,6 +15,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/spans"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
@@ -194,7 +195,25 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Result, error) {
 // task has left asynq; the same id for a different refund is an error
 // wrapping store.ErrConflict. Invalid input is a tasks.ValidationError or
 // wraps providers.ErrUnknownProvider / providers.ErrDisabled.
+//
+// When ctx carries a span (OpenTelemetry), the enqueue is a span of its
+// trace, and the task carries it (r.Trace is set here) so that the
+// refund's runs join the same trace.
 func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, error) {
+	return c.enqueueTraced(ctx, r, nil)
+}
+
+// enqueueTraced is EnqueueRefund in its own span; file is the bulk file
+// the refund is a row of (nil for one refund).
+func (c *Client) enqueueTraced(ctx context.Context, r tasks.Refund, file *bulkFile) (Result, error) {
+	ctx, span := startEnqueue(ctx, r, file)
+	r.Trace = spans.Inject(ctx)
+	res, err := c.enqueueRefund(ctx, r)
+	endEnqueue(span, res, err)
+	return res, err
+}
+
+func (c *Client) enqueueRefund(ctx context.Context, r tasks.Refund) (Result, error) {
 	r.Version = tasks.PayloadVersion
 	if err := r.Validate(); err != nil {
 		return Result{}, err

@@ -34,6 +34,13 @@ type Refund struct {
 	Currency      string            `json:"currency"`                 // ISO 4217
 	Reason        string            `json:"reason,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Trace is the W3C trace context (traceparent, tracestate) of the span
+	// that enqueued the task, so the runs of the refund join its trace. It
+	// is not part of the refund: two requests for the same refund under
+	// different traces are the same refund, and nothing compares it. Not
+	// validated either: a malformed one is ignored, and the run starts a
+	// trace of its own.
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // Money returns the refund amount.
@@ -169,6 +176,9 @@ type Poll struct {
 	Version  int    `json:"v"`
 	RefundID string `json:"refund_id"`
 	Step     int    `json:"step"`
+	// Trace is the W3C trace context of the run that scheduled the poll
+	// (see Refund.Trace).
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // EncodePoll returns the JSON payload of a TypePoll task.
@@ -200,6 +210,17 @@ func DecodePoll(b []byte) (Poll, error) {
 		return Poll{}, errs
 	}
 	return p, nil
+}
+
+// TraceOf returns the trace context a refund or poll payload carries (nil
+// if none, or if the payload cannot be read), so a task re-created from
+// its record keeps the trace of the one it replaces.
+func TraceOf(payload []byte) map[string]string {
+	var p struct {
+		Trace map[string]string `json:"trace"`
+	}
+	_ = json.Unmarshal(payload, &p)
+	return p.Trace
 }
 
 func isIDChars(s string) bool {

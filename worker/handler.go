@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/spans"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
@@ -78,7 +79,10 @@ func (h *Handler) HandleRefund(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return h.undecodable(ctx, t, err)
 	}
-	return h.drive(ctx, t, r.RefundID, nil, &r)
+	ctx, span := startRun(ctx, spanRefund, r.Trace, r.RefundID)
+	err = h.drive(ctx, t, r.RefundID, nil, &r)
+	endRun(span, err)
+	return err
 }
 
 // HandlePoll handles a TypePoll task.
@@ -86,6 +90,10 @@ func (h *Handler) HandlePoll(ctx context.Context, t *asynq.Task) error {
 	p, err := tasks.DecodePoll(t.Payload())
 	if err != nil {
 		return h.undecodable(ctx, t, err)
+	}
+	ctx, span := startRun(ctx, spanPoll, p.Trace, p.RefundID)
+	if span.IsRecording() {
+		span.SetAttributes(spans.PollStep.Int(p.Step))
 	}
 	err = h.drive(ctx, t, p.RefundID, func(rec store.Record) bool {
 		if p.Step == rec.PollStep {
@@ -97,8 +105,9 @@ func (h *Handler) HandlePoll(ctx context.Context, t *asynq.Task) error {
 		return true
 	}, nil)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("poll for unknown refund %s: %w", p.RefundID, asynq.SkipRetry)
+		err = fmt.Errorf("poll for unknown refund %s: %w", p.RefundID, asynq.SkipRetry)
 	}
+	endRun(span, err)
 	return err
 }
 
@@ -182,6 +191,7 @@ func (h *Handler) drive(ctx context.Context, t *asynq.Task, id string, skip func
 	go lease.KeepAlive(ctx, cancel)
 
 	log := h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider})
+	noteRefund(ctx, rec)
 	if rec.State.Final() {
 		log.WithField("state", rec.State).Debug("refund already final; nothing to do")
 		return nil
@@ -192,6 +202,7 @@ func (h *Handler) drive(ctx context.Context, t *asynq.Task, id string, skip func
 	taskID, _ := asynq.GetTaskID(ctx)
 	r := &run{Handler: h, lease: lease, log: log, rec: rec, task: taskID, result: t.ResultWriter(), b: h.newBackoff(ctx)}
 	err = r.drive(ctx)
+	noteRefund(ctx, r.rec)
 	if err != nil && !isSnooze(err) && !isSkipRetry(err) {
 		if lastRun(ctx) {
 			// asynq gives up on the task after this: never leave the refund

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/internal/spans"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
@@ -132,7 +133,8 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 		return err
 	}
 	h.writeResult(store.Pending, out.Reference)
-	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next}, delay, h.queue)
+	// The poll's run is a child of this one: the refund stays one trace.
+	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next, Trace: spans.Inject(ctx)}, delay, h.queue)
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}

@@ -142,7 +142,7 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 		if !r.stillOpen(ctx, rec) {
 			return false
 		}
-		return r.recreate(ctx, log, rec, queue, "its task is gone", false)
+		return r.recreate(ctx, log, rec, queue, "its task is gone", nil)
 	case err != nil:
 		log.WithError(err).Warn("recoverer: cannot read the refund's task")
 		return false
@@ -164,7 +164,7 @@ func (r *recoverer) check(ctx context.Context, rec store.Record) bool {
 			}
 			why = fmt.Sprintf("its task was archived after %d retries (last error: %s); new task %d of %d", info.Retried, info.LastErr, rec.Resumes+1, maxResumes)
 		}
-		if !r.recreate(ctx, log, rec, queue, why, true) {
+		if !r.recreate(ctx, log, rec, queue, why, info) {
 			return false
 		}
 		if spent {
@@ -203,17 +203,21 @@ func (r *recoverer) stillOpen(ctx context.Context, rec store.Record) bool {
 	return err == nil && !now.State.Final() && now.Task == rec.Task
 }
 
-// recreate enqueues rec's task again, deleting the dead one first when
-// stale.
-func (r *recoverer) recreate(ctx context.Context, log *logrus.Entry, rec store.Record, queue, why string, stale bool) bool {
+// recreate enqueues rec's task again, deleting the dead one (stale; nil
+// when it is gone) first. The new task carries the dead one's trace
+// context, so its runs stay in the refund's trace; a task that is gone
+// took it along, and the new one's runs start a trace of their own.
+func (r *recoverer) recreate(ctx context.Context, log *logrus.Entry, rec store.Record, queue, why string, stale *asynq.TaskInfo) bool {
 	h := r.h
-	if stale {
+	var trace map[string]string
+	if stale != nil {
 		if err := r.insp.DeleteTask(queue, rec.Task); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
 			log.WithError(err).Warn("recoverer: cannot delete the stale task")
 			return false
 		}
+		trace = tasks.TraceOf(stale.Payload)
 	}
-	task, err := r.task(rec, queue)
+	task, err := r.task(rec, queue, trace)
 	if err != nil {
 		// It will not build next time either.
 		r.escalate(ctx, log, rec, "its task could not be rebuilt: "+err.Error())
@@ -245,10 +249,12 @@ func (r *recoverer) escalate(ctx context.Context, log *logrus.Entry, rec store.R
 	}
 }
 
-// task rebuilds the task the record names, to run now.
-func (r *recoverer) task(rec store.Record, queue string) (*asynq.Task, error) {
+// task rebuilds the task the record names, to run now, carrying trace.
+func (r *recoverer) task(rec store.Record, queue string, trace map[string]string) (*asynq.Task, error) {
 	if step, ok := tasks.PollStep(rec.Task, rec.RefundID); ok {
-		return tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: step}, 0, queue)
+		return tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: step, Trace: trace}, 0, queue)
 	}
-	return tasks.NewRefundTask(rec.Refund(), queue)
+	t := rec.Refund()
+	t.Trace = trace
+	return tasks.NewRefundTask(t, queue)
 }

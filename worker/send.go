@@ -41,6 +41,7 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 		var ok bool
 		start := time.Now()
 		pctx, cancel := context.WithTimeout(ctx, providers.OperationTimeout)
+		pctx, span := h.startCall(pctx, callPrepare, rec.Attempts+1)
 		out = reported(done, func() providers.Outcome {
 			var o providers.Outcome
 			before, o, ok = p.Prepare(pctx, req)
@@ -49,6 +50,7 @@ func (h *run) send(ctx context.Context) (c call, out providers.Outcome, e store.
 			}
 			return o
 		})
+		endCall(span, out)
 		cancel()
 		h.metrics.calls.WithLabelValues(rec.Provider, string(callPrepare), out.Kind.String()).Observe(time.Since(start).Seconds())
 		if !ok {
@@ -173,7 +175,9 @@ func (h *run) call(ctx context.Context, c call, fn func(context.Context, provide
 	start := time.Now()
 	var requestID string
 	cctx, cancel := context.WithDeadline(providers.WithRequestID(ctx, &requestID), deadline)
+	cctx, span := h.startCall(cctx, c, req.Attempt)
 	out := reported(done, func() providers.Outcome { return fn(cctx, req) })
+	endCall(span, out)
 	cancel()
 	dur := time.Since(start)
 	h.metrics.calls.WithLabelValues(h.rec.Provider, string(c), out.Kind.String()).Observe(dur.Seconds())

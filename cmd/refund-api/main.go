@@ -25,6 +25,7 @@ import (
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/internal/tracing"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/store"
 )
@@ -103,6 +104,12 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
+	// Off unless an OTLP endpoint is set (docs/TRACING.md).
+	stopTracing, err := tracing.Setup(context.Background(), "refund-api", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
 	aopt, rdb := rc.Asynq, rc.NewClient()
 	defer rdb.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -185,6 +192,16 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 // shutdownTimeout lets requests in flight finish on SIGTERM; a bulk file cut
 // short is safe to send again.
 const shutdownTimeout = 30 * time.Second
+
+// flushTraces exports the spans not yet sent, for at most 5 s: a
+// collector that is down must not hold the exit up.
+func flushTraces(shutdown func(context.Context) error, log *logrus.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.WithError(err).Warn("tracing: spans not flushed at exit")
+	}
+}
 
 func envOr(getenv func(string) string, key, def string) string {
 	if v := getenv(key); v != "" {

@@ -23,6 +23,7 @@ import (
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/internal/tracing"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/webhook"
@@ -49,6 +50,12 @@ func run(log *logrus.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Off unless an OTLP endpoint is set (docs/TRACING.md).
+	stopTracing, err := tracing.Setup(context.Background(), "refund-worker", os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer flushTraces(stopTracing, log)
 	rdb := rc.NewClient()
 	defer rdb.Close()
 	// Refuse to take refunds from a Redis that may forget or evict them
@@ -185,6 +192,16 @@ func webhookConfig(getenv func(string) string) (worker.WebhookConfig, error) {
 // quiet takes the warning durability.Require logs at every readiness probe
 // when the check is skipped; it was logged once at start.
 var quiet = func() *logrus.Logger { l := logrus.New(); l.SetOutput(io.Discard); return l }()
+
+// flushTraces exports the spans not yet sent, for at most 5 s: a
+// collector that is down must not hold the exit up.
+func flushTraces(shutdown func(context.Context) error, log *logrus.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.WithError(err).Warn("tracing: spans not flushed at exit")
+	}
+}
 
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {

@@ -107,11 +107,11 @@ and writes nothing. Exit status 1 when any row is bad or could not be written.`,
 			if err != nil {
 				return &usageError{fmt.Errorf("%s: %s", quote(name), human(err))}
 			}
-			cl, err := p.client(g)
+			cl, done, err := p.client(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer done()
 
 			errOut := cmd.ErrOrStderr()
 			start := time.Now()

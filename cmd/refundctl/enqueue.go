@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/tracing"
 	"github.com/refundq/refundq/providers/catalog"
 )
 
@@ -22,16 +26,33 @@ func (p *producerFlags) register(cmd *cobra.Command) {
 		"also require the provider's credentials in this environment, as a worker would")
 }
 
-// client opens an enqueue client on REDIS_URL. Producers check each
-// provider's own rules without credentials (workers hold those); a provider
-// whose credentials are set here anyway is asked what it can tell before a
-// refund is accepted (Fatora: a partial amount is refused at once).
-func (p *producerFlags) client(g *globals) (*enqueue.Client, error) {
+// client opens an enqueue client on REDIS_URL, and turns tracing on where
+// an OTLP endpoint is set (docs/TRACING.md); done closes the client and
+// flushes the spans. Producers check each provider's own rules without
+// credentials (workers hold those); a provider whose credentials are set
+// here anyway is asked what it can tell before a refund is accepted
+// (Fatora: a partial amount is refused at once).
+func (p *producerFlags) client(ctx context.Context, g *globals) (cl *enqueue.Client, done func(), err error) {
 	reg := catalog.FromEnv(os.Getenv)
 	if !p.checkConfig {
 		reg = reg.RulesOnly()
 	}
-	return enqueue.Open(redisURL(), enqueue.WithQueue(g.queue), enqueue.WithPrefix(g.prefix), enqueue.WithRegistry(reg))
+	stopTracing, err := tracing.Setup(ctx, "refundctl", os.Getenv, logrus.StandardLogger())
+	if err != nil {
+		return nil, nil, err
+	}
+	flush := func() {
+		// A collector that is down must not hold the exit up.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		stopTracing(ctx)
+	}
+	cl, err = enqueue.Open(redisURL(), enqueue.WithQueue(g.queue), enqueue.WithPrefix(g.prefix), enqueue.WithRegistry(reg))
+	if err != nil {
+		flush()
+		return nil, nil, err
+	}
+	return cl, func() { cl.Close(); flush() }, nil
 }
 
 func enqueueCmd(g *globals) *cobra.Command {
@@ -88,11 +109,11 @@ transaction id (ecomCharge, Fatora).`,
 			if err != nil {
 				return &usageError{errors.New(human(err))}
 			}
-			cl, err := p.client(g)
+			cl, done, err := p.client(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer done()
 			res, err := cl.Enqueue(cmd.Context(), r)
 			if err != nil {
 				return aboutRefund(r.RefundID, g.prefix, err)
