@@ -61,7 +61,8 @@ var dynamicReads = map[string]string{
 
 // ignored are variables the code reads that are not refundq's configuration.
 var ignored = map[string]string{
-	"PATH": "cmd/refundctl's README test passes it on to the shell it runs, with Go's bin directory added",
+	"PATH":              "cmd/refundctl's README test passes it on to the shell it runs, with Go's bin directory added",
+	"OTEL_SERVICE_NAME": "read by the OpenTelemetry SDK; internal/tracing's test sets it for the child process it starts",
 }
 
 // site is one place the code reads (or names) a variable.
