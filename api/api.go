@@ -123,14 +123,16 @@ func New(cfg Config) (*Server, error) {
 			s.routes[i].handler = s.metrics.handler()
 			rt = s.routes[i]
 		}
-		h := rt.handler
+		// Traced inside the token check: a caller without a valid token
+		// chooses no trace id and no sampling decision of ours.
+		h := traced(rt.pattern, rt.handler)
 		switch rt.access {
 		case bearerOnly:
 			h = s.requireBearer(rt.scope, h)
 		case monitoring:
 			h = s.requireMonitoring(h)
 		}
-		s.mux.Handle(rt.pattern, traced(rt.pattern, h))
+		s.mux.Handle(rt.pattern, h)
 	}
 	return s, nil
 }

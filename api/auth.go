@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -192,26 +191,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: monitoringCookie, Value: newSession(sha256.Sum256([]byte(tok)), time.Now()),
 		Path: monitoringRoot, MaxAge: int(monitoringSession.Seconds()), HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secureCookie(r),
+		// Secure always: browsers keep a Secure cookie on http://localhost
+		// and 127.0.0.1 too, and behind a TLS proxy on the same host every
+		// connection arrives on loopback, so nothing about the connection
+		// (nor a client-sent X-Forwarded-Proto) can say it is safe to drop.
+		SameSite: http.SameSiteStrictMode, Secure: true,
 	})
 	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-// secureCookie says whether the session cookie is marked Secure: always,
-// except on a plain-HTTP connection that arrived on a loopback address (a
-// developer's laptop, which browsers treat as secure anyway). It reads the
-// connection, never a client-sent header: an X-Forwarded-Proto anyone can
-// send must not decide how the session is protected.
-func secureCookie(r *http.Request) bool {
-	if r.TLS != nil {
-		return true
-	}
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsLoopback() {
-			return false
-		}
-	}
-	return true
 }
 
 // safeNext keeps a redirect after login on the monitoring pages of this

@@ -420,11 +420,13 @@ func readJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	return false
 }
 
-// caseOnly names each top-level key of body that encoding/json matched to
-// a field of the struct dst points to only by ignoring case ("Refund_ID"):
-// {"refund_id":"a","REFUND_ID":"b"} would be refund b. Bodies are flat
-// (metadata is a map, whose keys are matched exactly), so the top level is
-// all there is to check.
+// caseOnly names each top-level key of body that encoding/json would match,
+// by ignoring case, to a field another key of body also names
+// ({"refund_id":"a","REFUND_ID":"b"} would be refund b: the last one wins).
+// A lone key in another case ("Refund_Id") is still taken, as it always
+// was: refusing it now would turn a client's retry of a refund it created
+// before into a 400. Bodies are flat (metadata is a map, whose keys are
+// matched exactly), so the top level is all there is to check.
 func caseOnly(body []byte, dst any) []FieldError {
 	var keys map[string]json.RawMessage
 	if json.Unmarshal(body, &keys) != nil {
@@ -432,11 +434,20 @@ func caseOnly(body []byte, dst any) []FieldError {
 	}
 	t := reflect.TypeOf(dst).Elem()
 	var errs []FieldError
-	for key := range keys {
-		for i := range t.NumField() {
-			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-			if key != name && strings.EqualFold(key, name) {
-				errs = append(errs, field(key, fmt.Sprintf("unknown field; field names are case-sensitive: %s", name)))
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		var same []string
+		for key := range keys {
+			if strings.EqualFold(key, name) {
+				same = append(same, key)
+			}
+		}
+		if len(same) < 2 {
+			continue
+		}
+		for _, key := range same {
+			if key != name {
+				errs = append(errs, field(key, fmt.Sprintf("names %s again in another case; send each field once, as %s", name, name)))
 			}
 		}
 	}

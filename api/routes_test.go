@@ -1,10 +1,8 @@
 package api
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -160,19 +158,6 @@ func TestSafeNext(t *testing.T) {
 	} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// A plain-HTTP connection that did not arrive on loopback gets a Secure
-// cookie anyway: the browser then keeps the session only over HTTPS.
-func TestSecureCookieOffLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{"127.0.0.1": false, "::1": false, "10.1.2.3": true, "203.0.113.9": true} {
-		r := httptest.NewRequest("POST", "/monitoring/login", nil)
-		r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.ParseIP(addr), Port: 8080}))
-		r.Header.Set("X-Forwarded-Proto", "https")
-		if got := secureCookie(r); got != want {
-			t.Errorf("local address %s: Secure = %v, want %v", addr, got, want)
 		}
 	}
 }

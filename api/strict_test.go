@@ -47,25 +47,31 @@ func TestDuplicateKeysAreRefused(t *testing.T) {
 		})
 	}
 	// encoding/json matches a field's name ignoring case, so "REFUND_ID"
-	// would be refund_id again, and win: a name is taken as spelled only.
+	// beside "refund_id" would be refund_id again, and win.
 	for body, key := range map[string]string{
 		`{"refund_id":"rf_dup_f","REFUND_ID":"rf_dup_g",` + rest + `}`: "REFUND_ID",
-		`{"Refund_Id":"rf_dup_h",` + rest + `}`:                        "Refund_Id",
+		`{"Refund_Id":"rf_dup_h","refund_id":"rf_dup_i",` + rest + `}`: "Refund_Id",
 	} {
 		resp, b := h.postJSON(t, "/v1/refunds", body)
 		p := problem(t, resp, b, http.StatusBadRequest)
-		want := []api.FieldError{{Field: key, Pointer: "/" + key, Message: "unknown field; field names are case-sensitive: refund_id"}}
+		want := []api.FieldError{{Field: key, Pointer: "/" + key, Message: "names refund_id again in another case; send each field once, as refund_id"}}
 		if !strings.HasSuffix(p.Type, "#problem-invalid-body") || !reflect.DeepEqual(p.Errors, want) {
 			t.Errorf("%s: problem %s %+v\nwant errors %+v", body, p.Type, p.Errors, want)
 		}
 	}
 	// Nothing was written, under any of the ids.
-	for _, id := range []string{"rf_dup_a", "rf_dup_b", "rf_dup_c", "rf_dup_d", "rf_dup_e", "rf_dup_f", "rf_dup_g", "rf_dup_h"} {
+	for _, id := range []string{"rf_dup_a", "rf_dup_b", "rf_dup_c", "rf_dup_d", "rf_dup_e", "rf_dup_f", "rf_dup_g", "rf_dup_h", "rf_dup_i"} {
 		resp, b := h.call(t, http.MethodGet, "/v1/refunds/"+id, token, nil)
 		problem(t, resp, b, http.StatusNotFound)
 	}
+	// A lone key in another case is taken, as it was before: a client's
+	// retry must not turn into a 400.
+	resp, b := h.postJSON(t, "/v1/refunds", `{"Refund_Id":"rf_dup_j",`+rest+`}`)
+	if got := decode[api.Refund](t, resp, b, http.StatusCreated); got.RefundID != "rf_dup_j" {
+		t.Fatalf("lone other-case key: refund = %+v", got)
+	}
 	// The same body with each key once is a refund.
-	resp, b := h.postJSON(t, "/v1/refunds", `{"refund_id":"rf_dup_b",`+rest+`,"metadata":{"order_ref":"2","shop":"s"}}`)
+	resp, b = h.postJSON(t, "/v1/refunds", `{"refund_id":"rf_dup_b",`+rest+`,"metadata":{"order_ref":"2","shop":"s"}}`)
 	if got := decode[api.Refund](t, resp, b, http.StatusCreated); got.RefundID != "rf_dup_b" || got.Metadata["order_ref"] != "2" {
 		t.Fatalf("refund = %+v", got)
 	}

@@ -89,6 +89,7 @@ func ParseTokens(text string) (*Tokens, error) {
 	t := &Tokens{}
 	n := 0
 	names := map[string]int{}
+	seen := map[[sha256.Size]byte]int{}
 	for _, line := range strings.FieldsFunc(text, func(r rune) bool { return r == '\n' || r == ',' }) {
 		fields := strings.Fields(line)
 		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
@@ -103,6 +104,10 @@ func ParseTokens(text string) (*Tokens, error) {
 			return nil, fmt.Errorf("token %d has characters a bearer token cannot carry (allowed: letters, digits, - . _ ~ + / and trailing =)", n)
 		}
 		h := sha256.Sum256([]byte(tok))
+		if prev, dup := seen[h]; dup {
+			return nil, fmt.Errorf("tokens %d and %d are the same token: give it one line, with every scope it needs", prev, n)
+		}
+		seen[h] = n
 		tk := token{hash: h, id: hex.EncodeToString(h[:4])}
 		for _, f := range fields[1:] {
 			if name, ok := strings.CutPrefix(f, "name="); ok {
