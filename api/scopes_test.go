@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -73,10 +74,16 @@ func TestScopes(t *testing.T) {
 			}
 		})
 	}
-	// The settle that a token without the scope tried changed nothing; a
-	// token with it settles, and the history names it.
+	// In needs_review, a token without the scope still cannot settle, and
+	// the refund stays there; a token with it settles, and the history
+	// names it.
 	h.toReview(t, "rf_sc")
-	resp, b := h.call(t, "POST", "/v1/refunds/rf_sc/settle", settleTok, settle(), "Content-Type", "application/json")
+	resp, b := h.call(t, "POST", "/v1/refunds/rf_sc/settle", readTok, settle(), "Content-Type", "application/json")
+	problem(t, resp, b, http.StatusForbidden)
+	if rec, err := h.store.Get(context.Background(), "rf_sc"); err != nil || rec.State != "needs_review" {
+		t.Fatalf("after a refused settle: %+v, %v; want needs_review", rec, err)
+	}
+	resp, b = h.call(t, "POST", "/v1/refunds/rf_sc/settle", settleTok, settle(), "Content-Type", "application/json")
 	if got := decode[api.Refund](t, resp, b, http.StatusOK); got.State != "failed" {
 		t.Fatalf("settled = %+v", got)
 	}

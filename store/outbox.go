@@ -16,14 +16,15 @@ import (
 
 func (s *Store) outboxKey() string { return s.prefix + "webhooks:undelivered" }
 
-// OutboxAdd records that event eventID, of time at, has a delivery queued.
-// Adding it again keeps its first time.
-func (s *Store) OutboxAdd(ctx context.Context, eventID string, at time.Time) error {
-	err := s.rdb.ZAddNX(ctx, s.outboxKey(), redis.Z{Score: float64(at.UnixMilli()), Member: eventID}).Err()
+// OutboxAdd records that event eventID, of time at, has a delivery queued,
+// and reports whether this call entered it. Adding it again keeps its first
+// time.
+func (s *Store) OutboxAdd(ctx context.Context, eventID string, at time.Time) (bool, error) {
+	n, err := s.rdb.ZAddNX(ctx, s.outboxKey(), redis.Z{Score: float64(at.UnixMilli()), Member: eventID}).Result()
 	if err != nil {
-		return fmt.Errorf("store: outbox add %s: %w", eventID, err)
+		return false, fmt.Errorf("store: outbox add %s: %w", eventID, err)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // OutboxDone records that event eventID's notification was delivered, or

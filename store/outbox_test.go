@@ -24,8 +24,12 @@ func TestOutbox(t *testing.T) {
 		id string
 		at time.Time
 	}{{"1-0", t0}, {"2-0", t0.Add(time.Minute)}, {"1-0", t0.Add(time.Hour)}, {"3-0", t0.Add(2 * time.Minute)}} {
-		if err := s.OutboxAdd(ctx, e.id, e.at); err != nil {
+		added, err := s.OutboxAdd(ctx, e.id, e.at)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if want := e.at != t0.Add(time.Hour); added != want {
+			t.Fatalf("OutboxAdd(%s at %v) entered it: %v, want %v", e.id, e.at, added, want)
 		}
 	}
 	if at, n, err := s.OutboxOldest(ctx); err != nil || !at.Equal(t0) || n != 3 {

@@ -47,9 +47,17 @@ const MinSecretLen = 16
 
 // ParseSecrets reads secrets separated by commas (as WEBHOOK_SECRET holds
 // them: the new one first during a rotation), each at least MinSecretLen
-// characters once spaces are trimmed. The error names a secret by its
-// position, never by its text.
+// characters once spaces around it are trimmed. A single secret (no comma)
+// is taken exactly as written, as WEBHOOK_SECRET always was: trimming it
+// would change the key of a secret that ends in a newline. The error names
+// a secret by its position, never by its text.
 func ParseSecrets(text string) ([][]byte, error) {
+	if !strings.Contains(text, ",") {
+		if len(text) < MinSecretLen {
+			return nil, fmt.Errorf("webhook: secret 1 is %d characters; at least %d are required", len(text), MinSecretLen)
+		}
+		return [][]byte{[]byte(text)}, nil
+	}
 	var out [][]byte
 	for i, part := range strings.Split(text, ",") {
 		s := strings.TrimSpace(part)

@@ -72,6 +72,11 @@ func TestParseSecrets(t *testing.T) {
 	if err != nil || len(got) != 2 || string(got[0]) != "whsec_new_0123456789" || string(got[1]) != "whsec_old_0123456789" {
 		t.Fatalf("ParseSecrets = %q, %v", got, err)
 	}
+	// One secret is kept as written, a trailing newline included: the key
+	// a receiver already shares.
+	if got, err := webhook.ParseSecrets("whsec_one_0123456789\n"); err != nil || len(got) != 1 || string(got[0]) != "whsec_one_0123456789\n" {
+		t.Fatalf("ParseSecrets of one secret = %q, %v; want it as written", got, err)
+	}
 	for _, bad := range []string{"", "short", "whsec_new_0123456789,", "whsec_new_0123456789,tiny"} {
 		_, err := webhook.ParseSecrets(bad)
 		if err == nil {

@@ -67,13 +67,15 @@ func (g *guards) of(e providers.Entry) *guard {
 	return gd
 }
 
-// openBreakers says which providers' breakers are not closed now.
+// openBreakers says which providers' breakers are open now. Half-open is
+// not open: gobreaker stays half-open until the next call, so a provider
+// that recovered while no refund needed it would read as open for ever.
 func (g *guards) openBreakers() map[string]bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := map[string]bool{}
 	for name, gd := range g.by {
-		if gd.breaker.State() != gobreaker.StateClosed {
+		if gd.breaker.State() == gobreaker.StateOpen {
 			out[name] = true
 		}
 	}

@@ -165,7 +165,7 @@ type breakers struct {
 }
 
 var breakerDesc = prometheus.NewDesc("refundq_provider_breaker_open",
-	"1 while this worker's circuit breaker for the provider is open or half-open (calls refused or one trial call), else 0.", []string{"provider"}, nil)
+	"1 while this worker's circuit breaker for the provider is open (calls refused), else 0 (closed, or half-open waiting for a trial call).", []string{"provider"}, nil)
 
 func (b *breakers) Describe(ch chan<- *prometheus.Desc) { ch <- breakerDesc }
 

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -163,9 +164,29 @@ func TestAnOutageBehindAnOpenBreakerSpendsNoRetries(t *testing.T) {
 		h.enqueueWithRetries(t, tasks.Refund{Version: 1, RefundID: id, Provider: providers.MoyasarPG,
 			OrderID: fmt.Sprintf("ord-out-%d", i), AmountMinor: 600, Currency: "SAR"}, 2)
 	}
+	// The breaker's gauge shows it open during the outage, and not once
+	// the provider answers again.
+	srv := httptest.NewServer(h.worker.HTTPHandler())
+	defer srv.Close()
+	breaker := `refundq_provider_breaker_open{provider="moyasarpg"}`
+	awaitGauge := func(want float64, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); ; {
+			_, body := get(t, srv.URL+"/metrics")
+			if v, ok := metricValue(body, breaker); ok && v == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never %v within %s", breaker, want, within)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	awaitGauge(1, 15*period)
 	for i, id := range ids {
 		h.awaitPaidOnce(t, id, fmt.Sprintf("ord-out-%d", i))
 	}
+	awaitGauge(0, 5*time.Second)
 	if !strings.Contains(h.logs.String(), "circuit open") {
 		t.Fatal("the breaker never opened: the outage did not test it")
 	}

@@ -130,11 +130,7 @@ func (d *dispatcher) pass(ctx context.Context) bool {
 	}
 	for _, ev := range evs {
 		if ev.To.Final() {
-			err := d.enqueue(ctx, ev)
-			if err == nil {
-				err = st.OutboxAdd(ctx, ev.ID, ev.At)
-			}
-			if err != nil {
+			if err := d.queue(ctx, ev); err != nil {
 				d.h.log.WithError(err).WithField("refund_id", ev.RefundID).Warn("webhooks: cannot queue a delivery; will try again")
 				return false
 			}
@@ -146,13 +142,26 @@ func (d *dispatcher) pass(ctx context.Context) bool {
 	return true
 }
 
-func (d *dispatcher) enqueue(ctx context.Context, ev store.Event) error {
+// queue enqueues the delivery of ev, entering it in the outbox first, so a
+// delivery never finishes (and leaves the outbox) before it is entered.
+// When the task exists already (an event claimed again, after a dispatcher
+// died before acknowledging it), an outbox entry this call made means the
+// delivery had finished and left: it is taken out again, or the backlog
+// would count a delivered notification for days.
+func (d *dispatcher) queue(ctx context.Context, ev store.Event) error {
+	added, err := d.h.store.OutboxAdd(ctx, ev.ID, ev.At)
+	if err != nil {
+		return err
+	}
 	payload, _ := json.Marshal(hookTask{RefundID: ev.RefundID, EventID: ev.ID, State: ev.To, AtMS: ev.At.UnixMilli(), Reason: ev.Reason})
 	t := asynq.NewTask(TypeWebhook, payload, asynq.TaskID("webhook:"+ev.ID), asynq.MaxRetry(webhookMaxRetry),
 		asynq.Queue(d.h.queue), asynq.Timeout(2*d.cfg.Timeout), asynq.Retention(tasks.Retention))
-	_, err := d.h.client.EnqueueContext(ctx, t)
+	_, err = d.h.client.EnqueueContext(ctx, t)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return nil // queued already (another dispatcher claimed it too)
+		if added {
+			return d.h.store.OutboxDone(ctx, ev.ID)
+		}
+		return nil // queued already, and not yet delivered
 	}
 	return err
 }
@@ -161,7 +170,7 @@ func (d *dispatcher) enqueue(ctx context.Context, ev store.Event) error {
 func (d *dispatcher) deliver(ctx context.Context, t *asynq.Task) error {
 	var ht hookTask
 	if err := json.Unmarshal(t.Payload(), &ht); err != nil || ht.RefundID == "" {
-		d.h.metrics.webhooks.WithLabelValues("malformed").Inc()
+		d.finished(ctx, ht.EventID, "malformed", 0)
 		return fmt.Errorf("malformed webhook task: %v: %w", err, asynq.SkipRetry)
 	}
 	rec, err := d.h.store.Get(ctx, ht.RefundID)
@@ -169,7 +178,11 @@ func (d *dispatcher) deliver(ctx context.Context, t *asynq.Task) error {
 		d.finished(ctx, ht.EventID, "unknown_refund", 0)
 		return fmt.Errorf("webhook for unknown refund %s: %w", ht.RefundID, asynq.SkipRetry)
 	}
+	try, _ := asynq.GetRetryCount(ctx)
 	if err != nil {
+		if try >= webhookMaxRetry {
+			d.finished(ctx, ht.EventID, "gave_up", 0)
+		}
 		return err
 	}
 	ev := webhook.Event{ID: ht.EventID, Type: "refund." + string(ht.State), Created: time.UnixMilli(ht.AtMS).UTC(),
@@ -177,7 +190,6 @@ func (d *dispatcher) deliver(ctx context.Context, t *asynq.Task) error {
 			Amount: rec.Amount.Decimal(), Currency: rec.Amount.Currency, State: string(ht.State), ProviderRef: rec.ProviderRef,
 			Reason: ht.Reason, Metadata: rec.Metadata}}
 	body, _ := json.Marshal(ev)
-	try, _ := asynq.GetRetryCount(ctx)
 	start := time.Now()
 	status, err := d.post(ctx, body)
 	took := time.Since(start)

@@ -116,6 +116,10 @@ func TestRejectedIsFailedAndItsTaskCompleted(t *testing.T) {
 	if err != nil || q.FailedTotal != 0 || q.Archived != 0 {
 		t.Fatalf("queue %+v, %v: want no asynq failure and nothing archived", q, err)
 	}
+	// A final refund with a completed task is nothing for the recoverer.
+	if n := h.recoverNow(t, "rf-big"); n != 0 {
+		t.Fatalf("the recoverer acted on %d refunds after a failed one completed its task", n)
+	}
 	if got := h.sim.RefundsFor("ord-small"); len(got) != 0 {
 		t.Fatalf("ledger has %d refunds, want 0", len(got))
 	}
