@@ -207,6 +207,15 @@ func TestWebhooksSignedAndRedelivered(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A dispatcher that claims a delivered event again (its first died
+	// before acknowledging it) finds the task done: the outbox stays empty.
+	ev := delivered["rf-wh-1"][0]
+	if err := h.worker.QueueWebhook(context.Background(), store.Event{ID: ev.ID, RefundID: "rf-wh-1", To: store.Succeeded, At: ev.Created}); err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := h.store.OutboxOldest(context.Background()); err != nil || n != 0 {
+		t.Fatalf("outbox after an event claimed again: %d, %v; want 0", n, err)
+	}
 }
 
 // A final refund past its retention is exported to the audit file, then
