@@ -12,12 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/api"
-	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/store"
 )
 
@@ -420,17 +417,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz = %d %s", resp.StatusCode, b)
 	}
-	// A server whose Redis is gone: a port nothing listens on.
-	env := redistest.New(t)
-	toks, _ := api.ParseTokens(token)
-	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
-	defer dead.Close()
-	enq := enqueue.New(env.Asynq, env.Client, enqueue.AcceptRedisLoss())
-	defer enq.Close()
-	srv, err := api.New(api.Config{Enqueue: enq, Store: store.New(dead, "x:"), Tokens: toks, Redis: dead, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := deadRedisServer(t)
 	rec := httptest.NewRecorder()
 	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Content-Type") != "application/problem+json" {

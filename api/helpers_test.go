@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/api"
@@ -280,4 +281,21 @@ func (h *harness) toReview(t *testing.T, id string) {
 	if err != nil || !moved {
 		t.Fatalf("escalate %s: moved=%v err=%v", id, moved, err)
 	}
+}
+
+// deadRedisServer is the API on a Redis that is gone: a port nothing
+// listens on.
+func deadRedisServer(t *testing.T) *api.Server {
+	t.Helper()
+	env := redistest.New(t)
+	toks, _ := api.ParseTokens(token)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { dead.Close() })
+	enq := enqueue.New(env.Asynq, env.Client, enqueue.AcceptRedisLoss())
+	t.Cleanup(func() { enq.Close() })
+	srv, err := api.New(api.Config{Enqueue: enq, Store: store.New(dead, "x:"), Tokens: toks, Redis: dead, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
 }

@@ -6,12 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/refundq/refundq/api"
-	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/internal/redistest"
-	"github.com/refundq/refundq/store"
 )
 
 // GET /metrics counts requests by route pattern and status class (never by
@@ -53,16 +48,7 @@ func TestAPIMetrics(t *testing.T) {
 
 // With Redis down the API's scrape still answers, and says so.
 func TestAPIMetricsWithRedisDown(t *testing.T) {
-	env := redistest.New(t)
-	toks, _ := api.ParseTokens(token)
-	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
-	defer dead.Close()
-	enq := enqueue.New(env.Asynq, env.Client, enqueue.AcceptRedisLoss())
-	defer enq.Close()
-	srv, err := api.New(api.Config{Enqueue: enq, Store: store.New(dead, "x:"), Tokens: toks, Redis: dead, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := deadRedisServer(t)
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+token)

@@ -38,18 +38,7 @@ var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "p
 // registered pattern is documented, and each documented operation reaches
 // the pattern it documents in the server's own mux (not a 404 or a 405).
 func TestOpenAPIMatchesTheRoutes(t *testing.T) {
-	toks, err := ParseTokens(strings.Repeat("t", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Nothing is served: the routes are only matched, so no Redis is needed.
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	enq := enqueue.New(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, rdb, enqueue.AcceptRedisLoss())
-	defer enq.Close()
-	s, err := New(Config{Enqueue: enq, Store: store.New(rdb, "x:"), Tokens: toks, Monitoring: http.NotFoundHandler()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := routesOnly(t)
 	var doc openAPIDoc
 	if err := json.Unmarshal(openAPI, &doc); err != nil {
 		t.Fatal(err)
@@ -165,14 +154,7 @@ func TestSafeNext(t *testing.T) {
 // Each operation's x-required-scope is the scope its route enforces, and a
 // route anyone may call documents none.
 func TestOpenAPIScopesMatchTheRoutes(t *testing.T) {
-	toks, _ := ParseTokens(strings.Repeat("t", 32))
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
-	enq := enqueue.New(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, rdb, enqueue.AcceptRedisLoss())
-	defer enq.Close()
-	s, err := New(Config{Enqueue: enq, Store: store.New(rdb, "x:"), Tokens: toks, Monitoring: http.NotFoundHandler()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := routesOnly(t)
 	var doc struct {
 		Paths map[string]map[string]struct {
 			Scope string `json:"x-required-scope"`
@@ -226,4 +208,22 @@ func TestOpenAPIHistoryEntryMatchesTheStore(t *testing.T) {
 	if !slices.Equal(documented, fields) {
 		t.Fatalf("HistoryEntry properties %v; store.Entry has %v", documented, fields)
 	}
+}
+
+// routesOnly is a server whose routes are only matched, never served, so no
+// Redis is needed.
+func routesOnly(t *testing.T) *Server {
+	t.Helper()
+	toks, err := ParseTokens(strings.Repeat("t", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	enq := enqueue.New(asynq.RedisClientOpt{Addr: "127.0.0.1:1"}, rdb, enqueue.AcceptRedisLoss())
+	t.Cleanup(func() { enq.Close() })
+	s, err := New(Config{Enqueue: enq, Store: store.New(rdb, "x:"), Tokens: toks, Monitoring: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
