@@ -17,4 +17,6 @@ func (w *Worker) AwaitStartPass() {
 
 // QueueWebhook queues the delivery of ev as the dispatcher does when it
 // reads (or claims again) the event.
-func (w *Worker) QueueWebhook(ctx context.Context, ev store.Event) error { return w.hooks.queue(ctx, ev) }
+func (w *Worker) QueueWebhook(ctx context.Context, ev store.Event) error {
+	return w.hooks.queue(ctx, ev)
+}
