@@ -277,7 +277,7 @@ func money(t *testing.T, amount, currency string) tasks.Money {
 // cannot tell what happened.
 func (h *harness) toReview(t *testing.T, id string) {
 	t.Helper()
-	moved, err := h.store.Escalate(context.Background(), id, "", "test: outcome unknown")
+	moved, err := h.store.Escalate(context.Background(), id, "", "test: outcome unknown", 0)
 	if err != nil || !moved {
 		t.Fatalf("escalate %s: moved=%v err=%v", id, moved, err)
 	}

@@ -47,6 +47,15 @@ type Change struct {
 	// provider status, state), count this one into it instead of adding one.
 	Fold  bool
 	Entry Entry
+	// Review, when set, records why the refund is in needs_review, and
+	// RecheckAt when a look-up is next due (zero: none); RecheckN, when not
+	// nil, sets the count of look-ups made in review.
+	Review    ReviewKind
+	RecheckAt time.Time
+	RecheckN  *int
+	// SettledBy records who settled the refund out of needs_review
+	// (ByLookup, ByPerson).
+	SettledBy string
 }
 
 func (c Change) fields(now time.Time) []any {
@@ -77,6 +86,19 @@ func (c Change) fields(now time.Time) []any {
 	}
 	if !c.UnsureAt.IsZero() {
 		fields = append(fields, "unsure_at", msTime(c.UnsureAt))
+	}
+	if c.Review != "" {
+		at := ""
+		if !c.RecheckAt.IsZero() {
+			at = msTime(c.RecheckAt)
+		}
+		fields = append(fields, "review_kind", string(c.Review), "recheck_at", at)
+	}
+	if c.RecheckN != nil {
+		fields = append(fields, "recheck_n", *c.RecheckN)
+	}
+	if c.SettledBy != "" {
+		fields = append(fields, "settled_by", c.SettledBy)
 	}
 	if c.State == Pending {
 		fields = append(fields, "pending_since_if_unset", msTime(now))
@@ -138,7 +160,7 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 		refs = s.refOwnersKey(l.provider, l.order)
 	}
 	keys := []string{s.recordKey(l.id), s.historyKey(l.id), s.dueKey(),
-		refs, s.slotKey(l.provider, l.order), s.leaseKey(l.id)}
+		refs, s.slotKey(l.provider, l.order), s.leaseKey(l.id), s.recheckKey()}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		if holder, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {

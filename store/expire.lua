@@ -24,6 +24,10 @@ if f[3] and f[3] ~= '' then
   if redis.call('HGET', refs, f[3]) == ARGV[2] then
     redis.call('HDEL', refs, f[3])
   end
+  local byref = ARGV[1] .. 'byref:' .. f[1]
+  if redis.call('HGET', byref, f[3]) == ARGV[2] then
+    redis.call('HDEL', byref, f[3])
+  end
 end
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('ZREM', ARGV[1] .. 'state:' .. state, ARGV[2])

@@ -315,14 +315,16 @@ func (s *Store) Settle(ctx context.Context, id string, v Settlement) error {
 		lastError = "settled by hand as failed: " + v.Note
 	}
 	return l.Apply(ctx, Change{State: v.State, ProviderRef: v.ProviderRef, LastError: lastError, Settled: true,
-		Entry: Entry{Event: "settled", Detail: v.Note, Actor: v.Actor, ProviderRef: v.ProviderRef}})
+		SettledBy: ByPerson, Entry: Entry{Event: "settled", Detail: v.Note, Actor: v.Actor, ProviderRef: v.ProviderRef}})
 }
 
 // Escalate moves an open refund to needs_review with the reason, when
 // automation gives up on it outside a handler run (asynq archived its task).
 // A refund that is final, held by a worker, or driven by another task than
-// taskID ("" for any) is left alone (false).
-func (s *Store) Escalate(ctx context.Context, id, taskID, reason string) (bool, error) {
+// taskID ("" for any) is left alone (false). A refund with an attempt in
+// flight, or in progress at the provider, is looked up again recheckAfter
+// later (0: never); one never sent waits for a person.
+func (s *Store) Escalate(ctx context.Context, id, taskID, reason string, recheckAfter time.Duration) (bool, error) {
 	l, rec, err := s.Acquire(ctx, id, 30*time.Second)
 	if errors.Is(err, ErrBusy) {
 		return false, nil
@@ -334,7 +336,14 @@ func (s *Store) Escalate(ctx context.Context, id, taskID, reason string) (bool, 
 	if rec.State.Final() || taskID != "" && rec.Task != taskID {
 		return false, nil
 	}
-	err = l.Apply(ctx, Change{State: NeedsReview, LastError: reason, Entry: Entry{Event: "decision", Detail: reason}})
+	c := Change{State: NeedsReview, LastError: reason, Review: ReviewNotSent, Entry: Entry{Event: "decision", Detail: reason}}
+	if rec.InFlight > 0 || rec.State == Pending {
+		c.Review = ReviewUnknown
+		if recheckAfter > 0 {
+			c.RecheckAt = l.Now().Add(recheckAfter)
+		}
+	}
+	err = l.Apply(ctx, c)
 	return err == nil, err
 }
 

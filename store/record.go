@@ -59,9 +59,18 @@ type Record struct {
 	Queue string
 	// Resumes counts the tasks the recoverer re-created after asynq had
 	// archived the refund's task with its retries spent.
-	Resumes      int
-	LastError    string
-	PollStep     int       // polls done while pending
+	Resumes   int
+	LastError string
+	PollStep  int // polls done while pending
+	// Review says why the refund is in needs_review ("" before it first
+	// was); RecheckN counts the look-ups made since, and RecheckAt is when
+	// the next is due (zero: none will be).
+	Review    ReviewKind
+	RecheckN  int
+	RecheckAt time.Time
+	// SettledBy says who settled it out of needs_review: ByLookup or
+	// ByPerson ("" if it never was).
+	SettledBy    string
 	PendingSince time.Time // zero unless pending
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -126,7 +135,9 @@ func parseRecord(h map[string]string) (Record, error) {
 		Attempts: atoi(h["attempts"]), InFlight: atoi(h["in_flight"]), LastError: h["last_error"],
 		Before: h["before"], NotFoundAt: parseTime(h["nf_at"]), UnsureAt: parseTime(h["unsure_at"]), Refused: h["refused"], Blocked: h["blocked"],
 		Task: h["task"], Queue: h["queue"], BlockedAt: parseTime(h["blocked_at"]), Resumes: atoi(h["resumes"]),
-		PollStep: atoi(h["poll_step"]), PendingSince: parseTime(h["pending_since"]), SentAt: parseTime(h["sent_at"]),
+		Review: ReviewKind(h["review_kind"]), RecheckN: atoi(h["recheck_n"]), RecheckAt: parseTime(h["recheck_at"]),
+		SettledBy: h["settled_by"],
+		PollStep:  atoi(h["poll_step"]), PendingSince: parseTime(h["pending_since"]), SentAt: parseTime(h["sent_at"]),
 		CreatedAt: parseTime(h["created_at"]), UpdatedAt: parseTime(h["updated_at"]),
 	}
 	if r.Task == "" {

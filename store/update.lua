@@ -1,5 +1,5 @@
 -- KEYS: record, history, due index, the order's reference owners ("": no
--- claims), the order's in-flight slot, the lease.
+-- claims), the order's in-flight slot, the lease, the re-check index.
 -- ARGV: key prefix, fencing token, owner id, history entry, send flag ("0": no
 -- send; "1": a new attempt goes out; "2": the same, holding the order's slot),
 -- now ms, due ms ("" keeps it), "1" to release the lease after the write (the
@@ -15,7 +15,7 @@
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return redis.error_reply('NOTFOUND no such refund')
 end
-local cur = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'state', 'refund_id')
+local cur = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'state', 'refund_id', 'provider_ref', 'provider')
 local fence, owner, state, id = cur[1] or '0', cur[2] or '', cur[3], cur[4]
 if ARGV[2] ~= fence or ARGV[3] ~= owner then
   return redis.error_reply('FENCED token ' .. ARGV[2] .. ' but fence is ' .. fence)
@@ -33,6 +33,12 @@ for i = 9, #ARGV, 2 do
       return redis.error_reply('REFTAKEN ' .. holder)
     end
     redis.call('HSET', KEYS[4], ARGV[i + 1], id)
+  end
+end
+-- A person holding only the provider's reference finds our refund by it.
+for i = 9, #ARGV, 2 do
+  if ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' and ARGV[i + 1] ~= cur[5] then
+    redis.call('HSET', ARGV[1] .. 'byref:' .. cur[6], ARGV[i + 1], id)
   end
 end
 local attempt = 0
@@ -87,6 +93,26 @@ if (not inflight or inflight == '0') and redis.call('GET', KEYS[5]) == id then
 end
 local now = redis.call('HGET', KEYS[1], 'state')
 local final = now == 'succeeded' or now == 'failed' or now == 'needs_review'
+if state == 'needs_review' and (now == 'succeeded' or now == 'failed') then
+  -- What the review list comes to: who settled it, and how long it waited.
+  local by = redis.call('HGET', KEYS[1], 'settled_by') or 'person'
+  redis.call('HINCRBY', ARGV[1] .. 'review:settled', by .. '|' .. cur[6] .. '|' .. now, 1)
+  local entered = redis.call('ZSCORE', ARGV[1] .. 'state:needs_review', id)
+  if entered then
+    redis.call('LPUSH', ARGV[1] .. 'review:durations', tonumber(ARGV[6]) - tonumber(entered))
+    redis.call('LTRIM', ARGV[1] .. 'review:durations', 0, 999)
+  end
+end
+if now == 'needs_review' then
+  local at = redis.call('HGET', KEYS[1], 'recheck_at')
+  if at and at ~= '' then
+    redis.call('ZADD', KEYS[7], at, id)
+  else
+    redis.call('ZREM', KEYS[7], id)
+  end
+elseif state == 'needs_review' then
+  redis.call('ZREM', KEYS[7], id)
+end
 if now ~= state then
   redis.call('ZREM', ARGV[1] .. 'state:' .. state, id)
   redis.call('ZADD', ARGV[1] .. 'state:' .. now, ARGV[6], id)

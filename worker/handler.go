@@ -37,6 +37,7 @@ type Handler struct {
 	dueMargin time.Duration
 	knowledge *knowledge
 	metrics   *metrics
+	review    reviewPolicy
 	guards    guards
 
 	quit     chan struct{}
@@ -138,7 +139,7 @@ func (h *Handler) undecodable(ctx context.Context, t *asynq.Task, err error) err
 // escalate moves an open refund to needs_review when its task is given up,
 // so it does not stay open with nothing to drive it.
 func (h *Handler) escalate(ctx context.Context, id, taskID, reason string) {
-	moved, err := h.store.Escalate(recordCtx(ctx), id, taskID, reason)
+	moved, err := h.store.Escalate(recordCtx(ctx), id, taskID, reason, h.review.first())
 	switch {
 	case err != nil && !errors.Is(err, store.ErrNotFound):
 		h.log.WithField("refund_id", id).WithError(err).Error("could not move the refund to needs_review; the recoverer will find it")

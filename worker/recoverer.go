@@ -239,7 +239,7 @@ func (r *recoverer) recreate(ctx context.Context, log *logrus.Entry, rec store.R
 
 // escalate moves the refund to needs_review with the reason.
 func (r *recoverer) escalate(ctx context.Context, log *logrus.Entry, rec store.Record, reason string) {
-	moved, err := r.h.store.Escalate(ctx, rec.RefundID, rec.Task, reason)
+	moved, err := r.h.store.Escalate(ctx, rec.RefundID, rec.Task, reason, r.h.review.first())
 	switch {
 	case err != nil:
 		log.WithError(err).Warn("recoverer: cannot move the refund to needs_review")

@@ -96,6 +96,22 @@ type Config struct {
 	// PollInterval is how often asynq looks for due poll and retry tasks;
 	// default 1s (asynq's own default is 5s).
 	PollInterval time.Duration
+	// ReviewRecheck is when a refund in needs_review whose outcome no answer
+	// has shown (an attempt sent, or in progress past the provider's
+	// horizon) is looked up again, counted from when it entered review;
+	// after the last, every day, for ReviewRecheckFor (at least the
+	// provider's poll horizon). A look-up that proves the outcome settles
+	// it. Default DefaultReviewRecheck; an empty non-nil slice turns
+	// look-ups in review off.
+	ReviewRecheck []time.Duration
+	// ReviewRecheckFor is how long look-ups in review go on; default
+	// DefaultReviewRecheckFor.
+	ReviewRecheckFor time.Duration
+	// ResumeAfterReview sends a refund in needs_review again, with no
+	// person, once a look-up proves nothing of it was applied. Off by
+	// default: such a refund stays for a person, with the proof in its
+	// history.
+	ResumeAfterReview bool
 }
 
 // AttemptPolicy is the exponential backoff used inside one handler run.
@@ -185,6 +201,12 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
 	}
+	if cfg.ReviewRecheck == nil {
+		cfg.ReviewRecheck = DefaultReviewRecheck
+	}
+	if cfg.ReviewRecheckFor <= 0 {
+		cfg.ReviewRecheckFor = DefaultReviewRecheckFor
+	}
 	if cfg.EventsRetention <= 0 {
 		cfg.EventsRetention = DefaultEventsRetention
 	}
@@ -205,6 +227,7 @@ func New(cfg Config) (*Worker, error) {
 		dueMargin:    cfg.DueMargin,
 		knowledge:    newKnowledge(st, cfg.Logger),
 		guards:       guards{open: cfg.BreakerOpen},
+		review:       reviewPolicy{schedule: cfg.ReviewRecheck, horizon: cfg.ReviewRecheckFor, resume: cfg.ResumeAfterReview},
 		quit:         make(chan struct{}),
 	}
 	if cfg.Metrics == nil {

@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ReviewKind says why a refund is in needs_review, and so whether a later
+// look-up may still settle it without a person.
+type ReviewKind string
+
+// The kinds of review. Only an outcome that nothing has shown yet is looked
+// up again (Rechecked): evidence that contradicts the request is a person's
+// to weigh, and a refund nothing of which was sent is a person's to send.
+const (
+	// ReviewUnknown: an attempt was sent and the provider's answers cannot
+	// show whether it was applied.
+	ReviewUnknown ReviewKind = "outcome_unknown"
+	// ReviewPending: the provider has had the refund in progress for longer
+	// than its horizon.
+	ReviewPending ReviewKind = "pending_too_long"
+	// ReviewContradiction: an answer contradicts the request (another
+	// amount or currency, a refund in progress that vanished).
+	ReviewContradiction ReviewKind = "contradiction"
+	// ReviewNotApplied: a look-up proved that nothing of the attempt in
+	// flight was applied; a person sends it again (refundctl retry) or
+	// fails it, unless the worker resumes such refunds itself
+	// (REFUNDQ_RESUME_AFTER_REVIEW).
+	ReviewNotApplied ReviewKind = "not_applied"
+	// ReviewNotSent: automation gave up before anything was sent.
+	ReviewNotSent ReviewKind = "not_sent"
+	// ReviewStuck: a case no rule settles (too many attempts, an unreadable
+	// task).
+	ReviewStuck ReviewKind = "stuck"
+	// ReviewUnclassified: a refund that entered needs_review before kinds
+	// were recorded.
+	ReviewUnclassified ReviewKind = "unclassified"
+)
+
+// ReviewKinds lists every kind, the ones a look-up may still settle first.
+var ReviewKinds = []ReviewKind{ReviewUnknown, ReviewPending, ReviewContradiction, ReviewNotApplied, ReviewNotSent,
+	ReviewStuck, ReviewUnclassified}
+
+// Rechecked reports whether refunds of this kind are looked up again on a
+// schedule.
+func (k ReviewKind) Rechecked() bool { return k == ReviewUnknown || k == ReviewPending }
+
+// Describe says the kind in words for a person.
+func (k ReviewKind) Describe() string {
+	switch k {
+	case ReviewUnknown:
+		return "sent; the provider's answers cannot show whether it was applied"
+	case ReviewPending:
+		return "in progress at the provider for longer than its horizon"
+	case ReviewContradiction:
+		return "the provider's answer contradicts the request"
+	case ReviewNotApplied:
+		return "a look-up proved nothing was applied; send it again or fail it"
+	case ReviewNotSent:
+		return "never sent; nothing was applied"
+	case ReviewStuck:
+		return "no rule settles it"
+	}
+	return "entered review before reasons were recorded"
+}
+
+// recheckKey orders the refunds in needs_review that a look-up may still
+// settle by when the next look-up is due (kept by update.lua, which builds
+// the same name from the prefix).
+func (s *Store) recheckKey() string { return s.prefix + "recheck" }
+
+// byRefKey maps a provider's references to our refund ids (kept by
+// update.lua), for a person who has only the provider's reference.
+func (s *Store) byRefKey(provider string) string { return s.prefix + "byref:" + provider }
+
+// reviewStatsKey counts the refunds settled out of needs_review, by whom
+// ("lookup" or "person"), provider and state (kept by update.lua).
+func (s *Store) reviewStatsKey() string { return s.prefix + "review:settled" }
+
+// reviewTimesKey keeps how long the last reviewTimesKept refunds settled
+// out of needs_review spent there, in ms, newest first (kept by update.lua).
+func (s *Store) reviewTimesKey() string { return s.prefix + "review:durations" }
+
+const reviewTimesKept = 1000
+
+// Settled-by values (Change.SettledBy).
+const (
+	ByLookup = "lookup"
+	ByPerson = "person"
+)
+
+// DueRechecks returns up to limit refunds whose next look-up is due at now.
+func (s *Store) DueRechecks(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, s.recheckKey(), &redis.ZRangeBy{Min: "-inf",
+		Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: due re-checks: %w", err)
+	}
+	return ids, nil
+}
+
+// Rechecks returns how many refunds wait for a look-up, and when the
+// earliest is due (zero when none).
+func (s *Store) Rechecks(ctx context.Context) (int, time.Time, error) {
+	var n *redis.IntCmd
+	var first *redis.ZSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.ZCard(ctx, s.recheckKey())
+		first = p.ZRangeWithScores(ctx, s.recheckKey(), 0, 0)
+		return nil
+	})
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("store: re-checks: %w", err)
+	}
+	var at time.Time
+	if z := first.Val(); len(z) > 0 {
+		at = time.UnixMilli(int64(z[0].Score)).UTC()
+	}
+	return int(n.Val()), at, nil
+}
+
+// ByProviderRef returns the id of our refund the provider knows as ref
+// ("" when none is known).
+func (s *Store) ByProviderRef(ctx context.Context, provider, ref string) (string, error) {
+	id, err := s.rdb.HGet(ctx, s.byRefKey(provider), ref).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: refund with %s reference %s: %w", provider, ref, err)
+	}
+	return id, nil
+}
+
+// OrderRefunds returns the ids of our refunds on provider's order.
+func (s *Store) OrderRefunds(ctx context.Context, provider, order string) ([]string, error) {
+	ids, err := s.rdb.ZRange(ctx, s.orderKey(provider, order), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: refunds of %s order %s: %w", provider, order, err)
+	}
+	return ids, nil
+}
+
+// ReviewSettled counts refunds settled out of needs_review.
+type ReviewSettled struct {
+	By       string // ByLookup or ByPerson
+	Provider string
+	State    State
+	Count    int64
+}
+
+// ReviewStats is what the review list has come to.
+type ReviewStats struct {
+	Settled []ReviewSettled
+	// MedianTime is the median time the last refunds settled (up to 1000)
+	// spent in needs_review; Timed how many that is.
+	MedianTime time.Duration
+	Timed      int
+}
+
+// ReviewStats reads the counts of refunds settled out of needs_review and
+// the median time they spent there.
+func (s *Store) ReviewStats(ctx context.Context) (ReviewStats, error) {
+	var h *redis.MapStringStringCmd
+	var times *redis.StringSliceCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, s.reviewStatsKey())
+		times = p.LRange(ctx, s.reviewTimesKey(), 0, -1)
+		return nil
+	})
+	if err != nil {
+		return ReviewStats{}, fmt.Errorf("store: review stats: %w", err)
+	}
+	var out ReviewStats
+	for field, v := range h.Val() {
+		parts := strings.SplitN(field, "|", 3)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if len(parts) != 3 || err != nil {
+			continue
+		}
+		out.Settled = append(out.Settled, ReviewSettled{By: parts[0], Provider: parts[1], State: State(parts[2]), Count: n})
+	}
+	sort.Slice(out.Settled, func(i, j int) bool {
+		a, b := out.Settled[i], out.Settled[j]
+		return a.By+a.Provider+string(a.State) < b.By+b.Provider+string(b.State)
+	})
+	ms := make([]int64, 0, len(times.Val()))
+	for _, v := range times.Val() {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			ms = append(ms, n)
+		}
+	}
+	if len(ms) > 0 {
+		sort.Slice(ms, func(i, j int) bool { return ms[i] < ms[j] })
+		out.MedianTime, out.Timed = time.Duration(ms[len(ms)/2])*time.Millisecond, len(ms)
+	}
+	return out, nil
+}
+
+// ReviewCount is how many refunds of one provider are in needs_review for
+// one kind.
+type ReviewCount struct {
+	Provider string
+	Kind     ReviewKind
+	Count    int
+}
+
+// ReviewCounts counts the refunds in needs_review by provider and kind. It
+// reads two fields of each (pipelined); the review list is meant to stay
+// short.
+func (s *Store) ReviewCounts(ctx context.Context) ([]ReviewCount, error) {
+	ids, err := s.rdb.ZRange(ctx, s.stateKey(NeedsReview), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: review counts: %w", err)
+	}
+	by := map[[2]string]int{}
+	const batch = 1000
+	for len(ids) > 0 {
+		n := min(batch, len(ids))
+		cmds := make([]*redis.SliceCmd, n)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids[:n] {
+				cmds[i] = p.HMGet(ctx, s.recordKey(id), "provider", "review_kind")
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: review counts: %w", err)
+		}
+		for _, c := range cmds {
+			v := c.Val()
+			prov, _ := v[0].(string)
+			if prov == "" {
+				continue // deleted meanwhile
+			}
+			kind, _ := v[1].(string)
+			if kind == "" {
+				kind = string(ReviewUnclassified)
+			}
+			by[[2]string{prov, kind}]++
+		}
+		ids = ids[n:]
+	}
+	out := make([]ReviewCount, 0, len(by))
+	for k, n := range by {
+		out = append(out, ReviewCount{Provider: k[0], Kind: ReviewKind(k[1]), Count: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Provider+string(out[i].Kind) < out[j].Provider+string(out[j].Kind)
+	})
+	return out, nil
+}
