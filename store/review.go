@@ -256,3 +256,16 @@ func (s *Store) ReviewCounts(ctx context.Context) ([]ReviewCount, error) {
 	})
 	return out, nil
 }
+
+// InStateSince returns when refund id entered state st (zero when it is
+// not in it).
+func (s *Store) InStateSince(ctx context.Context, id string, st State) (time.Time, error) {
+	ms, err := s.rdb.ZScore(ctx, s.stateKey(st), id).Result()
+	if err == redis.Nil {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("store: refund %s in %s since: %w", id, st, err)
+	}
+	return time.UnixMilli(int64(ms)).UTC(), nil
+}

@@ -2,8 +2,16 @@ package worker
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"time"
 )
+
+// workerName tells workers apart in what they publish.
+var workerName = func() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}()
 
 // AnnounceEvery is how often a worker tells producers, through Redis, which
 // providers it has configured; the announcement lasts three times as long.
@@ -25,8 +33,9 @@ func (a *announcer) start() {
 		h := a.h
 		var enabled []string
 		for _, name := range h.registry.Names() {
-			if _, err := h.registry.Get(name); err == nil {
+			if e, err := h.registry.Get(name); err == nil {
 				enabled = append(enabled, name)
+				h.guards.of(e) // so its health is published before its first call
 			}
 		}
 		t := time.NewTicker(AnnounceEvery)
@@ -34,6 +43,9 @@ func (a *announcer) start() {
 		for {
 			if err := h.store.AnnounceWorker(ctx, h.queue, enabled, 3*AnnounceEvery); err != nil && ctx.Err() == nil {
 				h.log.WithError(err).Warn("cannot announce this worker's providers")
+			}
+			if err := h.store.PublishHealth(ctx, workerName, h.guards.health(), 3*AnnounceEvery); err != nil && ctx.Err() == nil {
+				h.log.WithError(err).Warn("cannot publish what this worker knows of its providers")
 			}
 			select {
 			case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
 )
 
 // One place decides what a provider's answer means for a refund: decide maps
@@ -85,6 +86,8 @@ type decision struct {
 	// hint is the provider's Retry-After: the backoff waits at least this.
 	hint   time.Duration
 	reason string
+	// kind, for review, says why: whether a later look-up may settle it.
+	kind store.ReviewKind
 }
 
 // maxAttempts bounds the sends of one refund. Each resend needs a proof that
@@ -102,7 +105,7 @@ const maxReplays = 5
 func decide(f facts) decision {
 	d := rule(f)
 	if (d.step == notApplied || d.step == retrySend) && f.call != callPrepare && f.attempt >= maxAttempts {
-		return decision{step: review, reason: fmt.Sprintf("sent %d times without a final answer (last: %s); a human must look", f.attempt, f.out)}
+		return decision{step: review, kind: store.ReviewStuck, reason: fmt.Sprintf("sent %d times without a final answer (last: %s); a human must look", f.attempt, f.out)}
 	}
 	return d
 }
@@ -117,7 +120,7 @@ func rule(f facts) decision {
 		case providers.Rejected:
 			return decision{step: fail, reason: o.Reason}
 		case providers.Review:
-			return decision{step: review, reason: o.Reason}
+			return decision{step: review, kind: store.ReviewContradiction, reason: o.Reason}
 		}
 		// A read that failed sent nothing: try again.
 		return decision{step: retrySend, hint: o.RetryAfter, reason: o.Reason}
@@ -129,7 +132,7 @@ func rule(f facts) decision {
 		case providers.Pending:
 			return decision{step: pend, hint: o.RetryAfter}
 		case providers.Review:
-			return decision{step: review, reason: o.Reason}
+			return decision{step: review, kind: store.ReviewContradiction, reason: o.Reason}
 		case providers.Blocked:
 			return decision{step: block, reason: o.Reason}
 		case providers.Transient:
@@ -156,7 +159,7 @@ func rule(f facts) decision {
 		case providers.Pending:
 			return decision{step: pend, hint: o.RetryAfter}
 		case providers.Review:
-			return decision{step: review, reason: o.Reason}
+			return decision{step: review, kind: store.ReviewContradiction, reason: o.Reason}
 		case providers.Rejected:
 			// The provider shows our refund failed. An attempt of ours sent
 			// less than a settle delay ago may still land (the failure shown
@@ -193,7 +196,7 @@ func rule(f facts) decision {
 		}
 		return decision{step: retryLookup, hint: o.RetryAfter, reason: o.Reason}
 	}
-	return decision{step: review, reason: fmt.Sprintf("no rule for a %s answered %v", f.call, o)}
+	return decision{step: review, kind: store.ReviewStuck, reason: fmt.Sprintf("no rule for a %s answered %v", f.call, o)}
 }
 
 // unsure decides what an answer the provider gave, and that cannot show
@@ -209,14 +212,14 @@ func unsure(f facts) decision {
 	case f.sinceUnsure < f.settle:
 		return decision{step: retryLookup, wait: f.settle - f.sinceUnsure, reason: "waiting to ask again: " + f.out.Reason}
 	}
-	return decision{step: review, reason: "the provider's answers cannot show whether the refund was applied: " + f.out.Reason}
+	return decision{step: review, kind: store.ReviewUnknown, reason: "the provider's answers cannot show whether the refund was applied: " + f.out.Reason}
 }
 
 // notFound decides when a look-up's "not applied" is believed.
 func notFound(f facts) decision {
 	switch {
 	case f.pending && !f.idempotent:
-		return decision{step: review, reason: "the provider had reported this refund in progress and now shows none of it"}
+		return decision{step: review, kind: store.ReviewContradiction, reason: "the provider had reported this refund in progress and now shows none of it"}
 	case f.sinceSent < f.settle && (!f.idempotent || f.refused != ""):
 		// The provider may still be working on a request our client gave up
 		// on; what it shows now proves nothing yet. With an idempotency key

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
 )
 
 // guards protects each provider, and this worker's slots, from each other:
@@ -30,9 +32,12 @@ type guards struct {
 }
 
 type guard struct {
-	limiter *rate.Limiter // nil: no limit
-	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
-	open    time.Duration
+	// answered is when (unix ms) a call last got an answer that was not a
+	// failure of the provider's (0: none yet), for the console's health.
+	answered atomic.Int64
+	limiter  *rate.Limiter // nil: no limit
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	open     time.Duration
 }
 
 const (
@@ -65,6 +70,22 @@ func (g *guards) of(e providers.Entry) *guard {
 	}
 	g.by[e.Name] = gd
 	return gd
+}
+
+// health says, for each provider this worker has called, whether its
+// breaker is open and when a call last got an answer.
+func (g *guards) health() []store.ProviderHealth {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]store.ProviderHealth, 0, len(g.by))
+	for name, gd := range g.by {
+		ph := store.ProviderHealth{Provider: name, BreakerOpen: gd.breaker.State() == gobreaker.StateOpen}
+		if ms := gd.answered.Load(); ms > 0 {
+			ph.LastSuccess = time.UnixMilli(ms)
+		}
+		out = append(out, ph)
+	}
+	return out
 }
 
 // openBreakers says which providers' breakers are open now. Half-open is
@@ -118,6 +139,7 @@ func (gd *guard) admit(ctx context.Context, maxWait time.Duration) (done func(*p
 		} else if failed(*out) {
 			cb(errProviderFailed)
 		} else {
+			gd.answered.Store(time.Now().UnixMilli())
 			cb(nil)
 		}
 	}

@@ -67,6 +67,10 @@ type setup struct {
 	recoverEvery time.Duration
 	// breakerOpen is the worker's Config.BreakerOpen; 0: the default.
 	breakerOpen time.Duration
+	// reviewRecheck and resume are Config.ReviewRecheck and
+	// ResumeAfterReview; nil: look-ups in review are off (tests make them).
+	reviewRecheck []time.Duration
+	resume        bool
 }
 
 // start runs a real worker against a real Redis and the Moyasar PG simulator
@@ -110,7 +114,7 @@ func (h *harness) registry(t *testing.T, key string) *providers.Registry {
 // harness's Redis and simulator.
 func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 	t.Helper()
-	cfg := setup{key: apiKey, recoverEvery: time.Hour}
+	cfg := setup{key: apiKey, recoverEvery: time.Hour, reviewRecheck: []time.Duration{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -123,6 +127,7 @@ func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 		Attempt:      worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
 		BlockedRetry: 500 * time.Millisecond, InRunWait: time.Second, RecoverEvery: cfg.recoverEvery, BreakerOpen: cfg.breakerOpen,
 		Webhook: cfg.webhook, Retention: cfg.retention, AuditDir: cfg.auditDir, EventsRetention: cfg.eventsRetention,
+		ReviewRecheck: cfg.reviewRecheck, ResumeAfterReview: cfg.resume,
 	})
 	if err != nil {
 		t.Fatal(err)

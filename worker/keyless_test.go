@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
@@ -24,7 +25,7 @@ import (
 
 // keyless runs a worker for Ecart Pay (no refund key of ours: lost answers
 // are judged from the order) against its simulator in the documented shape.
-func keyless(t *testing.T, guessed bool) (*harness, *ecartpaysim.Simulator) {
+func keyless(t *testing.T, guessed bool, opts ...func(*worker.Config)) (*harness, *ecartpaysim.Simulator) {
 	t.Helper()
 	env := redistest.New(t)
 	s := ecartpaysim.New("pub", "prv")
@@ -45,11 +46,16 @@ func keyless(t *testing.T, guessed bool) (*harness, *ecartpaysim.Simulator) {
 	log.SetOutput(logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
 	log.SetLevel(logrus.DebugLevel)
-	w, err := worker.New(worker.Config{AcceptRedisLoss: true,
+	cfg := worker.Config{AcceptRedisLoss: true,
 		Redis: env.Asynq, RDB: env.Client, Registry: reg, Prefix: env.Prefix, Queue: env.Queue, Logger: log,
 		Attempt:   worker.AttemptPolicy{Initial: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 2 * time.Second, MaxTries: 5},
 		InRunWait: time.Second, RecoverEvery: time.Hour, BlockedRetry: 500 * time.Millisecond,
-	})
+		ReviewRecheck: []time.Duration{}, // tests look up themselves
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := worker.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +65,9 @@ func keyless(t *testing.T, guessed bool) (*harness, *ecartpaysim.Simulator) {
 	t.Cleanup(w.Shutdown)
 	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg), enqueue.AcceptRedisLoss())
 	t.Cleanup(func() { enq.Close() })
-	return &harness{env: env, store: store.New(env.Client, env.Prefix), enq: enq, logs: logs, worker: w}, s
+	insp := asynq.NewInspector(env.Asynq)
+	t.Cleanup(func() { insp.Close() })
+	return &harness{env: env, store: store.New(env.Client, env.Prefix), enq: enq, logs: logs, worker: w, insp: insp, simURL: srv.URL}, s
 }
 
 func mxn(t *testing.T, amount string) tasks.Money { return mustMoney(t, amount, "MXN") }

@@ -23,6 +23,9 @@ type metrics struct {
 	trimmedUndelivered *prometheus.CounterVec
 	webhooks           *prometheus.CounterVec
 	webhookTime        prometheus.Histogram
+	// rechecks counts look-ups of refunds in needs_review by provider and
+	// what they found.
+	rechecks *prometheus.CounterVec
 }
 
 // Webhook delivery outcomes, the label of refundq_webhook_deliveries_total.
@@ -60,6 +63,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *g
 			Help:    "How long the merchant's endpoint took to answer a webhook POST (or to fail).",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20},
 		}),
+		rechecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refundq_review_lookups_total",
+			Help: "Look-ups of refunds in needs_review made by this worker, by provider and what they found: succeeded and failed (settled by the look-up), not_applied (proof for a person, or sent again), contradiction, not_found_once, unknown.",
+		}, []string{"provider", "found"}),
 	}
 	for _, o := range webhookOutcomes {
 		m.webhooks.WithLabelValues(o) // at 0 from the start, so a rate is defined
@@ -68,7 +75,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *g
 		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
 	}
 	m.trimmedUndelivered.WithLabelValues(webhookGroup) // at 0 from the start, so an alert on it is defined
-	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
+	reg.MustRegister(m.rechecks, m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
 		&breakers{g: g, providers: providers},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "refundq_recoverer_repairs_total",
@@ -105,7 +112,7 @@ var (
 )
 
 func (f *fleet) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{refundsDesc, oldestDesc, blockedDesc, outboxDesc, outboxAge} {
+	for _, d := range []*prometheus.Desc{refundsDesc, oldestDesc, blockedDesc, outboxDesc, outboxAge, reviewDesc, reviewSettledDesc, reviewMedianDesc} {
 		ch <- d
 	}
 	f.Tracker.Describe(ch)
@@ -119,6 +126,9 @@ func (f *fleet) Collect(ch chan<- prometheus.Metric) {
 	var out []prometheus.Metric
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		out = append(out, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...))
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		out = append(out, prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...))
 	}
 	age := func(t time.Time) float64 {
 		if t.IsZero() {
@@ -148,7 +158,7 @@ func (f *fleet) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(outboxDesc, float64(n))
 		gauge(outboxAge, age(oldest))
-		return nil
+		return f.collectReview(ctx, gauge, counter)
 	}()
 	if err == nil {
 		for _, m := range out {

@@ -77,6 +77,17 @@ func (h *run) refTaken(ctx context.Context, e store.Entry, err error) {
 // failure, and page whoever alerts on asynq's failure rate.
 // e is the history entry of the call that decided it (zero when no call did).
 func (h *run) close(ctx context.Context, state store.State, reason string, out providers.Outcome, e store.Entry) error {
+	return h.closeAs(ctx, state, "", reason, out, e)
+}
+
+// toReview moves the refund to needs_review for kind's reason. A kind a
+// later look-up may settle gets its first look-up scheduled in the same
+// write.
+func (h *run) toReview(ctx context.Context, kind store.ReviewKind, reason string, out providers.Outcome, e store.Entry) error {
+	return h.closeAs(ctx, store.NeedsReview, kind, reason, out, e)
+}
+
+func (h *run) closeAs(ctx context.Context, state store.State, kind store.ReviewKind, reason string, out providers.Outcome, e store.Entry) error {
 	rec := h.rec
 	if e.Event == "" {
 		e = store.Entry{Event: "decision", Attempt: rec.Attempts}
@@ -87,10 +98,22 @@ func (h *run) close(ctx context.Context, state store.State, reason string, out p
 	// needs_review keeps an attempt in flight as it is (and so the order's
 	// slot): nothing is known of it until a human settles it.
 	settled := state != store.NeedsReview || out.Kind == providers.Review
-	err := h.finish(ctx, store.Change{
+	c := store.Change{
 		State: state, ProviderRef: out.Reference, ProviderStatus: out.Status, LastError: reason, Settled: settled,
 		Entry: e,
-	})
+	}
+	if state == store.NeedsReview {
+		if kind == "" {
+			kind = store.ReviewStuck
+		}
+		c.Review = kind
+		if kind.Rechecked() && h.review.first() > 0 {
+			c.RecheckAt = h.lease.Now().Add(h.review.first())
+		}
+		zero := 0
+		c.RecheckN = &zero
+	}
+	err := h.finish(ctx, c)
 	if errors.Is(err, store.ErrClosed) {
 		return nil
 	}
@@ -101,6 +124,10 @@ func (h *run) close(ctx context.Context, state store.State, reason string, out p
 	f := logrus.Fields{"state": state, "provider_ref": out.Reference, "reason": reason}
 	switch state {
 	case store.NeedsReview:
+		f["review_kind"] = kind
+		if !c.RecheckAt.IsZero() {
+			f["recheck_at"] = c.RecheckAt
+		}
 		h.log.WithFields(f).Error("refund needs review")
 	default:
 		h.log.WithFields(f).Info("refund " + string(state))
@@ -116,7 +143,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	if since := h.lease.Now().Sub(rec.PendingSince); !rec.PendingSince.IsZero() && since > sched.Horizon {
 		reason := fmt.Sprintf("still pending at the provider after %s (status %q); ask the provider, then settle by hand",
 			since.Round(time.Second), out.Status)
-		return h.close(ctx, store.NeedsReview, reason, out, e)
+		return h.toReview(ctx, store.ReviewPending, reason, out, e)
 	}
 	next := rec.PollStep + 1
 	delay := sched.Delay(next-1, out.RetryAfter)
@@ -207,10 +234,15 @@ func (h *run) finalize(ctx context.Context, cause error) error {
 	retry, _ := asynq.GetRetryCount(ctx)
 	rec := h.rec
 	reason := fmt.Sprintf("outcome still unknown after %d runs (last: %v); check the provider before any resend", retry+1, cause)
-	if rec.InFlight == 0 && rec.State != store.Pending {
+	kind := store.ReviewUnknown
+	switch {
+	case rec.State == store.Pending:
+		kind = store.ReviewPending
+	case rec.InFlight == 0:
+		kind = store.ReviewNotSent
 		reason = fmt.Sprintf("not sent after %d runs (last: %v); nothing was applied; `refundctl retry %s` sends it again", retry+1, cause, rec.RefundID)
 	}
-	if err := h.close(ctx, store.NeedsReview, reason, providers.Outcome{}, store.Entry{}); err != nil {
+	if err := h.toReview(ctx, kind, reason, providers.Outcome{}, store.Entry{}); err != nil {
 		return err
 	}
 	return fmt.Errorf("%s: %w", reason, asynq.SkipRetry)

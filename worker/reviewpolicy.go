@@ -7,7 +7,7 @@ import "time"
 // was applied may do.
 type reviewPolicy struct {
 	// schedule is the wait before each look-up after the refund entered
-	// review; past its end, every day until horizon.
+	// review; past its end, its last wait again, until horizon.
 	schedule []time.Duration
 	// horizon is how long after entering review look-ups go on (at least
 	// the provider's own poll horizon).
@@ -28,14 +28,12 @@ const DefaultReviewRecheckFor = 30 * 24 * time.Hour
 // first is the wait before the first look-up in review (0: none).
 func (p reviewPolicy) first() time.Duration { return p.after(0) }
 
-// after is the wait before look-up n+1, after n have been made (0: none is
-// made any more; the caller also checks the horizon).
+// after is the wait before look-up n+1, after n have been made: past the
+// schedule's end, its last wait again (daily, by default). 0: look-ups are
+// off. The caller also checks the horizon.
 func (p reviewPolicy) after(n int) time.Duration {
 	if len(p.schedule) == 0 {
 		return 0
 	}
-	if n < len(p.schedule) {
-		return p.schedule[n]
-	}
-	return max(p.schedule[len(p.schedule)-1], 24*time.Hour)
+	return p.schedule[min(n, len(p.schedule)-1)]
 }

@@ -119,7 +119,7 @@ func (h *run) drive(ctx context.Context) error {
 		case fail:
 			return h.close(ctx, store.Failed, d.reason, out, e)
 		case review:
-			return h.close(ctx, store.NeedsReview, d.reason, out, e)
+			return h.toReview(ctx, d.kind, d.reason, out, e)
 		case block:
 			return h.block(ctx, d.reason, c == callSend)
 		case notApplied:

@@ -98,9 +98,10 @@ type Config struct {
 	PollInterval time.Duration
 	// ReviewRecheck is when a refund in needs_review whose outcome no answer
 	// has shown (an attempt sent, or in progress past the provider's
-	// horizon) is looked up again, counted from when it entered review;
-	// after the last, every day, for ReviewRecheckFor (at least the
-	// provider's poll horizon). A look-up that proves the outcome settles
+	// horizon) is looked up again: each wait counts from the look-up
+	// before (the first from when it entered review); past the last, that
+	// last wait again (daily, by default), for ReviewRecheckFor (at least
+	// the provider's poll horizon). A look-up that proves the outcome settles
 	// it. Default DefaultReviewRecheck; an empty non-nil slice turns
 	// look-ups in review off.
 	ReviewRecheck []time.Duration
@@ -154,6 +155,7 @@ type Worker struct {
 	announcer *announcer
 	hooks     *dispatcher
 	janitor   *janitor
+	rechecker *rechecker
 	insp      *asynq.Inspector
 	health    *health
 	gatherer  prometheus.Gatherer
@@ -237,6 +239,7 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{cfg: cfg, rdb: cfg.RDB, h: h, insp: insp, gatherer: cfg.Metrics, keeper: keeper,
 		recoverer: &recoverer{h: h, insp: insp, every: cfg.RecoverEvery, started: make(chan struct{})},
 		announcer: &announcer{h: h},
+		rechecker: &rechecker{h: h, every: recheckEvery(h.review)},
 		janitor: &janitor{h: h, retention: cfg.Retention, eventsRetention: cfg.EventsRetention, auditDir: cfg.AuditDir,
 			every: time.Minute},
 	}
@@ -288,6 +291,7 @@ func (w *Worker) Start() error {
 	w.recoverer.start()
 	w.announcer.start()
 	w.janitor.start()
+	w.rechecker.start()
 	if w.hooks != nil {
 		w.hooks.start()
 	}
@@ -305,6 +309,7 @@ func (w *Worker) Shutdown() {
 	w.recoverer.shutdown()
 	w.announcer.shutdown()
 	w.janitor.shutdown()
+	w.rechecker.shutdown()
 	if w.hooks != nil {
 		w.hooks.shutdown()
 	}

@@ -107,6 +107,7 @@ func run(log *logrus.Logger) error {
 	}{
 		{"REFUNDQ_RETENTION", &cfg.Retention},
 		{"REFUNDQ_EVENTS_RETENTION", &cfg.EventsRetention},
+		{"REFUNDQ_REVIEW_RECHECK_FOR", &cfg.ReviewRecheckFor},
 		// Knobs for sandboxes, tests and the chaos harness; production
 		// leaves them unset.
 		{"REFUNDQ_BLOCKED_RETRY", &cfg.BlockedRetry},
@@ -120,6 +121,17 @@ func run(log *logrus.Logger) error {
 			}
 			*d.dst = n
 		}
+	}
+	if cfg.ReviewRecheck, err = reviewSchedule(os.Getenv("REFUNDQ_REVIEW_RECHECK")); err != nil {
+		return err
+	}
+	switch v := os.Getenv("REFUNDQ_RESUME_AFTER_REVIEW"); v {
+	case "", "0":
+	case "1":
+		cfg.ResumeAfterReview = true
+		log.Warn("REFUNDQ_RESUME_AFTER_REVIEW=1: a refund in needs_review that a look-up proves was not applied is sent again without a person")
+	default:
+		return fmt.Errorf("REFUNDQ_RESUME_AFTER_REVIEW=%q: want 1 (send again once a look-up proves nothing was applied) or 0", v)
 	}
 	// Every write that guards money waits until Redis keeps it; a Redis
 	// that can promise nothing is refused unless the operator accepts the
@@ -201,6 +213,27 @@ func flushTraces(shutdown func(context.Context) error, log *logrus.Logger) {
 	if err := shutdown(ctx); err != nil {
 		log.WithError(err).Warn("tracing: spans not flushed at exit")
 	}
+}
+
+// reviewSchedule reads REFUNDQ_REVIEW_RECHECK: the waits, from when a refund
+// entered needs_review, before each look-up ("10m,1h,6h,24h"), or "off".
+// Unset keeps the default (nil).
+func reviewSchedule(v string) ([]time.Duration, error) {
+	switch strings.TrimSpace(v) {
+	case "":
+		return nil, nil
+	case "off":
+		return []time.Duration{}, nil
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 || (len(out) > 0 && d < out[len(out)-1]) {
+			return nil, fmt.Errorf("REFUNDQ_REVIEW_RECHECK=%q: want growing positive durations like 10m,1h,6h,24h, or off", v)
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 func envOr(key, def string) string {

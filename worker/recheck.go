@@ -1,0 +1,221 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/providers"
+	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/tasks"
+)
+
+// rechecker looks up, on the review schedule (Config.ReviewRecheck), the
+// refunds in needs_review whose outcome nothing has shown yet, and settles
+// each one a look-up proves: the refund since listed at the provider, a
+// guess since confirmed by other refunds, a pending refund since completed.
+// It never sends. A look-up that proves nothing was applied hands the
+// refund to a person with the proof, or sends it again only where the
+// merchant allows it (Config.ResumeAfterReview).
+//
+// Each look-up holds the refund's lease, like a run: no worker, and no
+// person settling by hand, changes it meanwhile. Several workers share the
+// due refunds: the first to take a refund's lease looks it up, and moves
+// its next look-up on; the others find it not due any more.
+type rechecker struct {
+	h     *Handler
+	every time.Duration
+	ticking
+}
+
+const (
+	recheckBatch    = 50
+	recheckParallel = 4
+)
+
+// recheckEvery is how often a worker looks for due look-ups: often against
+// the first wait of the schedule, never more than every 30 s.
+func recheckEvery(p reviewPolicy) time.Duration {
+	return min(max(p.first()/4, time.Second), 30*time.Second)
+}
+
+func (r *rechecker) start() {
+	if r.h.review.first() <= 0 {
+		return // look-ups in review are off
+	}
+	r.ticking.start(r.every, func(ctx context.Context) { r.pass(ctx) })
+}
+
+// pass looks up every refund due now, a few at a time.
+func (r *rechecker) pass(ctx context.Context) {
+	h := r.h
+	ids, err := h.store.DueRechecks(ctx, time.Now(), recheckBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.log.WithError(err).Warn("review look-ups: cannot read the due refunds")
+		}
+		return
+	}
+	sem := make(chan struct{}, recheckParallel)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if ctx.Err() != nil || h.stopping() {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := h.Recheck(ctx, id); err != nil && ctx.Err() == nil {
+				h.log.WithError(err).WithField("refund_id", id).Warn("review look-up failed; it is due again")
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Recheck looks refund id up if it is in needs_review and its look-up is
+// due, and acts on what the answer proves. It returns what the look-up
+// found ("" when none was made: not due, held by someone else, the
+// provider not configured here or not callable now).
+func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
+	lease, rec, err := h.store.Acquire(ctx, id, LeaseTTL)
+	if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer lease.Release(recordCtx(ctx))
+	if rec.State != store.NeedsReview || !rec.Review.Rechecked() || rec.RecheckAt.IsZero() || rec.RecheckAt.After(lease.Now()) {
+		return "", nil
+	}
+	entry, err := h.registry.Get(rec.Provider)
+	if err != nil {
+		return "", nil // another worker may have it configured; it stays due
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go lease.KeepAlive(ctx, cancel)
+	log := h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider, "review_kind": rec.Review})
+	r := &run{Handler: h, lease: lease, log: log, rec: rec, entry: entry}
+	if entry.Keyless {
+		lease.ClaimReferences()
+	}
+	req, err := r.lookupRequest(ctx)
+	if err != nil {
+		return "", err
+	}
+	done, ref := h.guards.of(entry).admit(ctx, h.inRunWait)
+	if ref != nil {
+		return "", nil // the breaker is open or the rate limit is spent: due again next pass
+	}
+	out, e := r.call(ctx, callLookup, entry.Provider.Lookup, req, done, time.Now().Add(providers.OperationTimeout))
+	f := r.facts(callLookup, out)
+	f.pending = rec.Review == store.ReviewPending
+	found, why := judge(f)
+	if err := r.recorded(ctx, found, why, out, e); err != nil {
+		return "", err
+	}
+	h.metrics.rechecks.WithLabelValues(rec.Provider, found.String()).Inc()
+	return found.String(), nil
+}
+
+// lookupActor is who a settle by look-up is recorded as.
+const lookupActor = "refundq look-up"
+
+// recorded writes what a look-up in review found.
+func (r *run) recorded(ctx context.Context, found finding, why string, out providers.Outcome, e store.Entry) error {
+	rec, now := r.rec, r.lease.Now()
+	evidence := strings.TrimSpace(fmt.Sprintf("%s (HTTP %d, status %q, request %s): %s", out.Kind, out.HTTPStatus, out.Status, out.RequestID, out.Reason))
+	switch found {
+	case paid, refused:
+		state, lastErr := store.Succeeded, ""
+		if found == refused {
+			state, lastErr = store.Failed, "settled by look-up as failed: "+why
+		}
+		e.Event, e.Actor, e.ProviderRef = "settled", lookupActor, out.Reference
+		e.Detail = fmt.Sprintf("settled by look-up %d in review as %s: %s; evidence: %s", rec.RecheckN+1, state, why, evidence)
+		err := r.lease.Finish(recordCtx(ctx), store.Change{State: state, ProviderRef: out.Reference, ProviderStatus: out.Status,
+			LastError: lastErr, Settled: true, SettledBy: store.ByLookup, Entry: e})
+		if errors.Is(err, store.ErrRefTaken) {
+			// What the provider showed is another refund of ours: it proves
+			// nothing of this one.
+			return r.again(ctx, "it names another refund's reference: "+err.Error(), e, time.Time{})
+		}
+		if err == nil {
+			r.writeResult(state, out.Reference)
+			r.log.WithFields(logrus.Fields{"state": state, "provider_ref": out.Reference, "evidence": evidence}).Info("refund settled by look-up")
+		}
+		return err
+	case nothingApplied:
+		return r.nothingApplied(ctx, why, e)
+	case contradicted:
+		e.Detail = strings.TrimSpace(e.Detail + " → " + why + "; no more look-ups: a person decides")
+		err := r.lease.Finish(recordCtx(ctx), store.Change{State: store.NeedsReview, Review: store.ReviewContradiction,
+			Settled: out.Kind == providers.Review, LastError: why, Entry: e})
+		if err == nil {
+			r.log.WithField("reason", why).Warn("review look-up found a contradiction; a person decides")
+		}
+		return err
+	case notFoundOnce:
+		return r.again(ctx, why, e, now)
+	}
+	return r.again(ctx, why, e, time.Time{})
+}
+
+// again records a look-up that proved nothing and schedules the next, or,
+// past the horizon, says no more will be made.
+func (r *run) again(ctx context.Context, why string, e store.Entry, notFoundAt time.Time) error {
+	rec, now := r.rec, r.lease.Now()
+	n := rec.RecheckN + 1
+	next := now.Add(r.review.after(n))
+	since, err := r.store.InStateSince(ctx, rec.RefundID, store.NeedsReview)
+	if err != nil {
+		return err
+	}
+	horizon := max(r.review.horizon, r.entry.Schedule.Horizon)
+	if r.review.after(n) <= 0 || (!since.IsZero() && next.Sub(since) > horizon) {
+		next = time.Time{}
+		why += fmt.Sprintf("; no more look-ups (%s in review): a person decides", horizon)
+	} else {
+		why += "; next look-up at " + next.UTC().Format(time.RFC3339)
+	}
+	e.Detail = strings.TrimSpace(e.Detail + " → " + why)
+	// A refund looked up daily for a month keeps one entry per kind of
+	// answer, counted.
+	return r.lease.Finish(recordCtx(ctx), store.Change{State: store.NeedsReview, Review: rec.Review, RecheckAt: next,
+		RecheckN: &n, NotFoundAt: notFoundAt, LastError: rec.LastError, Fold: true, Entry: e})
+}
+
+// nothingApplied records the proof that nothing of the attempt in flight
+// was applied. The refund is sent again only where the merchant allows it;
+// otherwise it waits for a person, with the proof, and is not looked up
+// again (the proof does not get stronger).
+func (r *run) nothingApplied(ctx context.Context, why string, e store.Entry) error {
+	rec := r.rec
+	if r.review.resume {
+		// The recoverer gives it a task at once (replacing the finished
+		// one), as it does for any open refund whose task is missing.
+		e.Detail = strings.TrimSpace(e.Detail + " → " + why + "; sent again (REFUNDQ_RESUME_AFTER_REVIEW)")
+		err := r.lease.Finish(recordCtx(ctx), store.Change{State: store.Queued, Settled: true, Due: r.lease.Now(),
+			Task: tasks.RefundTaskID(rec.RefundID), Queue: r.queue, Entry: e})
+		if err == nil {
+			r.log.WithField("proof", why).Info("review look-up proved nothing applied; the refund is sent again")
+		}
+		return err
+	}
+	e.Detail = strings.TrimSpace(e.Detail + " → " + why + "; it stays for a person (REFUNDQ_RESUME_AFTER_REVIEW is off): " +
+		"`refundctl retry " + rec.RefundID + "` sends it again, `refundctl settle` fails it")
+	err := r.lease.Finish(recordCtx(ctx), store.Change{State: store.NeedsReview, Review: store.ReviewNotApplied, Settled: true,
+		LastError: "a look-up proved nothing was applied: " + why, Entry: e})
+	if err == nil {
+		r.log.WithField("proof", why).Warn("review look-up proved nothing applied; a person decides whether to send it again")
+	}
+	return err
+}
