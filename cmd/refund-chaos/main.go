@@ -64,6 +64,8 @@ type config struct {
 	powerWindow time.Duration
 	quirks      bool
 	fastRecover bool
+	recheck     string
+	recheckFor  time.Duration
 }
 
 func main() {
@@ -83,6 +85,8 @@ func main() {
 	flag.DurationVar(&c.powerWindow, "power-cut-loses", -1, "how much of the acknowledged writes the power cut loses (default: 0 with appendfsync always, 1s with everysec)")
 	flag.BoolVar(&c.quirks, "quirks", false, "simulators also show what the providers' documents allow and refundq does not count on (undocumented codes, fields echoed but not searchable, refunds visible only once completed, resends validated before they are replayed)")
 	flag.BoolVar(&c.fastRecover, "fast-recovery", false, "workers retry blocked refunds after 3s and recover every 2s with a 5s margin, instead of the defaults; hides late recovery, for experiments only")
+	flag.StringVar(&c.recheck, "review-recheck", "5s,10s,20s,40s", "workers' REFUNDQ_REVIEW_RECHECK: when refunds in needs_review are looked up again (the default 10m,1h,6h,24h compressed)")
+	flag.DurationVar(&c.recheckFor, "review-recheck-for", 2*time.Minute, "workers' REFUNDQ_REVIEW_RECHECK_FOR; the run waits this long after quiescence, at most, for the look-ups in review")
 	flag.IntVar(&c.concurrency, "concurrency", 20, "WORKER_CONCURRENCY of each worker")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, AOF) even on success")
 	flag.BoolVar(&c.race, "race", false, "build the worker with the race detector (a race fails its process, and so the run)")
@@ -208,6 +212,9 @@ func run(c config) (bool, error) {
 	// end (Fatora's documented verify), goes to a person at the horizon.
 	env = append(env, "REFUNDQ_POLL_HORIZON=2m")
 	env = append(env, catalog.FastSettle(c.settle)...)
+	// Refunds in needs_review are looked up again, on a compressed
+	// schedule: the report says how many that settled without a person.
+	env = append(env, "REFUNDQ_REVIEW_RECHECK="+c.recheck, "REFUNDQ_REVIEW_RECHECK_FOR="+c.recheckFor.String())
 	// Recovery runs with the workers' defaults: the run must show how late
 	// a refund whose task disappeared goes on, as production would.
 	if c.fastRecover {
@@ -216,7 +223,9 @@ func run(c config) (bool, error) {
 	if c.acceptLoss {
 		env = append(env, durability.AcceptLossEnv+"=1")
 	}
-	workerEnv := append(os.Environ(), append(env, "REDIS_URL="+redisURL, "LOG_LEVEL=warn",
+	// Each worker's health server on a port of its own: on the default
+	// :8081 only the first of several workers on one host starts.
+	workerEnv := append(os.Environ(), append(env, "REDIS_URL="+redisURL, "LOG_LEVEL=warn", "HEALTH_LISTEN=127.0.0.1:0",
 		fmt.Sprintf("WORKER_CONCURRENCY=%d", c.concurrency))...)
 	var procs []*exec.Cmd
 	started := 0
@@ -404,7 +413,17 @@ func run(c config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	// The look-ups in review go on after quiescence (a refund leaves
+	// needs_review only by one, or by a person): wait for them, then read
+	// every record again for the verdict.
+	reviewed, err := awaitReviews(ctx, st, c.recheckFor+time.Minute)
+	if err != nil {
+		return false, err
+	}
+	if recs, err = st.List(ctx, 0); err != nil {
+		return false, err
+	}
 
 	return verdict(c, wants, recs, sims, chaos{kills: kills, restarts: restarts, powerCuts: powerCuts, ops: ops,
-		outaged: outaged, quiet: quiet, late: late, sent: sent, dir: dir}), nil
+		outaged: outaged, quiet: quiet, late: late, sent: sent, dir: dir, reviewed: reviewed}), nil
 }

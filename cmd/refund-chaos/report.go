@@ -30,6 +30,7 @@ type chaos struct {
 	late                       lateness
 	sent                       *sentinelRedis
 	dir                        string
+	reviewed                   time.Duration // how long the look-ups in review ran after quiescence
 }
 
 // verdict compares every record with the simulators' ledgers, prints the
@@ -128,8 +129,9 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 		fmt.Printf("  %s", strings.Join(unexpected[:min(len(unexpected), 5)], "; "))
 	}
 	fmt.Println()
+	reviewReport(recs, ch.reviewed)
 	if len(reviews) > 0 {
-		fmt.Println("needs_review, by provider and reason (not violations: automation stopped without proof either way):")
+		fmt.Println("still in needs_review, by provider and reason (not violations: automation stopped without proof either way):")
 		keys := make([]string, 0, len(reviews))
 		for k := range reviews {
 			keys = append(keys, k)
