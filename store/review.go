@@ -269,3 +269,10 @@ func (s *Store) InStateSince(ctx context.Context, id string, st State) (time.Tim
 	}
 	return time.UnixMilli(int64(ms)).UTC(), nil
 }
+
+// DropRecheck forgets a due look-up of refund id that no longer stands (the
+// refund was deleted by hand, or left needs_review by a path that did not
+// say so), so it is not read again at every pass.
+func (s *Store) DropRecheck(ctx context.Context, id string) error {
+	return s.rdb.ZRem(ctx, s.recheckKey(), id).Err()
+}

@@ -85,15 +85,21 @@ func (r *rechecker) pass(ctx context.Context) {
 // provider not configured here or not callable now).
 func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
 	lease, rec, err := h.store.Acquire(ctx, id, LeaseTTL)
-	if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
+		return "", h.store.DropRecheck(ctx, id) // deleted by hand
+	}
+	if errors.Is(err, store.ErrBusy) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
 	defer lease.Release(recordCtx(ctx))
-	if rec.State != store.NeedsReview || !rec.Review.Rechecked() || rec.RecheckAt.IsZero() || rec.RecheckAt.After(lease.Now()) {
-		return "", nil
+	if rec.State != store.NeedsReview || !rec.Review.Rechecked() || rec.RecheckAt.IsZero() {
+		return "", h.store.DropRecheck(ctx, id)
+	}
+	if rec.RecheckAt.After(lease.Now()) {
+		return "", nil // another worker looked it up meanwhile
 	}
 	entry, err := h.registry.Get(rec.Provider)
 	if err != nil {

@@ -32,9 +32,15 @@ type statusJSON struct {
 	LastError      string            `json:"last_error,omitempty"`
 	Blocked        string            `json:"blocked,omitempty"`
 	BlockedSince   *time.Time        `json:"blocked_since,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	History        []store.Entry     `json:"history,omitempty"`
+	// ReviewReason says why a refund is (or was) in needs_review;
+	// NextLookupAt is when a worker looks it up again, if it will;
+	// SettledBy is who settled it out of review (lookup, person).
+	ReviewReason string        `json:"review_reason,omitempty"`
+	NextLookupAt *time.Time    `json:"next_lookup_at,omitempty"`
+	SettledBy    string        `json:"settled_by,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
+	History      []store.Entry `json:"history,omitempty"`
 }
 
 func toJSON(rec store.Record, hist []store.Entry) statusJSON {
@@ -48,7 +54,17 @@ func toJSON(rec store.Record, hist []store.Entry) statusJSON {
 		Reason: rec.Reason, Metadata: rec.Metadata, State: rec.State, Final: rec.State.Final(), ProviderRef: rec.ProviderRef,
 		ProviderStatus: rec.ProviderStatus, Attempts: rec.Attempts, LastError: rec.LastError, Blocked: rec.Blocked,
 		BlockedSince: since, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
+		ReviewReason: string(rec.Review), NextLookupAt: nextLookup(rec), SettledBy: rec.SettledBy,
 	}
+}
+
+// nextLookup is when a worker looks a refund in needs_review up again (nil:
+// it will not).
+func nextLookup(rec store.Record) *time.Time {
+	if rec.State != store.NeedsReview || rec.RecheckAt.IsZero() {
+		return nil
+	}
+	return &rec.RecheckAt
 }
 
 func statusCmd(g *globals) *cobra.Command {
@@ -150,6 +166,13 @@ func printStatus(out io.Writer, rec store.Record, hist []store.Entry) {
 	row("provider status", rec.ProviderStatus)
 	row("last error", oneLine(rec.LastError))
 	row("blocked", oneLine(rec.Blocked))
+	if rec.State == store.NeedsReview && rec.Review != "" {
+		row("review", string(rec.Review)+": "+rec.Review.Describe())
+		if at := nextLookup(rec); at != nil {
+			row("next look-up", at.Format(time.RFC3339)+fmt.Sprintf(" (%d so far)", rec.RecheckN))
+		}
+	}
+	row("settled by", rec.SettledBy)
 	if !rec.BlockedAt.IsZero() {
 		row("blocked since", rec.BlockedAt.Format(time.RFC3339))
 	}
