@@ -72,7 +72,8 @@ type access int
 const (
 	public     access = iota // no token: health and the API's description
 	bearerOnly               // the API: Authorization: Bearer only
-	monitoring               // asynqmon: bearer or the session cookie
+	monitoring               // asynqmon: bearer or its session cookie
+	console                  // the review console: bearer or its session cookie
 )
 
 // route is one ServeMux pattern. The mux is built from routes alone, so the
@@ -112,8 +113,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Monitoring != nil {
 		s.routes = append(s.routes,
-			route{"GET " + monitoringRoot + "/login", public, "", http.HandlerFunc(s.login)},
-			route{"POST " + monitoringRoot + "/login", public, "", http.HandlerFunc(s.login)},
+			route{"GET " + monitoringRoot + "/login", public, "", s.login(monitoringArea)},
+			route{"POST " + monitoringRoot + "/login", public, "", s.login(monitoringArea)},
 			route{monitoringRoot + "/", monitoring, ScopeRead, cfg.Monitoring},
 		)
 	}
@@ -130,7 +131,9 @@ func New(cfg Config) (*Server, error) {
 		case bearerOnly:
 			h = s.requireBearer(rt.scope, h)
 		case monitoring:
-			h = s.requireMonitoring(h)
+			h = s.requireSession(monitoringArea, monitoringScope, h)
+		case console:
+			h = s.requireSession(consoleArea, func(*http.Request) Scope { return rt.scope }, h)
 		}
 		s.mux.Handle(rt.pattern, h)
 	}
@@ -144,7 +147,10 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // reqInfo is what the outer handler learns about a request while inner ones
 // run, for its log line.
-type reqInfo struct{ who Identity }
+type reqInfo struct {
+	who  Identity
+	form string // the anti-CSRF token of the console's forms (formToken)
+}
 
 type infoKey struct{}
 
