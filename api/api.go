@@ -70,10 +70,10 @@ type Server struct {
 type access int
 
 const (
-	public     access = iota // no token: health and the API's description
-	bearerOnly               // the API: Authorization: Bearer only
-	monitoring               // asynqmon: bearer or its session cookie
-	console                  // the review console: bearer or its session cookie
+	public       access = iota // no token: health and the API's description
+	bearerOnly                 // the API: Authorization: Bearer only
+	monitoring                 // asynqmon: bearer or its session cookie
+	consolePages               // the review console: bearer or its session cookie
 )
 
 // route is one ServeMux pattern. The mux is built from routes alone, so the
@@ -118,6 +118,11 @@ func New(cfg Config) (*Server, error) {
 			route{monitoringRoot + "/", monitoring, ScopeRead, cfg.Monitoring},
 		)
 	}
+	cons, err := s.consoleRoutes(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.routes = append(s.routes, cons...)
 	s.metrics = newAPIMetrics(cfg.Metrics, cfg.Redis, s.routes)
 	for i, rt := range s.routes {
 		if rt.pattern == "GET /metrics" {
@@ -132,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 			h = s.requireBearer(rt.scope, h)
 		case monitoring:
 			h = s.requireSession(monitoringArea, monitoringScope, h)
-		case console:
+		case consolePages:
 			h = s.requireSession(consoleArea, func(*http.Request) Scope { return rt.scope }, h)
 		}
 		s.mux.Handle(rt.pattern, h)
