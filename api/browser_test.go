@@ -70,6 +70,13 @@ func TestMonitoringInBrowser(t *testing.T) {
 		t.Errorf("page is %s, want the task's details", path)
 	}
 
+	br.screenshot(t, "monitoring.png")
+}
+
+// screenshot saves the page as name in $ARTIFACTS (default ./artifacts),
+// which CI keeps.
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
 	dir := os.Getenv("ARTIFACTS")
 	if dir == "" {
 		dir = "artifacts"
@@ -77,7 +84,7 @@ func TestMonitoringInBrowser(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shot := br.call(t, "Page.captureScreenshot", map[string]any{"format": "png"})
+	shot := b.call(t, "Page.captureScreenshot", map[string]any{"format": "png"})
 	var img struct{ Data string }
 	if err := json.Unmarshal(shot, &img); err != nil {
 		t.Fatal(err)
@@ -86,7 +93,7 @@ func TestMonitoringInBrowser(t *testing.T) {
 	if err != nil || len(png) < 1000 {
 		t.Fatalf("screenshot: %d bytes, %v", len(png), err)
 	}
-	path, _ := filepath.Abs(filepath.Join(dir, "monitoring.png"))
+	path, _ := filepath.Abs(filepath.Join(dir, name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -137,6 +137,10 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, data an
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", csp)
 	h.Set("Cache-Control", "no-store")
+	// Not the API's no-referrer: under it a browser posts a form with
+	// "Origin: null", and the settle form's origin could not be checked.
+	// Every link of the console is to this server.
+	h.Set("Referrer-Policy", "same-origin")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
