@@ -27,9 +27,7 @@ import (
 // ./artifacts). It runs only with REFUNDQ_BROWSER_TEST=1 (`make
 // browser-test`), and then fails if Chromium cannot run.
 func TestMonitoringInBrowser(t *testing.T) {
-	if os.Getenv("REFUNDQ_BROWSER_TEST") != "1" {
-		t.Skip("set REFUNDQ_BROWSER_TEST=1 (make browser-test) to run it in headless Chromium")
-	}
+	needBrowser(t)
 	h := newHarness(t, withMonitoring)
 	sim := withWorker(t, h)
 	sim.Pay("ord_browser_1", money(t, "2623.46", "SAR"))
@@ -98,6 +96,15 @@ func (b *browser) screenshot(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// needBrowser skips a browser test unless REFUNDQ_BROWSER_TEST=1; then a
+// Chromium that cannot run fails it.
+func needBrowser(t *testing.T) {
+	t.Helper()
+	if os.Getenv("REFUNDQ_BROWSER_TEST") != "1" {
+		t.Skip("set REFUNDQ_BROWSER_TEST=1 (make browser-test) to run it in headless Chromium")
+	}
 }
 
 // browser drives one Chromium page over the DevTools protocol on a pipe

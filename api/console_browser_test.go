@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -20,9 +19,7 @@ import (
 // ./artifacts). Like TestMonitoringInBrowser it runs only with
 // REFUNDQ_BROWSER_TEST=1 (`make browser-test`).
 func TestConsoleInBrowser(t *testing.T) {
-	if os.Getenv("REFUNDQ_BROWSER_TEST") != "1" {
-		t.Skip("set REFUNDQ_BROWSER_TEST=1 (make browser-test) to run it in headless Chromium")
-	}
+	needBrowser(t)
 	h := newHarness(t, withScopedTokens)
 	resp, b := h.postJSON(t, "/v1/refunds", refund("rf_console_1", "ord_console_1", "2623.46"))
 	decode[api.Refund](t, resp, b, http.StatusCreated)

@@ -91,7 +91,7 @@ func New(cfg Config) (*Console, error) {
 		"kind":   func(k store.ReviewKind) string { return k.Describe() },
 	}
 	for _, name := range []string{"front", "refund", "search", "health", "message"} {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", name, err)
 		}
