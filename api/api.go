@@ -1,8 +1,10 @@
 // Package api is refundq's HTTP API: enqueue a refund (one or a bulk file),
 // read it with its history, list refunds by state, settle one a human has
-// checked with the provider, and asynqmon mounted at /monitoring. Every route
-// but /healthz, /readyz and /openapi.json needs a bearer token; every error
-// is an RFC 9457 problem document; amounts are decimal strings, never JSON
+// checked with the provider, asynqmon mounted at /monitoring, and the review
+// console (package console) at /console. Every route but /healthz, /readyz,
+// /openapi.json and the sign-in forms needs a bearer token (the /monitoring
+// and /console pages take their own session cookie too); every API error is
+// an RFC 9457 problem document; amounts are decimal strings, never JSON
 // numbers.
 //
 // It calls the producers' library (package enqueue) for everything that
