@@ -3,9 +3,9 @@
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
 # make build: every binary in bin/ (refundctl, refund-worker, refund-api, refund-chaos, ...).
-# make browser-test: asynqmon at /monitoring in headless Chromium (Debian's
-# `chromium` package, which .ci/run installs where it is missing); not part
-# of `make test`.
+# make browser-test: asynqmon at /monitoring and the review console at
+# /console in headless Chromium (Debian's `chromium` package, which .ci/run
+# installs where it is missing); not part of `make test`.
 # make bench: refundq against bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
 .PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
@@ -75,13 +75,15 @@ fuzz:
 demo:
 	go run ./cmd/refundctl demo
 
-# Signs in to /monitoring through the real API server, finds a refund's task
-# by id and checks its decimal amount and result; the screenshot is the CI
-# artefact. CHROMIUM names another binary.
+# Every Test…InBrowser: signs in to /monitoring through the real API server,
+# finds a refund's task by id and checks its decimal amount and result; signs
+# in to /console, opens a refund in needs_review from the work list, settles
+# it and sees it leave the list. The screenshots in $(ARTIFACTS) are the CI
+# artefacts. CHROMIUM names another binary.
 ARTIFACTS ?= $(CURDIR)/artifacts
 browser-test:
 	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \
-	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run '^TestMonitoringInBrowser$$' -v ./api
+	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run 'InBrowser$$' -v ./api
 
 # By hand: every scenario against bare asynq v0.26 on a redis-server of its
 # own (persistence off), arms interleaved, a few minutes on 2 cores;

@@ -1,8 +1,10 @@
 // Package api is refundq's HTTP API: enqueue a refund (one or a bulk file),
 // read it with its history, list refunds by state, settle one a human has
-// checked with the provider, and asynqmon mounted at /monitoring. Every route
-// but /healthz, /readyz and /openapi.json needs a bearer token; every error
-// is an RFC 9457 problem document; amounts are decimal strings, never JSON
+// checked with the provider, asynqmon mounted at /monitoring, and the review
+// console (package console) at /console. Every route but /healthz, /readyz,
+// /openapi.json and the sign-in forms needs a bearer token (the /monitoring
+// and /console pages take their own session cookie too); every API error is
+// an RFC 9457 problem document; amounts are decimal strings, never JSON
 // numbers.
 //
 // It calls the producers' library (package enqueue) for everything that
@@ -70,9 +72,10 @@ type Server struct {
 type access int
 
 const (
-	public     access = iota // no token: health and the API's description
-	bearerOnly               // the API: Authorization: Bearer only
-	monitoring               // asynqmon: bearer or the session cookie
+	public       access = iota // no token: health and the API's description
+	bearerOnly                 // the API: Authorization: Bearer only
+	monitoring                 // asynqmon: bearer or its session cookie
+	consolePages               // the review console: bearer or its session cookie
 )
 
 // route is one ServeMux pattern. The mux is built from routes alone, so the
@@ -112,11 +115,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Monitoring != nil {
 		s.routes = append(s.routes,
-			route{"GET " + monitoringRoot + "/login", public, "", http.HandlerFunc(s.login)},
-			route{"POST " + monitoringRoot + "/login", public, "", http.HandlerFunc(s.login)},
+			route{"GET " + monitoringRoot + "/login", public, "", s.login(monitoringArea)},
+			route{"POST " + monitoringRoot + "/login", public, "", s.login(monitoringArea)},
 			route{monitoringRoot + "/", monitoring, ScopeRead, cfg.Monitoring},
 		)
 	}
+	cons, err := s.consoleRoutes(cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	s.routes = append(s.routes, cons...)
 	s.metrics = newAPIMetrics(cfg.Metrics, cfg.Redis, s.routes)
 	for i, rt := range s.routes {
 		if rt.pattern == "GET /metrics" {
@@ -130,7 +138,9 @@ func New(cfg Config) (*Server, error) {
 		case bearerOnly:
 			h = s.requireBearer(rt.scope, h)
 		case monitoring:
-			h = s.requireMonitoring(h)
+			h = s.requireSession(monitoringArea, monitoringScope, h)
+		case consolePages:
+			h = s.requireSession(consoleArea, func(*http.Request) Scope { return rt.scope }, h)
 		}
 		s.mux.Handle(rt.pattern, h)
 	}
@@ -144,7 +154,10 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // reqInfo is what the outer handler learns about a request while inner ones
 // run, for its log line.
-type reqInfo struct{ who Identity }
+type reqInfo struct {
+	who  Identity
+	form string // the anti-CSRF token of the console's forms (formToken)
+}
 
 type infoKey struct{}
 

@@ -27,9 +27,7 @@ import (
 // ./artifacts). It runs only with REFUNDQ_BROWSER_TEST=1 (`make
 // browser-test`), and then fails if Chromium cannot run.
 func TestMonitoringInBrowser(t *testing.T) {
-	if os.Getenv("REFUNDQ_BROWSER_TEST") != "1" {
-		t.Skip("set REFUNDQ_BROWSER_TEST=1 (make browser-test) to run it in headless Chromium")
-	}
+	needBrowser(t)
 	h := newHarness(t, withMonitoring)
 	sim := withWorker(t, h)
 	sim.Pay("ord_browser_1", money(t, "2623.46", "SAR"))
@@ -70,6 +68,13 @@ func TestMonitoringInBrowser(t *testing.T) {
 		t.Errorf("page is %s, want the task's details", path)
 	}
 
+	br.screenshot(t, "monitoring.png")
+}
+
+// screenshot saves the page as name in $ARTIFACTS (default ./artifacts),
+// which CI keeps.
+func (b *browser) screenshot(t *testing.T, name string) {
+	t.Helper()
 	dir := os.Getenv("ARTIFACTS")
 	if dir == "" {
 		dir = "artifacts"
@@ -77,7 +82,7 @@ func TestMonitoringInBrowser(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	shot := br.call(t, "Page.captureScreenshot", map[string]any{"format": "png"})
+	shot := b.call(t, "Page.captureScreenshot", map[string]any{"format": "png"})
 	var img struct{ Data string }
 	if err := json.Unmarshal(shot, &img); err != nil {
 		t.Fatal(err)
@@ -86,11 +91,20 @@ func TestMonitoringInBrowser(t *testing.T) {
 	if err != nil || len(png) < 1000 {
 		t.Fatalf("screenshot: %d bytes, %v", len(png), err)
 	}
-	path, _ := filepath.Abs(filepath.Join(dir, "monitoring.png"))
+	path, _ := filepath.Abs(filepath.Join(dir, name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}
+
+// needBrowser skips a browser test unless REFUNDQ_BROWSER_TEST=1; then a
+// Chromium that cannot run fails it.
+func needBrowser(t *testing.T) {
+	t.Helper()
+	if os.Getenv("REFUNDQ_BROWSER_TEST") != "1" {
+		t.Skip("set REFUNDQ_BROWSER_TEST=1 (make browser-test) to run it in headless Chromium")
+	}
 }
 
 // browser drives one Chromium page over the DevTools protocol on a pipe

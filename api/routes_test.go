@@ -106,12 +106,12 @@ func TestSessionCookie(t *testing.T) {
 	both, _ := ParseTokens(tokA + "\n" + tokB)
 	onlyB, _ := ParseTokens(tokB)
 	now := time.Unix(1_800_000_000, 0)
-	v := newSession(sha256.Sum256([]byte(tokA)), now)
+	v := newSession(monitoringArea.label, sha256.Sum256([]byte(tokA)), now)
 	if strings.Contains(v, tokA) {
 		t.Fatal("the cookie holds the token")
 	}
 	idA, _ := both.match(tokA)
-	if who, ok := both.session(v, now.Add(time.Hour)); !ok || who.TokenID != idA.TokenID {
+	if who, ok := both.session(monitoringArea.label, v, now.Add(time.Hour)); !ok || who.TokenID != idA.TokenID {
 		t.Fatalf("fresh session: ok=%v id=%q, want token A's id %q", ok, who.TokenID, idA.TokenID)
 	}
 	exp, mac, _ := strings.Cut(v, ".")
@@ -120,16 +120,19 @@ func TestSessionCookie(t *testing.T) {
 		at  time.Time
 		set *Tokens
 	}{
-		"expired":          {v, now.Add(monitoringSession), both},
+		"expired":          {v, now.Add(sessionLength), both},
 		"token removed":    {v, now, onlyB},
 		"expiry extended":  {"9" + exp + "." + mac, now, both},
 		"mac altered":      {exp + "." + strings.ToUpper(mac), now, both},
 		"no mac":           {exp, now, both},
 		"the token itself": {tokA, now, both},
 	} {
-		if _, ok := c.set.session(c.v, c.at); ok {
+		if _, ok := c.set.session(monitoringArea.label, c.v, c.at); ok {
 			t.Errorf("%s: session accepted", name)
 		}
+	}
+	if _, ok := both.session(consoleArea.label, v, now); ok {
+		t.Error("a monitoring session opens the console")
 	}
 }
 
@@ -145,8 +148,17 @@ func TestSafeNext(t *testing.T) {
 		"/monitoring/../v1/refunds":       "/monitoring/",
 		"/monitoringx":                    "/monitoring/",
 	} {
-		if got := safeNext(in); got != want {
+		if got := safeNext(monitoringRoot, in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"/console/refunds/rf_1": "/console/refunds/rf_1",
+		"/monitoring/":          "/console/",
+		"/console/../v1":        "/console/",
+	} {
+		if got := safeNext(consoleRoot, in); got != want {
+			t.Errorf("safeNext(console, %q) = %q, want %q", in, got, want)
 		}
 	}
 }

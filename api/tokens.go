@@ -173,6 +173,15 @@ func (t *Tokens) Describe() []string {
 // match reports which token tok is, comparing with every token whatever
 // matched first.
 func (t *Tokens) match(tok string) (Identity, bool) {
+	i := t.index(tok)
+	if i < 0 {
+		return Identity{}, false
+	}
+	return t.list[i].identity(), true
+}
+
+// index returns the position of token tok in the list, or -1.
+func (t *Tokens) index(tok string) int {
 	h := sha256.Sum256([]byte(tok))
 	found := -1
 	for i := range t.list {
@@ -180,10 +189,7 @@ func (t *Tokens) match(tok string) (Identity, bool) {
 			found = i
 		}
 	}
-	if found < 0 {
-		return Identity{}, false
-	}
-	return t.list[found].identity(), true
+	return found
 }
 
 func (tk token) identity() Identity {

@@ -1,5 +1,5 @@
-// Command refund-api serves refundq's HTTP API (package api) and asynqmon at
-// /monitoring, behind bearer tokens.
+// Command refund-api serves refundq's HTTP API (package api), asynqmon at
+// /monitoring and the review console at /console, behind bearer tokens.
 //
 // Configuration is from the environment; see README.md ("Operating
 // refundq").
