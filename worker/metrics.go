@@ -23,6 +23,7 @@ type metrics struct {
 	trimmedUndelivered *prometheus.CounterVec
 	webhooks           *prometheus.CounterVec
 	webhookTime        prometheus.Histogram
+	reconciled         *prometheus.CounterVec // see newReconcileMetric
 }
 
 // Webhook delivery outcomes, the label of refundq_webhook_deliveries_total.
@@ -67,6 +68,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *g
 	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "rate_limit", "throttled", "newer_payload"} {
 		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
 	}
+	m.reconciled = newReconcileMetric(reg)
 	m.trimmedUndelivered.WithLabelValues(webhookGroup) // at 0 from the start, so an alert on it is defined
 	reg.MustRegister(m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
 		&breakers{g: g, providers: providers},
