@@ -79,3 +79,20 @@ func (c *Client) Reconciliation(ctx context.Context, id string, offset, limit in
 	fs, n, err := c.store.ReconcileFindings(ctx, id, offset, limit)
 	return run, fs, n, err
 }
+
+// ParseSince reads the start of a reconciliation window: a duration back
+// from now ("24h", "90m", "7d") or an RFC 3339 time.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if d, err := time.ParseDuration(days + "h"); err == nil && d > 0 {
+			return now.Add(-24 * d), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("since %q: want a duration back from now (24h, 7d) or an RFC 3339 time", s)
+}
