@@ -30,6 +30,7 @@ type chaos struct {
 	late                       lateness
 	sent                       *sentinelRedis
 	dir                        string
+	reconciled                 reconciled // see reconcile.go
 }
 
 // verdict compares every record with the simulators' ledgers, prints the
@@ -155,6 +156,8 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 	report("succeeded but never paid:", unpaidSucceeded)
 	report("failed but paid:", paidFailed)
 	report("wrong amount or currency:", wrong)
+	ch.reconciled.print()
+	report("disagreements at reconcile:", ch.reconciled.disagreements)
 	if ch.sent != nil {
 		report("failovers that did not happen:", failedFailovers)
 	}
