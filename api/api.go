@@ -108,6 +108,8 @@ func New(cfg Config) (*Server, error) {
 		{"GET /v1/refunds/{id}", bearerOnly, ScopeRead, http.HandlerFunc(s.getRefund)},
 		{"POST /v1/refunds/{id}/settle", bearerOnly, ScopeSettle, http.HandlerFunc(s.settleRefund)},
 		{"POST /v1/refunds/bulk", bearerOnly, ScopeWrite, http.HandlerFunc(s.bulkRefunds)},
+		{"POST /v1/reconciliations", bearerOnly, ScopeWrite, http.HandlerFunc(s.startReconciliation)},
+		{"GET /v1/reconciliations/{id}", bearerOnly, ScopeRead, http.HandlerFunc(s.getReconciliation)},
 		{"GET /openapi.json", public, "", http.HandlerFunc(serveOpenAPI)},
 		{"GET /healthz", public, "", http.HandlerFunc(healthz)},
 		{"GET /readyz", public, "", http.HandlerFunc(s.readyz)},

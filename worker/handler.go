@@ -49,6 +49,7 @@ func (h *Handler) Mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.HandleFunc(tasks.TypeRefund, h.HandleRefund)
 	mux.HandleFunc(tasks.TypePoll, h.HandlePoll)
+	mux.HandleFunc(tasks.TypeReconcile, h.HandleReconcile)
 	return mux
 }
 

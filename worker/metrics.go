@@ -25,7 +25,8 @@ type metrics struct {
 	webhookTime        prometheus.Histogram
 	// rechecks counts look-ups of refunds in needs_review by provider and
 	// what they found.
-	rechecks *prometheus.CounterVec
+	rechecks   *prometheus.CounterVec
+	reconciled *prometheus.CounterVec // see newReconcileMetric
 }
 
 // Webhook delivery outcomes, the label of refundq_webhook_deliveries_total.
@@ -74,6 +75,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *g
 	for _, why := range []string{"settle", "blocked", "order_busy", "lease_busy", "circuit_open", "rate_limit", "throttled", "newer_payload"} {
 		m.snoozes.WithLabelValues(why) // at 0 from the start, so a rate is defined
 	}
+	m.reconciled = newReconcileMetric(reg)
 	m.trimmedUndelivered.WithLabelValues(webhookGroup) // at 0 from the start, so an alert on it is defined
 	reg.MustRegister(m.rechecks, m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
 		&breakers{g: g, providers: providers},

@@ -124,7 +124,7 @@ func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
 	out, e := r.call(ctx, callLookup, entry.Provider.Lookup, req, done, time.Now().Add(providers.OperationTimeout))
 	f := r.facts(callLookup, out)
 	f.pending = rec.Review == store.ReviewPending
-	found, why := judge(f)
+	found, why := judgeReview(f)
 	if err := r.recorded(ctx, found, why, out, e); err != nil {
 		return "", err
 	}

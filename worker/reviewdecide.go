@@ -26,8 +26,8 @@ var findingNames = [...]string{"unknown", "succeeded", "failed", "not_applied", 
 
 func (f finding) String() string { return findingNames[f] }
 
-// judge maps a look-up's facts (f.call is callLookup) to what it proves.
-func judge(f facts) (finding, string) {
+// judgeReview maps a look-up's facts (f.call is callLookup) to what it proves.
+func judgeReview(f facts) (finding, string) {
 	d := rule(f)
 	switch d.step {
 	case succeed:

@@ -51,9 +51,9 @@ func TestJudgeALookupInReview(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, why := judge(c.f)
+			got, why := judgeReview(c.f)
 			if got != c.want {
-				t.Errorf("judge = %s (%s), want %s", got, why, c.want)
+				t.Errorf("judgeReview = %s (%s), want %s", got, why, c.want)
 			}
 		})
 	}

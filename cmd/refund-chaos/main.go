@@ -424,6 +424,8 @@ func run(c config) (bool, error) {
 		return false, err
 	}
 
+	// Before the ledgers are read: the reconciliation only reads them too.
+	netted := reconcileAll(ctx, enq, chaosStart.Add(-time.Minute), c.timeout)
 	return verdict(c, wants, recs, sims, chaos{kills: kills, restarts: restarts, powerCuts: powerCuts, ops: ops,
-		outaged: outaged, quiet: quiet, late: late, sent: sent, dir: dir, reviewed: reviewed}), nil
+		outaged: outaged, quiet: quiet, late: late, sent: sent, dir: dir, reviewed: reviewed, reconciled: netted}), nil
 }

@@ -31,6 +31,7 @@ type chaos struct {
 	sent                       *sentinelRedis
 	dir                        string
 	reviewed                   time.Duration // how long the look-ups in review ran after quiescence
+	reconciled                 reconciled    // see reconcile.go
 }
 
 // verdict compares every record with the simulators' ledgers, prints the
@@ -157,6 +158,8 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 	report("succeeded but never paid:", unpaidSucceeded)
 	report("failed but paid:", paidFailed)
 	report("wrong amount or currency:", wrong)
+	ch.reconciled.print()
+	report("disagreements at reconcile:", ch.reconciled.disagreements)
 	if ch.sent != nil {
 		report("failovers that did not happen:", failedFailovers)
 	}

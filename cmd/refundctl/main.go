@@ -7,7 +7,8 @@
 // Exit status: 0 when the command did what it was asked; 1 when the
 // operation failed (a refund not found, Redis down, a refund refused, some
 // rows of a bulk file bad); 2 when the command line is wrong (unknown command
-// or flag, a missing or invalid value, the wrong number of arguments).
+// or flag, a missing or invalid value, the wrong number of arguments);
+// reconcile adds 3 (a provider disagrees) and 4 (some could not be checked).
 package main
 
 import (
@@ -56,6 +57,9 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err == nil {
 		return exitOK
 	}
+	if code, ok := reconcileExit(err); ok {
+		return code
+	}
 	var ue *usageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", cmd.CommandPath(), clipText(ue.Error()), cmd.CommandPath())
@@ -79,7 +83,8 @@ runs the provider sandbox and the demo.
 Redis is REDIS_URL (redis://[user:password@]host:port/db; default redis://127.0.0.1:6379/0). The queue and
 key prefix are REFUNDQ_QUEUE and REFUNDQ_PREFIX (or --queue, --prefix); they must match the workers'.
 
-Exit status: 0 done; 1 the operation failed (or some rows of a bulk file did); 2 the command line is wrong.`,
+Exit status: 0 done; 1 the operation failed (or some rows of a bulk file did); 2 the command line is wrong;
+reconcile also exits 3 when a provider disagrees with a refund, 4 when some refunds could not be checked.`,
 		Example: `  refundctl demo                      # everything in one process, on an embedded Redis
   refundctl enqueue --id rf_1 --provider moyasarpg --order mpg-1001 --amount 100.00 --currency SAR
   refundctl status rf_1
@@ -108,7 +113,7 @@ Exit status: 0 done; 1 the operation failed (or some rows of a bulk file did); 2
 
 	root.AddCommand(
 		enqueueCmd(g), bulkCmd(g), statusCmd(g), listCmd(g), settleCmd(g), retryCmd(g), guessesCmd(g),
-		sandboxCmd(), demoCmd(),
+		reconcileCmd(g), sandboxCmd(), demoCmd(),
 	)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

@@ -1,0 +1,12 @@
+package worker
+
+import "time"
+
+// SetReconcilePace makes reconciliation runs check batch refunds between
+// two saves and hand their task back after slice, until restore: a test
+// sees a run of many slices without thousands of refunds.
+func SetReconcilePace(batch int, slice time.Duration) (restore func()) {
+	b, s := reconcileBatch, reconcileSlice
+	reconcileBatch, reconcileSlice = batch, slice
+	return func() { reconcileBatch, reconcileSlice = b, s }
+}
