@@ -44,9 +44,15 @@ type Refund struct {
 	Blocked        string            `json:"blocked,omitempty"`
 	BlockedSince   *time.Time        `json:"blocked_since,omitempty"`
 	PendingSince   *time.Time        `json:"pending_since,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	UpdatedAt      time.Time         `json:"updated_at"`
-	History        []store.Entry     `json:"history,omitempty"` // GET /v1/refunds/{id} only
+	// ReviewReason says why a refund is (or was) in needs_review;
+	// NextLookupAt when a worker looks it up again, if it will; SettledBy
+	// who settled it out of review.
+	ReviewReason string        `json:"review_reason,omitempty"`
+	NextLookupAt *time.Time    `json:"next_lookup_at,omitempty"`
+	SettledBy    string        `json:"settled_by,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
+	History      []store.Entry `json:"history,omitempty"` // GET /v1/refunds/{id} only
 }
 
 func refundOf(rec store.Record) Refund {
@@ -63,6 +69,11 @@ func refundOf(rec store.Record) Refund {
 	if !rec.BlockedAt.IsZero() {
 		t := rec.BlockedAt
 		out.BlockedSince = &t
+	}
+	out.ReviewReason, out.SettledBy = string(rec.Review), rec.SettledBy
+	if rec.State == store.NeedsReview && !rec.RecheckAt.IsZero() {
+		t := rec.RecheckAt
+		out.NextLookupAt = &t
 	}
 	return out
 }

@@ -222,6 +222,50 @@ func TestOpenAPIHistoryEntryMatchesTheStore(t *testing.T) {
 	}
 }
 
+// The Refund schema lists exactly the fields a refund has, and its review
+// reasons are the store's.
+func TestOpenAPIRefundMatchesTheAPI(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]struct {
+					Enum []string `json:"enum"`
+				} `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatal(err)
+	}
+	props := doc.Components.Schemas["Refund"].Properties
+	var documented, fields []string
+	for k := range props {
+		documented = append(documented, k)
+	}
+	rt := reflect.TypeFor[Refund]()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name != "history" { // RefundWithHistory adds it
+			fields = append(fields, name)
+		}
+	}
+	slices.Sort(documented)
+	slices.Sort(fields)
+	if !slices.Equal(documented, fields) {
+		t.Fatalf("Refund properties %v; api.Refund has %v", documented, fields)
+	}
+	var kinds []string
+	for _, k := range store.ReviewKinds {
+		kinds = append(kinds, string(k))
+	}
+	if got := props["review_reason"].Enum; !slices.Equal(got, kinds) {
+		t.Errorf("review_reason enum %v; the store's kinds are %v", got, kinds)
+	}
+	if got := props["settled_by"].Enum; !slices.Equal(got, []string{store.ByLookup, store.ByPerson}) {
+		t.Errorf("settled_by enum %v", got)
+	}
+}
+
 // routesOnly is a server whose routes are only matched, never served, so no
 // Redis is needed.
 func routesOnly(t *testing.T) *Server {
