@@ -23,7 +23,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	h := newHarness(t, withScopedTokens)
 	resp, b := h.postJSON(t, "/v1/refunds", refund("rf_console_1", "ord_console_1", "2623.46"))
 	decode[api.Refund](t, resp, b, http.StatusCreated)
-	h.toReview(t, "rf_console_1")
+	h.lostToReview(t, "rf_console_1")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

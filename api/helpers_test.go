@@ -283,6 +283,28 @@ func (h *harness) toReview(t *testing.T, id string) {
 	}
 }
 
+// lostToReview leaves refund id as automation does when an attempt's answer
+// is lost and its look-ups cannot show it: sent, in needs_review as
+// outcome_unknown, its next look-up due in ten minutes.
+func (h *harness) lostToReview(t *testing.T, id string) {
+	t.Helper()
+	ctx := context.Background()
+	lease, _, err := h.store.Acquire(ctx, id, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.MarkSent(ctx, store.Send{Sent: "refund (test)"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lease.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reason := "the provider's answers cannot show whether the refund was applied: the order lists no refund transaction with our key (yet)"
+	if moved, err := h.store.Escalate(ctx, id, "", reason, 10*time.Minute); err != nil || !moved {
+		t.Fatalf("escalate %s: moved=%v err=%v", id, moved, err)
+	}
+}
+
 // deadRedisServer is the API on a Redis that is gone: a port nothing
 // listens on.
 func deadRedisServer(t *testing.T) *api.Server {
