@@ -56,6 +56,9 @@ type Change struct {
 	// SettledBy records who settled the refund out of needs_review
 	// (ByLookup, ByPerson).
 	SettledBy string
+	// ClearResumes starts the recoverer's count of spent tasks over: the
+	// refund is sent on again (from review), as after Reopen.
+	ClearResumes bool
 }
 
 func (c Change) fields(now time.Time) []any {
@@ -99,6 +102,9 @@ func (c Change) fields(now time.Time) []any {
 	}
 	if c.SettledBy != "" {
 		fields = append(fields, "settled_by", c.SettledBy)
+	}
+	if c.ClearResumes {
+		fields = append(fields, "resumes", "")
 	}
 	if c.State == Pending {
 		fields = append(fields, "pending_since_if_unset", msTime(now))

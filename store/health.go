@@ -58,14 +58,18 @@ func (s *Store) Health(ctx context.Context, provider string) ([]ProviderHealth, 
 	}
 	now := s.now()
 	var out []ProviderHealth
+	var stale []string
 	for worker, v := range h {
 		parts := strings.Split(v, "|")
 		if len(parts) != 4 {
+			stale = append(stale, worker)
 			continue
 		}
 		at := parseTime(parts[2])
 		ttl, _ := strconv.ParseInt(parts[3], 10, 64)
 		if now.Sub(at) > time.Duration(ttl)*time.Millisecond {
+			// A stopped worker's word: every process start adds one.
+			stale = append(stale, worker)
 			continue
 		}
 		ph := ProviderHealth{Provider: provider, Worker: worker, BreakerOpen: parts[0] == "1", At: at}
@@ -73,6 +77,9 @@ func (s *Store) Health(ctx context.Context, provider string) ([]ProviderHealth, 
 			ph.LastSuccess = parseTime(parts[1])
 		}
 		out = append(out, ph)
+	}
+	if len(stale) > 0 {
+		_ = s.rdb.HDel(ctx, s.healthKey(provider), stale...).Err() // best effort: read again next time
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Worker < out[j].Worker })
 	return out, nil

@@ -336,9 +336,15 @@ func (s *Store) Escalate(ctx context.Context, id, taskID, reason string, recheck
 	if rec.State.Final() || taskID != "" && rec.Task != taskID {
 		return false, nil
 	}
-	c := Change{State: NeedsReview, LastError: reason, Review: ReviewNotSent, Entry: Entry{Event: "decision", Detail: reason}}
+	zero := 0
+	c := Change{State: NeedsReview, LastError: reason, Review: ReviewNotSent, RecheckN: &zero, Entry: Entry{Event: "decision", Detail: reason}}
 	if rec.InFlight > 0 || rec.State == Pending {
+		// A refund the provider had in progress stays marked so: one "not
+		// found" in review must not count as proof it was never applied.
 		c.Review = ReviewUnknown
+		if rec.State == Pending {
+			c.Review = ReviewPending
+		}
 		if recheckAfter > 0 {
 			c.RecheckAt = l.Now().Add(recheckAfter)
 		}

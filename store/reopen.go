@@ -65,16 +65,10 @@ func (s *Store) Reopen(ctx context.Context, id, note, actor string) error {
 	// attempt.
 	// Its task goes to the queue of this Store (WithQueue), where the
 	// caller enqueues it: the recoverer looks for it there.
-	if err := l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Queue: s.queue,
-		Due: l.Now().Add(s.grace()), Entry: Entry{Event: "reopened", Detail: note, Actor: actor}}); err != nil {
-		return err
-	}
 	// A person sent it on again: the recoverer's count of spent tasks
 	// starts over.
-	if err := s.rdb.HDel(ctx, s.recordKey(id), "resumes").Err(); err != nil {
-		return fmt.Errorf("store: reopen refund %s: %w", id, err)
-	}
-	return nil
+	return l.Apply(ctx, Change{State: Queued, Settled: true, Task: tasks.RefundTaskID(id), Queue: s.queue,
+		Due: l.Now().Add(s.grace()), ClearResumes: true, Entry: Entry{Event: "reopened", Detail: note, Actor: actor}})
 }
 
 // atProvider says what shows that something of the refund may be at the
@@ -88,9 +82,18 @@ func (s *Store) Reopen(ctx context.Context, id, note, actor string) error {
 // applied something). The outcome words are providers.Kind's String, which
 // the store does not import; its test checks they agree.
 func atProvider(rec Record, hist []Entry) string {
-	switch {
-	case rec.InFlight != 0:
+	if rec.InFlight != 0 {
 		return fmt.Sprintf("attempt %d was sent and what became of it is unknown", rec.InFlight)
+	}
+	return ShownAtProvider(rec, hist)
+}
+
+// ShownAtProvider says what shows that the provider has known the refund —
+// a reference, polls, an answer that showed or contradicted it — or "" when
+// nothing does. Where it says something, no "not found" is proof that
+// nothing of the refund was applied.
+func ShownAtProvider(rec Record, hist []Entry) string {
+	switch {
 	case rec.ProviderRef != "":
 		return fmt.Sprintf("the provider knows it as %s (status %q)", rec.ProviderRef, rec.ProviderStatus)
 	case rec.PollStep > 0:

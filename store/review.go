@@ -273,6 +273,32 @@ func (s *Store) InStateSince(ctx context.Context, id string, st State) (time.Tim
 // DropRecheck forgets a due look-up of refund id that no longer stands (the
 // refund was deleted by hand, or left needs_review by a path that did not
 // say so), so it is not read again at every pass.
+// It checks the record in the same step, so a look-up scheduled meanwhile
+// (by a worker that re-took the refund) is kept.
 func (s *Store) DropRecheck(ctx context.Context, id string) error {
-	return s.rdb.ZRem(ctx, s.recheckKey(), id).Err()
+	err := dropRecheckScript.Run(ctx, s.rdb, []string{s.recheckKey(), s.recordKey(id)}, id).Err()
+	if err != nil {
+		return fmt.Errorf("store: drop the look-up of refund %s: %w", id, err)
+	}
+	return nil
+}
+
+// dropRecheckScript: KEYS recheck index, record; ARGV refund id.
+var dropRecheckScript = newScript(`
+local f = redis.call('HMGET', KEYS[2], 'state', 'review_kind', 'recheck_at')
+if f[1] == 'needs_review' and (f[2] == 'outcome_unknown' or f[2] == 'pending_too_long') and f[3] and f[3] ~= '' then
+  return 0
+end
+return redis.call('ZREM', KEYS[1], ARGV[1])
+`)
+
+// DeferRecheck moves refund id's due look-up to at, when it is still in the
+// index: a look-up a worker cannot make now must not keep the ones behind
+// it from their turn.
+func (s *Store) DeferRecheck(ctx context.Context, id string, at time.Time) error {
+	err := s.rdb.ZAddXX(ctx, s.recheckKey(), redis.Z{Score: float64(at.UnixMilli()), Member: id}).Err()
+	if err != nil {
+		return fmt.Errorf("store: defer the look-up of refund %s: %w", id, err)
+	}
+	return nil
 }

@@ -38,7 +38,11 @@ end
 -- A person holding only the provider's reference finds our refund by it.
 for i = 9, #ARGV, 2 do
   if ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' and ARGV[i + 1] ~= cur[5] then
-    redis.call('HSET', ARGV[1] .. 'byref:' .. cur[6], ARGV[i + 1], id)
+    local byref = ARGV[1] .. 'byref:' .. cur[6]
+    if cur[5] and cur[5] ~= '' and redis.call('HGET', byref, cur[5]) == id then
+      redis.call('HDEL', byref, cur[5])
+    end
+    redis.call('HSET', byref, ARGV[i + 1], id)
   end
 end
 local attempt = 0

@@ -212,7 +212,14 @@ func unsure(f facts) decision {
 	case f.sinceUnsure < f.settle:
 		return decision{step: retryLookup, wait: f.settle - f.sinceUnsure, reason: "waiting to ask again: " + f.out.Reason}
 	}
-	return decision{step: review, kind: store.ReviewUnknown, reason: "the provider's answers cannot show whether the refund was applied: " + f.out.Reason}
+	kind := store.ReviewUnknown
+	if f.pending {
+		// What it was is what a look-up in review must remember: a refund
+		// the provider had in progress is not proven unapplied by one
+		// "not found".
+		kind = store.ReviewPending
+	}
+	return decision{step: review, kind: kind, reason: "the provider's answers cannot show whether the refund was applied: " + f.out.Reason}
 }
 
 // notFound decides when a look-up's "not applied" is believed.

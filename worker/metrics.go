@@ -25,8 +25,11 @@ type metrics struct {
 	webhookTime        prometheus.Histogram
 	// rechecks counts look-ups of refunds in needs_review by provider and
 	// what they found.
-	rechecks   *prometheus.CounterVec
-	reconciled *prometheus.CounterVec // see newReconcileMetric
+	rechecks *prometheus.CounterVec
+	// recheckSkips counts due look-ups in review this worker could not make
+	// now, by provider and why.
+	recheckSkips *prometheus.CounterVec
+	reconciled   *prometheus.CounterVec // see newReconcileMetric
 }
 
 // Webhook delivery outcomes, the label of refundq_webhook_deliveries_total.
@@ -68,6 +71,10 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *g
 			Name: "refundq_review_lookups_total",
 			Help: "Look-ups of refunds in needs_review made by this worker, by provider and what they found: succeeded and failed (settled by the look-up), not_applied (proof for a person, or sent again), contradiction, not_found_once, unknown.",
 		}, []string{"provider", "found"}),
+		recheckSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "refundq_review_lookups_skipped_total",
+			Help: "Due look-ups of refunds in needs_review this worker could not make now, by provider and why (not_configured here, circuit_open, rate_limit, error); each is due again later, and logged.",
+		}, []string{"provider", "why"}),
 	}
 	for _, o := range webhookOutcomes {
 		m.webhooks.WithLabelValues(o) // at 0 from the start, so a rate is defined
@@ -77,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, st *store.Store, rec *recoverer, g *g
 	}
 	m.reconciled = newReconcileMetric(reg)
 	m.trimmedUndelivered.WithLabelValues(webhookGroup) // at 0 from the start, so an alert on it is defined
-	reg.MustRegister(m.rechecks, m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
+	reg.MustRegister(m.rechecks, m.recheckSkips, m.transitions, m.calls, m.resends, m.snoozes, m.trimmedUndelivered, m.webhooks, m.webhookTime,
 		&breakers{g: g, providers: providers},
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "refundq_recoverer_repairs_total",

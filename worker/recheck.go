@@ -103,7 +103,9 @@ func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
 	}
 	entry, err := h.registry.Get(rec.Provider)
 	if err != nil {
-		return "", nil // another worker may have it configured; it stays due
+		// Another worker may have it configured: it is due again in a
+		// while, and the refunds behind it in the index get their turn.
+		return "", h.skipRecheck(ctx, rec, "not_configured", time.Minute, err.Error())
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -115,21 +117,45 @@ func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
 	}
 	req, err := r.lookupRequest(ctx)
 	if err != nil {
-		return "", err
+		return "", errors.Join(err, h.skipRecheck(ctx, rec, "error", time.Minute, err.Error()))
 	}
 	done, ref := h.guards.of(entry).admit(ctx, h.inRunWait)
 	if ref != nil {
-		return "", nil // the breaker is open or the rate limit is spent: due again next pass
+		return "", h.skipRecheck(ctx, rec, ref.why, min(max(ref.after, time.Second), 5*time.Minute), ref.msg)
 	}
 	out, e := r.call(ctx, callLookup, entry.Provider.Lookup, req, done, time.Now().Add(providers.OperationTimeout))
 	f := r.facts(callLookup, out)
-	f.pending = rec.Review == store.ReviewPending
+	// What a run would know: the provider had the refund (in progress,
+	// named it, was polled), so "not found" now contradicts rather than
+	// proves.
+	f.pending = rec.Review == store.ReviewPending || rec.PollStep > 0 || rec.ProviderRef != ""
 	found, why := judgeReview(f)
+	if found == nothingApplied {
+		hist, err := h.store.History(ctx, rec.RefundID)
+		if err != nil {
+			return "", errors.Join(err, h.skipRecheck(ctx, rec, "error", time.Minute, err.Error()))
+		}
+		if shown := store.ShownAtProvider(rec, hist); shown != "" {
+			found, why = contradicted, "the provider shows nothing of the refund now, but earlier "+shown
+		}
+	}
 	if err := r.recorded(ctx, found, why, out, e); err != nil {
 		return "", err
 	}
 	h.metrics.rechecks.WithLabelValues(rec.Provider, found.String()).Inc()
 	return found.String(), nil
+}
+
+// skipRecheck moves a look-up this worker cannot make now (the provider not
+// configured here, its breaker open, its rate limit spent, an error) back
+// in the index by wait, so the refunds due behind it are looked up, and
+// says so: a look-up skipped for ever would leave a refund silently
+// waiting.
+func (h *Handler) skipRecheck(ctx context.Context, rec store.Record, why string, wait time.Duration, detail string) error {
+	h.metrics.recheckSkips.WithLabelValues(rec.Provider, why).Inc()
+	h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider, "why": why, "detail": detail,
+		"retry_in": wait.String()}).Warn("review look-up skipped; it is due again later")
+	return h.store.DeferRecheck(recordCtx(ctx), rec.RefundID, time.Now().Add(wait))
 }
 
 // lookupActor is who a settle by look-up is recorded as.
@@ -145,14 +171,15 @@ func (r *run) recorded(ctx context.Context, found finding, why string, out provi
 		if found == refused {
 			state, lastErr = store.Failed, "settled by look-up as failed: "+why
 		}
-		e.Event, e.Actor, e.ProviderRef = "settled", lookupActor, out.Reference
-		e.Detail = fmt.Sprintf("settled by look-up %d in review as %s: %s; evidence: %s", rec.RecheckN+1, state, why, evidence)
+		settle := e
+		settle.Event, settle.Actor, settle.ProviderRef = "settled", lookupActor, out.Reference
+		settle.Detail = fmt.Sprintf("settled by look-up %d in review as %s: %s; evidence: %s", rec.RecheckN+1, state, why, evidence)
 		err := r.lease.Finish(recordCtx(ctx), store.Change{State: state, ProviderRef: out.Reference, ProviderStatus: out.Status,
-			LastError: lastErr, Settled: true, SettledBy: store.ByLookup, Entry: e})
+			LastError: lastErr, Settled: true, SettledBy: store.ByLookup, Entry: settle})
 		if errors.Is(err, store.ErrRefTaken) {
 			// What the provider showed is another refund of ours: it proves
 			// nothing of this one.
-			return r.again(ctx, "it names another refund's reference: "+err.Error(), e, time.Time{})
+			return r.again(ctx, "it names another refund's reference: "+err.Error(), e, providers.Outcome{}, time.Time{})
 		}
 		if err == nil {
 			r.writeResult(state, out.Reference)
@@ -170,15 +197,26 @@ func (r *run) recorded(ctx context.Context, found finding, why string, out provi
 		}
 		return err
 	case notFoundOnce:
-		return r.again(ctx, why, e, now)
+		return r.again(ctx, why, e, out, now)
 	}
-	return r.again(ctx, why, e, time.Time{})
+	return r.again(ctx, why, e, out, time.Time{})
 }
 
 // again records a look-up that proved nothing and schedules the next, or,
-// past the horizon, says no more will be made.
-func (r *run) again(ctx context.Context, why string, e store.Entry, notFoundAt time.Time) error {
+// past the horizon, says no more will be made. An answer that shows the
+// refund at the provider (in progress, uncertain) keeps its reference and
+// status, and one in progress makes the refund pending_too_long: what the
+// provider has shown, later look-ups must not forget.
+func (r *run) again(ctx context.Context, why string, e store.Entry, out providers.Outcome, notFoundAt time.Time) error {
 	rec, now := r.rec, r.lease.Now()
+	kind := rec.Review
+	var ref, status string
+	if out.Kind == providers.Pending || out.Kind == providers.Uncertain {
+		ref, status = out.Reference, out.Status
+	}
+	if out.Kind == providers.Pending {
+		kind = store.ReviewPending
+	}
 	n := rec.RecheckN + 1
 	next := now.Add(r.review.after(n))
 	since, err := r.store.InStateSince(ctx, rec.RefundID, store.NeedsReview)
@@ -195,8 +233,15 @@ func (r *run) again(ctx context.Context, why string, e store.Entry, notFoundAt t
 	e.Detail = strings.TrimSpace(e.Detail + " → " + why)
 	// A refund looked up daily for a month keeps one entry per kind of
 	// answer, counted.
-	return r.lease.Finish(recordCtx(ctx), store.Change{State: store.NeedsReview, Review: rec.Review, RecheckAt: next,
-		RecheckN: &n, NotFoundAt: notFoundAt, LastError: rec.LastError, Fold: true, Entry: e})
+	c := store.Change{State: store.NeedsReview, Review: kind, RecheckAt: next, ProviderRef: ref, ProviderStatus: status,
+		RecheckN: &n, NotFoundAt: notFoundAt, LastError: rec.LastError, Fold: true, Entry: e}
+	err = r.lease.Finish(recordCtx(ctx), c)
+	if errors.Is(err, store.ErrRefTaken) {
+		// Another refund of ours holds that reference: keep the rest.
+		c.ProviderRef = ""
+		err = r.lease.Finish(recordCtx(ctx), c)
+	}
+	return err
 }
 
 // nothingApplied records the proof that nothing of the attempt in flight
@@ -209,8 +254,10 @@ func (r *run) nothingApplied(ctx context.Context, why string, e store.Entry) err
 		// The recoverer gives it a task at once (replacing the finished
 		// one), as it does for any open refund whose task is missing.
 		e.Detail = strings.TrimSpace(e.Detail + " → " + why + "; sent again (REFUNDQ_RESUME_AFTER_REVIEW)")
+		// The recoverer's count of spent tasks starts over, as after a
+		// person's retry: the refund is sent on, not resumed once more.
 		err := r.lease.Finish(recordCtx(ctx), store.Change{State: store.Queued, Settled: true, Due: r.lease.Now(),
-			Task: tasks.RefundTaskID(rec.RefundID), Queue: r.queue, Entry: e})
+			Task: tasks.RefundTaskID(rec.RefundID), Queue: r.queue, ClearResumes: true, Entry: e})
 		if err == nil {
 			r.log.WithField("proof", why).Info("review look-up proved nothing applied; the refund is sent again")
 		}

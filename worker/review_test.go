@@ -265,4 +265,27 @@ func TestOnlyAnUnshownOutcomeIsLookedUpAgain(t *testing.T) {
 	if found, err := h.worker.Handler().Recheck(ctx, r.RefundID); found != "" || err != nil {
 		t.Fatalf("Recheck of a refund never sent = %q, %v; want nothing done", found, err)
 	}
+
+	// A contradiction, even with a look-up due (written so by hand here), is
+	// not looked up: the index forgets it.
+	c := tasks.Refund{Version: 1, RefundID: "rf-cx", Provider: providers.MoyasarPG, OrderID: "ord-cx", AmountMinor: 100, Currency: "SAR"}
+	diedAfterSending(t, h.store, c)
+	l, _, err := h.store.Acquire(ctx, c.RefundID, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Finish(ctx, store.Change{State: store.NeedsReview, Review: store.ReviewContradiction, RecheckAt: time.Now(),
+		Entry: store.Entry{Event: "lookup", Outcome: "review", Detail: "another amount"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := h.env.Client.ZCard(ctx, h.env.Prefix+"recheck").Result(); n != 1 {
+		t.Fatalf("recheck index holds %d refunds; want the one written with a look-up due", n)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if found, err := h.worker.Handler().Recheck(ctx, c.RefundID); found != "" || err != nil {
+		t.Fatalf("Recheck of a contradiction = %q, %v; want nothing done", found, err)
+	}
+	if n, _ := h.env.Client.ZCard(ctx, h.env.Prefix+"recheck").Result(); n != 0 {
+		t.Errorf("recheck index still holds %d refunds after a contradiction was found not to be looked up", n)
+	}
 }

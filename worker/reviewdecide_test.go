@@ -39,7 +39,7 @@ func TestJudgeALookupInReview(t *testing.T) {
 		{"not found while in progress, idempotent: contradiction (a run's resend would replay it; a person is told no proof)", with(base(providers.NotFound), func(f *facts) { f.pending = true; f.idempotent = true }), contradicted},
 		{"another amount: contradiction", base(providers.Review), contradicted},
 		{"still pending: unknown", with(base(providers.Pending), func(f *facts) { f.pending = true }), stillUnknown},
-		{"pending now (was unknown): unknown", base(providers.Pending), stillUnknown},
+		{"pending now (was unknown): unknown (Recheck then records it pending_too_long)", base(providers.Pending), stillUnknown},
 		{"answer cannot show it: unknown", with(base(providers.Unknown), ok200), stillUnknown},
 		{"answer cannot show it, idempotent: unknown (nothing is sent from review)", with(base(providers.Unknown), func(f *facts) { ok200(f); f.idempotent = true }), stillUnknown},
 		{"answer cannot show it, long unsure: unknown", with(base(providers.Unknown), func(f *facts) { ok200(f); f.sinceUnsure = time.Hour }), stillUnknown},

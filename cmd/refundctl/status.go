@@ -54,8 +54,17 @@ func toJSON(rec store.Record, hist []store.Entry) statusJSON {
 		Reason: rec.Reason, Metadata: rec.Metadata, State: rec.State, Final: rec.State.Final(), ProviderRef: rec.ProviderRef,
 		ProviderStatus: rec.ProviderStatus, Attempts: rec.Attempts, LastError: rec.LastError, Blocked: rec.Blocked,
 		BlockedSince: since, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
-		ReviewReason: string(rec.Review), NextLookupAt: nextLookup(rec), SettledBy: rec.SettledBy,
+		ReviewReason: reviewReason(rec), NextLookupAt: nextLookup(rec), SettledBy: rec.SettledBy,
 	}
+}
+
+// reviewReason is why the refund is in needs_review, or was when it was
+// settled out of it; "" otherwise.
+func reviewReason(rec store.Record) string {
+	if rec.State == store.NeedsReview || rec.SettledBy != "" {
+		return string(rec.Review)
+	}
+	return ""
 }
 
 // nextLookup is when a worker looks a refund in needs_review up again (nil:
