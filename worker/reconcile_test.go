@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/worker"
 )
@@ -116,5 +118,47 @@ func TestReconcileRefusedWithoutWorkers(t *testing.T) {
 	_, err := h.enq.StartReconcile(context.Background(), enqueue.ReconcileRequest{Since: time.Now().Add(-time.Hour)})
 	if err == nil || !errors.Is(err, enqueue.ErrNoWorker) {
 		t.Fatalf("start with no worker: %v, want ErrNoWorker", err)
+	}
+}
+
+// A look-up that gets no answer (a 503, a reset) says nothing of the refund:
+// the run asks again instead of reporting the refund unchecked. Two failed
+// reads in a row are asked through; a provider that never answers leaves
+// the refund unchecked after reconcileReadTries, and the run still ends.
+func TestReconcileAsksAgainAfterAFailedRead(t *testing.T) {
+	t.Cleanup(worker.SetReconcileReadWait(10 * time.Millisecond))
+	cases := []struct {
+		name      string
+		faults    []sim.Kind
+		agree     int
+		unchecked int
+	}{
+		{"one 503", []sim.Kind{sim.Status5xx}, 1, 0},
+		{"a 503, then a reset", []sim.Kind{sim.Status5xx, sim.ResetBeforeApply}, 1, 0},
+		{"no answer at all", []sim.Kind{sim.Status5xx, sim.Status5xx, sim.Status5xx}, 0, 1},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := start(t)
+			ctx := context.Background()
+			since := time.Now().Add(-time.Minute)
+			id, order := fmt.Sprintf("rf-rd-%d", i), fmt.Sprintf("ord-rd-%d", i)
+			h.sim.AddOrder(order, mustMoney(t, "10.00", "SAR"))
+			if _, err := h.enq.Enqueue(ctx, req(id, order, "10.00")); err != nil {
+				t.Fatal(err)
+			}
+			h.awaitPaidOnce(t, id, order)
+			for _, k := range c.faults {
+				h.sim.Faults().Next(1, http.MethodGet, "/v1/orders/"+order, k)
+			}
+			run, err := h.enq.StartReconcile(ctx, enqueue.ReconcileRequest{Since: since, StartedBy: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run = h.awaitRun(t, run.ID, "done", func(r store.ReconcileRun) bool { return r.State == store.RunDone })
+			if run.Checked != 1 || run.Agree != c.agree || run.Unchecked != c.unchecked || run.Disagree != 0 {
+				t.Fatalf("run = %+v; want 1 checked, %d agree, %d unchecked", run, c.agree, c.unchecked)
+			}
+		})
 	}
 }
