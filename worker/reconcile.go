@@ -177,7 +177,7 @@ func (h *Handler) reconcileOne(ctx context.Context, rec store.Record) (agreement
 	var out providers.Outcome
 	for try := 1; ; try++ {
 		var ref *refusal
-		if out, ref = h.reconcileCall(ctx, entry, req); ref != nil {
+		if out, ref = h.reconcileCall(ctx, entry, rec, req); ref != nil {
 			return "", nil, ref
 		}
 		// A read that got no answer, or a 5xx, says nothing of the refund
@@ -202,7 +202,7 @@ func (h *Handler) reconcileOne(ctx context.Context, rec store.Record) (agreement
 // reconcileCall makes one look-up of a final refund through the provider's
 // guard. A refusal (the guard's, or the provider's "call again in …")
 // means: wait, then check this refund again.
-func (h *Handler) reconcileCall(ctx context.Context, entry providers.Entry, req providers.Refund) (providers.Outcome, *refusal) {
+func (h *Handler) reconcileCall(ctx context.Context, entry providers.Entry, rec store.Record, req providers.Refund) (providers.Outcome, *refusal) {
 	done, ref := h.guards.of(entry).admit(ctx, h.inRunWait)
 	if ref != nil {
 		return providers.Outcome{}, ref
@@ -210,7 +210,14 @@ func (h *Handler) reconcileCall(ctx context.Context, entry providers.Entry, req 
 	start := time.Now()
 	var requestID string
 	cctx, cancel := context.WithTimeout(providers.WithRequestID(ctx, &requestID), providers.OperationTimeout)
-	out := reported(done, func() providers.Outcome { return entry.Provider.Lookup(cctx, req) })
+	look := entry.Provider.Lookup
+	// A final refund with the provider's reference is checked by that
+	// reference where the adapter can (providers.Verifier); Lookup judges
+	// a lost answer, which for such a refund may be the wrong question.
+	if v, ok := entry.Provider.(providers.Verifier); ok && verifiable(rec) {
+		look = v.Verify
+	}
+	out := reported(done, func() providers.Outcome { return look(cctx, req) })
 	cancel()
 	h.metrics.calls.WithLabelValues(entry.Name, "reconcile", out.Kind.String()).Observe(time.Since(start).Seconds())
 	for _, o := range out.Observed {

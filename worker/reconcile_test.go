@@ -162,3 +162,35 @@ func TestReconcileAsksAgainAfterAFailedRead(t *testing.T) {
 		})
 	}
 }
+
+// Two partial refunds of ours on one Ecart Pay order (the refunds list, a
+// guess, confirmed by their answers). The first one's snapshot from before
+// its send no longer explains the order, which has moved on by the second:
+// Lookup cannot attribute either change. The run checks each by Ecart Pay's
+// id of it instead (providers.Verifier): both agree.
+func TestReconcileVerifiesByReference(t *testing.T) {
+	h, s := keyless(t, true)
+	ctx := context.Background()
+	since := time.Now().Add(-time.Minute)
+	s.AddOrder("ord-two", mxn(t, "300.00"))
+	for _, r := range []struct{ id, amount string }{{"rf-two-a", "100.00"}, {"rf-two-b", "50.00"}} {
+		if _, err := h.enq.Enqueue(ctx, ecartReq(r.id, "ord-two", r.amount)); err != nil {
+			t.Fatal(err)
+		}
+		if rec := h.await(t, r.id); rec.State != store.Succeeded || rec.ProviderRef == "" {
+			t.Fatalf("%s = %+v; want succeeded with Ecart Pay's refund id", r.id, rec)
+		}
+	}
+	run, err := h.enq.StartReconcile(ctx, enqueue.ReconcileRequest{Since: since, StartedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = h.awaitRun(t, run.ID, "done", func(r store.ReconcileRun) bool { return r.State == store.RunDone })
+	if run.Checked != 2 || run.Agree != 2 || run.Unchecked != 0 || run.Disagree != 0 {
+		fs, _, _ := h.store.ReconcileFindings(ctx, run.ID, 0, 0)
+		t.Fatalf("run = %+v, findings %+v; want 2 checked, 2 agree", run, fs)
+	}
+	if got := s.Refunded("ord-two"); len(got) != 2 {
+		t.Fatalf("ledger = %v after the run, want the 2 refunds", got)
+	}
+}
