@@ -90,6 +90,21 @@ type Preparer interface {
 	Prepare(ctx context.Context, r Refund) (before []byte, out Outcome, ok bool)
 }
 
+// Verifier is a Provider that can check a final refund by the provider's own
+// reference of it (r.Reference), for a reconciliation. Lookup answers the
+// worker's question, "was this lost send applied?", and a keyless adapter
+// answers it by comparing the order with r.Before; once a refund is final
+// with a reference, the reconciliation's question is another one: "does
+// the provider still show that refund, as recorded?". Only a
+// reconciliation calls Verify; no send is ever decided on its answer.
+type Verifier interface {
+	// Verify reads without changing anything, under Lookup's rules:
+	// Succeeded only where the answer shows the refund r.Reference names
+	// applied for r.Amount; NotFound only on positive proof; Review where
+	// the answer contradicts the refund; anything it cannot show, Unknown.
+	Verify(ctx context.Context, r Refund) Outcome
+}
+
 // Prechecker is a Provider that can tell, before a refund is accepted for
 // enqueueing, that the provider will never take it (Fatora looks the payment
 // up to refuse a partial amount). Precheck reads and never changes anything;

@@ -10,3 +10,12 @@ func SetReconcilePace(batch int, slice time.Duration) (restore func()) {
 	reconcileBatch, reconcileSlice = batch, slice
 	return func() { reconcileBatch, reconcileSlice = b, s }
 }
+
+// SetReconcileReadWait makes a reconciliation wait d (growing by d per try)
+// before it looks a refund up again after a look-up got no answer, until
+// restore.
+func SetReconcileReadWait(d time.Duration) (restore func()) {
+	w := reconcileReadWait
+	reconcileReadWait = d
+	return func() { reconcileReadWait = w }
+}

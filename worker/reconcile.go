@@ -32,6 +32,11 @@ var (
 	// run over a day of refunds is many short runs, and a deploy in the
 	// middle loses none of it.
 	reconcileSlice = 2 * time.Minute
+	// reconcileReadTries is how many times a refund is looked up when the
+	// look-up gets no answer or a 5xx, before it is reported unchecked;
+	// the waits between grow by reconcileReadWait.
+	reconcileReadTries = 3
+	reconcileReadWait  = time.Second
 )
 
 // HandleReconcile handles a TypeReconcile task: it goes on with its run
@@ -169,24 +174,59 @@ func (h *Handler) reconcileOne(ctx context.Context, rec store.Record) (agreement
 		v := unchecked
 		return v, finding(v, "not looked up: "+err.Error(), providers.Outcome{}), nil
 	}
+	var out providers.Outcome
+	for try := 1; ; try++ {
+		var ref *refusal
+		if out, ref = h.reconcileCall(ctx, entry, rec, req); ref != nil {
+			return "", nil, ref
+		}
+		// A read that got no answer, or a 5xx, says nothing of the refund
+		// and changed nothing: ask again, a few times, rather than report
+		// a refund unchecked for one lost packet. The guard still counts
+		// each failure, so an outage opens the breaker and the run waits.
+		if !failed(out) || try == reconcileReadTries {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return "", nil, &refusal{why: "reconcile_read", after: time.Second, msg: "look-up again: " + context.Cause(ctx).Error()}
+		case <-h.quit:
+			return "", nil, &refusal{why: "reconcile_read", after: time.Second, msg: "look-up again after shutdown"}
+		case <-time.After(reconcileReadWait * time.Duration(try)):
+		}
+	}
+	v, why := judge(rec.State, rec.ProviderRef, out)
+	return v, finding(v, why, out), nil
+}
+
+// reconcileCall makes one look-up of a final refund through the provider's
+// guard. A refusal (the guard's, or the provider's "call again in …")
+// means: wait, then check this refund again.
+func (h *Handler) reconcileCall(ctx context.Context, entry providers.Entry, rec store.Record, req providers.Refund) (providers.Outcome, *refusal) {
 	done, ref := h.guards.of(entry).admit(ctx, h.inRunWait)
 	if ref != nil {
-		return "", nil, ref
+		return providers.Outcome{}, ref
 	}
 	start := time.Now()
 	var requestID string
 	cctx, cancel := context.WithTimeout(providers.WithRequestID(ctx, &requestID), providers.OperationTimeout)
-	out := reported(done, func() providers.Outcome { return entry.Provider.Lookup(cctx, req) })
+	look := entry.Provider.Lookup
+	// A final refund with the provider's reference is checked by that
+	// reference where the adapter can (providers.Verifier); Lookup judges
+	// a lost answer, which for such a refund may be the wrong question.
+	if v, ok := entry.Provider.(providers.Verifier); ok && verifiable(rec) {
+		look = v.Verify
+	}
+	out := reported(done, func() providers.Outcome { return look(cctx, req) })
 	cancel()
-	h.metrics.calls.WithLabelValues(rec.Provider, "reconcile", out.Kind.String()).Observe(time.Since(start).Seconds())
+	h.metrics.calls.WithLabelValues(entry.Name, "reconcile", out.Kind.String()).Observe(time.Since(start).Seconds())
 	for _, o := range out.Observed {
-		h.knowledge.observe(ctx, rec.Provider, o)
+		h.knowledge.observe(ctx, entry.Name, o)
 	}
 	if throttled(out) {
-		return "", nil, &refusal{why: "throttled", after: out.RetryAfter, msg: "provider asked to call again later: " + out.Reason}
+		return out, &refusal{why: "throttled", after: out.RetryAfter, msg: "provider asked to call again later: " + out.Reason}
 	}
-	v, why := judge(rec.State, rec.ProviderRef, out)
-	return v, finding(v, why, out), nil
+	return out, nil
 }
 
 // newReconcileMetric counts the refunds reconciliations checked, by

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/worker"
 )
@@ -116,5 +118,79 @@ func TestReconcileRefusedWithoutWorkers(t *testing.T) {
 	_, err := h.enq.StartReconcile(context.Background(), enqueue.ReconcileRequest{Since: time.Now().Add(-time.Hour)})
 	if err == nil || !errors.Is(err, enqueue.ErrNoWorker) {
 		t.Fatalf("start with no worker: %v, want ErrNoWorker", err)
+	}
+}
+
+// A look-up that gets no answer (a 503, a reset) says nothing of the refund:
+// the run asks again instead of reporting the refund unchecked. Two failed
+// reads in a row are asked through; a provider that never answers leaves
+// the refund unchecked after reconcileReadTries, and the run still ends.
+func TestReconcileAsksAgainAfterAFailedRead(t *testing.T) {
+	t.Cleanup(worker.SetReconcileReadWait(10 * time.Millisecond))
+	cases := []struct {
+		name      string
+		faults    []sim.Kind
+		agree     int
+		unchecked int
+	}{
+		{"one 503", []sim.Kind{sim.Status5xx}, 1, 0},
+		{"a 503, then a reset", []sim.Kind{sim.Status5xx, sim.ResetBeforeApply}, 1, 0},
+		{"no answer at all", []sim.Kind{sim.Status5xx, sim.Status5xx, sim.Status5xx}, 0, 1},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := start(t)
+			ctx := context.Background()
+			since := time.Now().Add(-time.Minute)
+			id, order := fmt.Sprintf("rf-rd-%d", i), fmt.Sprintf("ord-rd-%d", i)
+			h.sim.AddOrder(order, mustMoney(t, "10.00", "SAR"))
+			if _, err := h.enq.Enqueue(ctx, req(id, order, "10.00")); err != nil {
+				t.Fatal(err)
+			}
+			h.awaitPaidOnce(t, id, order)
+			for _, k := range c.faults {
+				h.sim.Faults().Next(1, http.MethodGet, "/v1/orders/"+order, k)
+			}
+			run, err := h.enq.StartReconcile(ctx, enqueue.ReconcileRequest{Since: since, StartedBy: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			run = h.awaitRun(t, run.ID, "done", func(r store.ReconcileRun) bool { return r.State == store.RunDone })
+			if run.Checked != 1 || run.Agree != c.agree || run.Unchecked != c.unchecked || run.Disagree != 0 {
+				t.Fatalf("run = %+v; want 1 checked, %d agree, %d unchecked", run, c.agree, c.unchecked)
+			}
+		})
+	}
+}
+
+// Two partial refunds of ours on one Ecart Pay order (the refunds list, a
+// guess, confirmed by their answers). The first one's snapshot from before
+// its send no longer explains the order, which has moved on by the second:
+// Lookup cannot attribute either change. The run checks each by Ecart Pay's
+// id of it instead (providers.Verifier): both agree.
+func TestReconcileVerifiesByReference(t *testing.T) {
+	h, s := keyless(t, true)
+	ctx := context.Background()
+	since := time.Now().Add(-time.Minute)
+	s.AddOrder("ord-two", mxn(t, "300.00"))
+	for _, r := range []struct{ id, amount string }{{"rf-two-a", "100.00"}, {"rf-two-b", "50.00"}} {
+		if _, err := h.enq.Enqueue(ctx, ecartReq(r.id, "ord-two", r.amount)); err != nil {
+			t.Fatal(err)
+		}
+		if rec := h.await(t, r.id); rec.State != store.Succeeded || rec.ProviderRef == "" {
+			t.Fatalf("%s = %+v; want succeeded with Ecart Pay's refund id", r.id, rec)
+		}
+	}
+	run, err := h.enq.StartReconcile(ctx, enqueue.ReconcileRequest{Since: since, StartedBy: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run = h.awaitRun(t, run.ID, "done", func(r store.ReconcileRun) bool { return r.State == store.RunDone })
+	if run.Checked != 2 || run.Agree != 2 || run.Unchecked != 0 || run.Disagree != 0 {
+		fs, _, _ := h.store.ReconcileFindings(ctx, run.ID, 0, 0)
+		t.Fatalf("run = %+v, findings %+v; want 2 checked, 2 agree", run, fs)
+	}
+	if got := s.Refunded("ord-two"); len(got) != 2 {
+		t.Fatalf("ledger = %v after the run, want the 2 refunds", got)
 	}
 }

@@ -34,6 +34,15 @@ func lookupNeeded(rec store.Record) bool {
 	return !(rec.State == store.Failed && rec.Attempts == 0 && rec.InFlight == 0)
 }
 
+// verifiable says whether a final refund is checked by the provider's
+// reference (providers.Verifier) rather than by Lookup: a succeeded refund
+// with one. A failed refund's reference, if any, names an attempt the
+// provider refused; what the report must show of it is that nothing of
+// ours was applied, Lookup's question.
+func verifiable(rec store.Record) bool {
+	return rec.State == store.Succeeded && rec.ProviderRef != ""
+}
+
 // judge compares what refundq recorded of a final refund (its state and
 // the provider's reference it kept) with what a look-up shows now. It is
 // the whole of the report's rules, read top to bottom:

@@ -292,37 +292,6 @@ func (c *Client) checkRefusal(ctx context.Context, r providers.Refund, refused p
 	return refused
 }
 
-// Lookup reads the order and compares it with r.Before (see judgeLookup).
-// Without a snapshot from before the send nothing can be proven: Unknown.
-func (c *Client) Lookup(ctx context.Context, r providers.Refund) providers.Outcome {
-	before, err := readSnapshot(r.Before)
-	if err != nil {
-		return providers.Outcome{Kind: providers.Unknown, Reason: err.Error() + "; a look-up cannot tell what changed"}
-	}
-	resp, out, ok := c.call(ctx, http.MethodGet, orderPath(r.OrderID), nil)
-	if !ok {
-		return out // Transient, Unknown or Blocked: none proves anything
-	}
-	if resp.Status != http.StatusOK {
-		out = providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: resp.RequestID(),
-			Reason: fmt.Sprintf("look-up answered HTTP %d: %s", resp.Status, providers.Snippet(resp.Body))}
-		if resp.Status == http.StatusTooManyRequests {
-			out.Kind, out.RetryAfter = providers.Transient, providers.RetryAfter(resp.Header)
-		}
-		return out
-	}
-	o, err := parseOrder(resp.Body)
-	if err != nil {
-		return providers.Outcome{Kind: providers.Unknown, HTTPStatus: resp.Status, RequestID: resp.RequestID(), Reason: err.Error()}
-	}
-	out = judgeLookup(before, o, r)
-	if refundedStatus(o.Status) && o.Refunds == nil {
-		out.Observe(GuessOrderRefunds, false, "an order with a refund has no refunds list")
-	}
-	out.HTTPStatus, out.RequestID = resp.Status, resp.RequestID()
-	return out
-}
-
 // call sends an API request with the cached token; on a 401 it fetches a new
 // token and tries once more (a 401 was not applied). ok is false with a
 // classified outcome when no API answer was had: Blocked for credentials
