@@ -117,6 +117,12 @@ func (k *knowledge) observe(ctx context.Context, provider string, o providers.Ob
 	// refuted the guess meanwhile, and a refutation wins.
 	k.mu.Lock()
 	delete(k.readAt, provider)
+	if err == nil && !o.Holds {
+		// Redis keeps the refutation now: from here on it is read there,
+		// so an operator who clears it (refundctl guesses clear) is heard
+		// by this worker too, within knowledgeTTL, without a restart.
+		delete(k.refuted[provider], o.Guess)
+	}
 	k.mu.Unlock()
 	if !first {
 		return
