@@ -124,6 +124,9 @@ func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
 		return "", h.skipRecheck(ctx, rec, ref.why, min(max(ref.after, time.Second), 5*time.Minute), ref.msg)
 	}
 	out, e := r.call(ctx, callLookup, entry.Provider.Lookup, req, done, time.Now().Add(providers.OperationTimeout))
+	if out.Kind == providers.NotFound {
+		out, e = r.absence(ctx, out, e)
+	}
 	f := r.facts(callLookup, out)
 	// What a run would know: the provider had the refund (in progress,
 	// named it, was polled), so "not found" now contradicts rather than
@@ -144,6 +147,26 @@ func (h *Handler) Recheck(ctx context.Context, id string) (string, error) {
 	}
 	h.metrics.rechecks.WithLabelValues(rec.Provider, found.String()).Inc()
 	return found.String(), nil
+}
+
+// confirmedSince names a guess of the refund's provider that was confirmed
+// only after the refund's attempt was sent ("" when none was). A guess is
+// confirmed by answers about refunds made after the provider showed the
+// field; a provider that began showing it (a new API version) may not show
+// it for refunds made before. An absence read through such a guess proves
+// nothing of an older refund: only the presence of ours would.
+func (h *Handler) confirmedSince(ctx context.Context, rec store.Record) (string, error) {
+	gs, err := h.store.Guesses(ctx, rec.Provider)
+	if err != nil {
+		return "", err
+	}
+	for _, g := range gs {
+		if g.Verdict() == "confirmed" && g.ConfirmedAt.After(rec.SentAt) {
+			return fmt.Sprintf("its guess %s was confirmed at %s, after the attempt was sent at %s", g.Guess,
+				g.ConfirmedAt.UTC().Format(time.RFC3339), rec.SentAt.UTC().Format(time.RFC3339)), nil
+		}
+	}
+	return "", nil
 }
 
 // skipRecheck moves a look-up this worker cannot make now (the provider not

@@ -303,3 +303,69 @@ func TestResumeAfterReviewOfARecovererEscalation(t *testing.T) {
 		t.Fatalf("resumed after review, but never sent: %s (%s): %s", rec.State, rec.Review, rec.LastError)
 	}
 }
+
+// A guess is confirmed by answers about refunds made after the provider
+// showed the field; a provider that began showing it may not show it for
+// refunds made before. So an absence read through a guess confirmed only
+// after the attempt was sent proves nothing — in review as in a run — while
+// the same absence through a guess confirmed before the send does.
+func TestAnAbsenceThroughAGuessConfirmedAfterTheSendIsNoProof(t *testing.T) {
+	notFound := providers.Outcome{Kind: providers.NotFound, HTTPStatus: 200}
+	confirm := func(t *testing.T, h *harness) {
+		t.Helper()
+		if _, err := h.store.Observe(context.Background(), providers.EcomCharge, "ecomcharge.tracking_lookup", true, "a look-up listed our refund"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("in review", func(t *testing.T) {
+		for _, before := range []bool{true, false} {
+			p := &scripted{}
+			h := scriptedWorker(t, p, false, false)
+			ctx := context.Background()
+			r := ecomRefund(fmt.Sprintf("rf-late-%v", before), "ord-late")
+			if before {
+				confirm(t, h)
+				time.Sleep(5 * time.Millisecond)
+			}
+			diedAfterSending(t, h.store, r)
+			if !before {
+				time.Sleep(5 * time.Millisecond)
+				confirm(t, h)
+			}
+			if moved, err := h.store.Escalate(ctx, r.RefundID, "", "test: outcome unknown", time.Millisecond); err != nil || !moved {
+				t.Fatalf("escalate: %v %v", moved, err)
+			}
+			p.script(notFound)
+			time.Sleep(settleDelay + 20*time.Millisecond)
+			found, err := h.worker.Handler().Recheck(ctx, r.RefundID)
+			want := "unknown"
+			if before {
+				want = "not_applied"
+			}
+			if err != nil || found != want {
+				hist, _ := h.store.History(ctx, r.RefundID)
+				t.Errorf("guess confirmed before the send %v: Recheck = %q, %v; want %s\nhistory %+v", before, found, err, want, hist)
+			}
+		}
+	})
+	t.Run("in a run", func(t *testing.T) {
+		p := &scripted{}
+		h := scriptedWorker(t, p, false, false)
+		ctx := context.Background()
+		r := ecomRefund("rf-late-run", "ord-late-run")
+		diedAfterSending(t, h.store, r)
+		time.Sleep(5 * time.Millisecond)
+		confirm(t, h)
+		for range 20 {
+			p.script(notFound)
+		}
+		time.Sleep(settleDelay)
+		h.enqueueTask(t, r)
+		rec := h.await(t, r.RefundID)
+		if rec.State != store.NeedsReview || p.sends() != 0 {
+			hist, _ := h.store.History(ctx, r.RefundID)
+			t.Fatalf("a refund whose only 'not found' rests on a guess confirmed after its send: %s, %d sent; want needs_review, none sent\nhistory %+v",
+				rec.State, p.sends(), hist)
+		}
+	})
+}

@@ -80,6 +80,9 @@ func (h *run) drive(ctx context.Context) error {
 				return err
 			}
 			out, e = h.call(ctx, c, entry.Provider.Lookup, req, done, time.Now().Add(providers.OperationTimeout))
+			if out.Kind == providers.NotFound {
+				out, e = h.absence(ctx, out, e)
+			}
 		}
 		h.last = out
 		d := decide(h.facts(c, out))
@@ -158,6 +161,23 @@ func (h *run) drive(ctx context.Context) error {
 			return fmt.Errorf("refund %s: no action for step %s", rec.RefundID, d.step)
 		}
 	}
+}
+
+// absence keeps a look-up's "not found" only where it can prove something:
+// read through a guess confirmed after the attempt was sent, it cannot
+// (confirmedSince), and it is an answer that cannot show the refund.
+func (h *run) absence(ctx context.Context, out providers.Outcome, e store.Entry) (providers.Outcome, store.Entry) {
+	late, err := h.confirmedSince(ctx, h.rec)
+	if err == nil && late == "" {
+		return out, e
+	}
+	why := late + ": that its answers show refunds sent before is not confirmed, so an absence is no proof"
+	if err != nil {
+		why = "what is known of the provider's guesses cannot be read: " + err.Error()
+	}
+	out.Kind, out.Reason = providers.Unknown, strings.TrimSpace(out.Reason+"; "+why)
+	e.Outcome, e.Detail = out.Kind.String(), out.Reason
+	return out, e
 }
 
 // facts gathers what decide needs from the record.

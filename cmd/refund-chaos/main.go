@@ -66,6 +66,7 @@ type config struct {
 	fastRecover bool
 	recheck     string
 	recheckFor  time.Duration
+	later       bool
 }
 
 func main() {
@@ -87,6 +88,7 @@ func main() {
 	flag.BoolVar(&c.fastRecover, "fast-recovery", false, "workers retry blocked refunds after 3s and recover every 2s with a 5s margin, instead of the defaults; hides late recovery, for experiments only")
 	flag.StringVar(&c.recheck, "review-recheck", "5s,10s,20s,40s", "workers' REFUNDQ_REVIEW_RECHECK: when refunds in needs_review are looked up again (the default 10m,1h,6h,24h compressed)")
 	flag.DurationVar(&c.recheckFor, "review-recheck-for", 2*time.Minute, "workers' REFUNDQ_REVIEW_RECHECK_FOR; the run waits this long after quiescence, at most, for the look-ups in review")
+	flag.BoolVar(&c.later, "evidence-later", false, "once every refund is final, the simulators start showing the guessed fields, refuted guesses are cleared as an operator would, and one new refund per provider confirms them; the look-ups in review then have evidence to find")
 	flag.IntVar(&c.concurrency, "concurrency", 20, "WORKER_CONCURRENCY of each worker")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work directory (logs, AOF) even on success")
 	flag.BoolVar(&c.race, "race", false, "build the worker with the race detector (a race fails its process, and so the run)")
@@ -416,7 +418,16 @@ func run(c config) (bool, error) {
 	// The look-ups in review go on after quiescence (a refund leaves
 	// needs_review only by one, or by a person): wait for them, then read
 	// every record again for the verdict.
-	reviewed, err := awaitReviews(ctx, st, c.recheckFor+time.Minute)
+	wait := c.recheckFor + time.Minute
+	if c.later {
+		if wants, err = evidenceLater(ctx, st, enq, sims, c.seed, wants); err != nil {
+			return false, err
+		}
+		// Every refund still looked up gets two look-ups with the evidence
+		// there; the rest of its horizon would only repeat them.
+		wait = 2*lastWait(c.recheck) + 30*time.Second
+	}
+	reviewed, err := awaitReviews(ctx, st, wait)
 	if err != nil {
 		return false, err
 	}

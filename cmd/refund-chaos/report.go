@@ -44,7 +44,7 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 	// Verdict against the ledgers.
 	type cell struct{ provider, state string }
 	table := map[cell]int{}
-	var duplicates, lost, wrong, unpaidSucceeded, paidFailed, notFinal, unexpected []string
+	var duplicates, lost, wrong, unpaidSucceeded, paidFailed, notFinal, unexpected, provenUnpaid []string
 	reconciled := 0
 	reviews := map[string]int{}
 	seen := map[string]bool{}
@@ -75,6 +75,11 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 			}
 		case store.NeedsReview:
 			reviews[r.Provider+": "+reviewCategory(r.LastError)]++
+			if r.Review == store.ReviewNotApplied && len(applied) > 0 {
+				// A look-up's proof that nothing was applied is what a
+				// resend rests on (REFUNDQ_RESUME_AFTER_REVIEW).
+				provenUnpaid = append(provenUnpaid, r.RefundID)
+			}
 		default:
 			notFinal = append(notFinal, r.RefundID+" ("+string(r.State)+")")
 		}
@@ -157,6 +162,7 @@ func verdict(c config, wants []want, recs []store.Record, sims []sandbox.Sim, ch
 	report("not final:", notFinal)
 	report("succeeded but never paid:", unpaidSucceeded)
 	report("failed but paid:", paidFailed)
+	report("proven not applied but paid:", provenUnpaid)
 	report("wrong amount or currency:", wrong)
 	ch.reconciled.print()
 	report("disagreements at reconcile:", ch.reconciled.disagreements)
