@@ -37,16 +37,6 @@ type Refund struct {
 	History      []store.Entry `json:"history,omitempty"` // GET /v1/refunds/{id} only
 }
 
-// reviewReason is why the refund is in needs_review, or was when it was
-// settled out of it; "" otherwise (a refund sent on from review keeps its
-// old reason in the record).
-func reviewReason(rec store.Record) string {
-	if rec.State == store.NeedsReview || rec.SettledBy != "" {
-		return string(rec.Review)
-	}
-	return ""
-}
-
 func refundOf(rec store.Record) Refund {
 	out := Refund{
 		RefundID: rec.RefundID, Provider: rec.Provider, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
@@ -62,10 +52,6 @@ func refundOf(rec store.Record) Refund {
 		t := rec.BlockedAt
 		out.BlockedSince = &t
 	}
-	out.ReviewReason, out.SettledBy = reviewReason(rec), rec.SettledBy
-	if rec.State == store.NeedsReview && !rec.RecheckAt.IsZero() {
-		t := rec.RecheckAt
-		out.NextLookupAt = &t
-	}
+	out.ReviewReason, out.NextLookupAt, out.SettledBy = rec.ReviewReason(), rec.NextLookup(), rec.SettledBy
 	return out
 }

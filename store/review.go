@@ -47,6 +47,26 @@ const (
 var ReviewKinds = []ReviewKind{ReviewUnknown, ReviewPending, ReviewContradiction, ReviewNotApplied, ReviewNotSent,
 	ReviewStuck, ReviewUnclassified}
 
+// ReviewReason is why the refund is in needs_review, or was when it was
+// settled out of it; "" otherwise (a refund sent on from review keeps its
+// old kind in the record, which says nothing of it now).
+func (r Record) ReviewReason() string {
+	if r.State == NeedsReview || r.SettledBy != "" {
+		return string(r.Review)
+	}
+	return ""
+}
+
+// NextLookup is when a worker looks a refund in needs_review up again (nil:
+// it will not).
+func (r Record) NextLookup() *time.Time {
+	if r.State != NeedsReview || r.RecheckAt.IsZero() {
+		return nil
+	}
+	t := r.RecheckAt
+	return &t
+}
+
 // Rechecked reports whether refunds of this kind are looked up again on a
 // schedule.
 func (k ReviewKind) Rechecked() bool { return k == ReviewUnknown || k == ReviewPending }

@@ -54,26 +54,8 @@ func toJSON(rec store.Record, hist []store.Entry) statusJSON {
 		Reason: rec.Reason, Metadata: rec.Metadata, State: rec.State, Final: rec.State.Final(), ProviderRef: rec.ProviderRef,
 		ProviderStatus: rec.ProviderStatus, Attempts: rec.Attempts, LastError: rec.LastError, Blocked: rec.Blocked,
 		BlockedSince: since, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, History: hist,
-		ReviewReason: reviewReason(rec), NextLookupAt: nextLookup(rec), SettledBy: rec.SettledBy,
+		ReviewReason: rec.ReviewReason(), NextLookupAt: rec.NextLookup(), SettledBy: rec.SettledBy,
 	}
-}
-
-// reviewReason is why the refund is in needs_review, or was when it was
-// settled out of it; "" otherwise.
-func reviewReason(rec store.Record) string {
-	if rec.State == store.NeedsReview || rec.SettledBy != "" {
-		return string(rec.Review)
-	}
-	return ""
-}
-
-// nextLookup is when a worker looks a refund in needs_review up again (nil:
-// it will not).
-func nextLookup(rec store.Record) *time.Time {
-	if rec.State != store.NeedsReview || rec.RecheckAt.IsZero() {
-		return nil
-	}
-	return &rec.RecheckAt
 }
 
 func statusCmd(g *globals) *cobra.Command {
@@ -177,7 +159,7 @@ func printStatus(out io.Writer, rec store.Record, hist []store.Entry) {
 	row("blocked", oneLine(rec.Blocked))
 	if rec.State == store.NeedsReview && rec.Review != "" {
 		row("review", string(rec.Review)+": "+rec.Review.Describe())
-		if at := nextLookup(rec); at != nil {
+		if at := rec.NextLookup(); at != nil {
 			row("next look-up", at.Format(time.RFC3339)+fmt.Sprintf(" (%d so far)", rec.RecheckN))
 		}
 	}
