@@ -160,25 +160,31 @@ func (h *Handler) reconcileOne(ctx context.Context, rec store.Record) (agreement
 		v := unchecked
 		return v, finding(v, "not looked up: "+err.Error(), providers.Outcome{}), nil
 	}
-	req := providers.Refund{
-		RefundID: rec.RefundID, OrderID: rec.OrderID, TransactionID: rec.TransactionID,
-		Amount: rec.Amount, Reason: rec.Reason, Key: rec.Key, Reference: rec.ProviderRef,
-		Attempt: max(rec.InFlight, rec.Attempts), Known: h.knowledge.fresh(rec.Provider),
-	}
-	if rec.Before != "" {
-		req.Before = []byte(rec.Before)
-	}
-	// As lookupRequest: an adapter that may match by amount must not take
-	// another refund of ours on the order for this one.
-	if req.OtherRefs, err = h.store.OtherRefs(ctx, rec); err != nil {
+	// The request a run's look-up makes: what is known of the guesses read
+	// now, and the other refunds on the order, which an adapter that may
+	// match by amount must not take for this one.
+	r := &run{Handler: h, log: h.log.WithFields(logrus.Fields{"refund_id": rec.RefundID, "provider": rec.Provider}), rec: rec, entry: entry}
+	req, err := r.lookupRequest(ctx)
+	if err != nil {
 		v := unchecked
 		return v, finding(v, "not looked up: "+err.Error(), providers.Outcome{}), nil
 	}
+	look := entry.Provider.Lookup
+	// A final refund with the provider's reference is checked by that
+	// reference where the adapter can (providers.Verifier); Lookup judges
+	// a lost answer, which for such a refund may be the wrong question.
+	if v, ok := entry.Provider.(providers.Verifier); ok && verifiable(rec) {
+		look = v.Verify
+	}
 	var out providers.Outcome
 	for try := 1; ; try++ {
-		var ref *refusal
-		if out, ref = h.reconcileCall(ctx, entry, rec, req); ref != nil {
+		done, ref := h.guards.of(entry).admit(ctx, h.inRunWait)
+		if ref != nil {
 			return "", nil, ref
+		}
+		out, _ = r.call(ctx, callReconcile, look, req, done, time.Now().Add(providers.OperationTimeout))
+		if throttled(out) {
+			return "", nil, &refusal{why: "throttled", after: out.RetryAfter, msg: "provider asked to call again later: " + out.Reason}
 		}
 		// A read that got no answer, or a 5xx, says nothing of the refund
 		// and changed nothing: ask again, a few times, rather than report
@@ -195,39 +201,18 @@ func (h *Handler) reconcileOne(ctx context.Context, rec store.Record) (agreement
 		case <-time.After(reconcileReadWait * time.Duration(try)):
 		}
 	}
+	if out.Kind == providers.NotFound {
+		// An absence proves nothing, agreement or not, where it is read
+		// through a guess confirmed after the refund was sent.
+		out, _ = r.absence(ctx, out, store.Entry{})
+	}
 	v, why := judge(rec.State, rec.ProviderRef, out)
 	return v, finding(v, why, out), nil
 }
 
-// reconcileCall makes one look-up of a final refund through the provider's
-// guard. A refusal (the guard's, or the provider's "call again in …")
-// means: wait, then check this refund again.
-func (h *Handler) reconcileCall(ctx context.Context, entry providers.Entry, rec store.Record, req providers.Refund) (providers.Outcome, *refusal) {
-	done, ref := h.guards.of(entry).admit(ctx, h.inRunWait)
-	if ref != nil {
-		return providers.Outcome{}, ref
-	}
-	start := time.Now()
-	var requestID string
-	cctx, cancel := context.WithTimeout(providers.WithRequestID(ctx, &requestID), providers.OperationTimeout)
-	look := entry.Provider.Lookup
-	// A final refund with the provider's reference is checked by that
-	// reference where the adapter can (providers.Verifier); Lookup judges
-	// a lost answer, which for such a refund may be the wrong question.
-	if v, ok := entry.Provider.(providers.Verifier); ok && verifiable(rec) {
-		look = v.Verify
-	}
-	out := reported(done, func() providers.Outcome { return look(cctx, req) })
-	cancel()
-	h.metrics.calls.WithLabelValues(entry.Name, "reconcile", out.Kind.String()).Observe(time.Since(start).Seconds())
-	for _, o := range out.Observed {
-		h.knowledge.observe(ctx, entry.Name, o)
-	}
-	if throttled(out) {
-		return out, &refusal{why: "throttled", after: out.RetryAfter, msg: "provider asked to call again later: " + out.Reason}
-	}
-	return out, nil
-}
+// callReconcile is a reconciliation's look-up of a final refund: the
+// operation label of its metrics and spans.
+const callReconcile call = "reconcile"
 
 // newReconcileMetric counts the refunds reconciliations checked, by
 // provider and verdict: an alert on verdict="disagree" is the finance

@@ -6,6 +6,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/sirupsen/logrus"
 
+	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/store"
@@ -368,4 +370,64 @@ func TestAnAbsenceThroughAGuessConfirmedAfterTheSendIsNoProof(t *testing.T) {
 				rec.State, p.sends(), hist)
 		}
 	})
+}
+
+// A reconciliation reads an absence as a run does: a failed refund whose
+// provider shows nothing of it agrees only where that "nothing" is not read
+// through a guess confirmed after the refund was sent; otherwise it is
+// unchecked (neither agreement nor disagreement is proven).
+func TestReconcileReadsAnAbsenceAsARunDoes(t *testing.T) {
+	for _, before := range []bool{true, false} {
+		t.Run(fmt.Sprintf("guess confirmed before the send %v", before), func(t *testing.T) {
+			p := &scripted{}
+			h := scriptedWorker(t, p, false, false)
+			ctx := context.Background()
+			confirm := func() {
+				if _, err := h.store.Observe(ctx, providers.EcomCharge, "ecomcharge.tracking_lookup", true, "a look-up listed our refund"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			since := time.Now().Add(-time.Minute)
+			if before {
+				confirm()
+				time.Sleep(5 * time.Millisecond)
+			}
+			r := ecomRefund("rf-rcl", "ord-rcl")
+			diedAfterSending(t, h.store, r)
+			l, _, err := h.store.Acquire(ctx, r.RefundID, time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Finish(ctx, store.Change{State: store.Failed, Settled: true, LastError: "refused",
+				Entry: store.Entry{Event: "send", Outcome: "rejected"}}); err != nil {
+				t.Fatal(err)
+			}
+			if !before {
+				time.Sleep(5 * time.Millisecond)
+				confirm()
+			}
+			p.script(providers.Outcome{Kind: providers.NotFound, HTTPStatus: 200})
+			enq := enqueue.New(h.env.Asynq, h.env.Client, enqueue.WithQueue(h.env.Queue), enqueue.WithPrefix(h.env.Prefix), enqueue.AcceptRedisLoss())
+			t.Cleanup(func() { enq.Close() })
+			var run store.ReconcileRun
+			for { // the worker announces itself at start
+				run, err = enq.StartReconcile(ctx, enqueue.ReconcileRequest{Since: since, Until: aheadOfRedis(), StartedBy: "test"})
+				if !errors.Is(err, enqueue.ErrNoWorker) {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			run = h.awaitRun(t, run.ID, "done", func(r store.ReconcileRun) bool { return r.State == store.RunDone })
+			wantAgree, wantUnchecked := 0, 1
+			if before {
+				wantAgree, wantUnchecked = 1, 0
+			}
+			if run.Checked != 1 || run.Agree != wantAgree || run.Unchecked != wantUnchecked || run.Disagree != 0 {
+				t.Fatalf("run = %+v; want %d agree, %d unchecked", run, wantAgree, wantUnchecked)
+			}
+		})
+	}
 }
