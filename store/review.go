@@ -103,11 +103,10 @@ func (s *Store) byRefKey(provider string) string { return s.prefix + "byref:" + 
 // ("lookup" or "person"), provider and state (kept by update.lua).
 func (s *Store) reviewStatsKey() string { return s.prefix + "review:settled" }
 
-// reviewTimesKey keeps how long the last reviewTimesKept refunds settled
-// out of needs_review spent there, in ms, newest first (kept by update.lua).
+// reviewTimesKey keeps how long the last 1000 refunds settled out of
+// needs_review spent there, in ms, newest first (kept, and trimmed, by
+// update.lua).
 func (s *Store) reviewTimesKey() string { return s.prefix + "review:durations" }
-
-const reviewTimesKept = 1000
 
 // Settled-by values (Change.SettledBy).
 const (
