@@ -145,15 +145,22 @@ func (h *harness) newWorker(t *testing.T, opts ...func(*setup)) *worker.Worker {
 // after 30 s. Polling the record is the condition, not a fixed sleep.
 func (h *harness) await(t *testing.T, id string) store.Record {
 	t.Helper()
+	return h.awaitState(t, id, func(r store.Record) bool { return r.State.Final() }, "final")
+}
+
+// awaitState waits until refund id satisfies want (a condition, not a sleep);
+// it fails the test after 30 s.
+func (h *harness) awaitState(t *testing.T, id string, want func(store.Record) bool, what string) store.Record {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		rec, err := h.store.Get(context.Background(), id)
-		if err == nil && rec.State.Final() {
+		if err == nil && want(rec) {
 			return rec
 		}
 		if time.Now().After(deadline) {
 			hist, _ := h.store.History(context.Background(), id)
-			t.Fatalf("refund %s not final after 30s: %+v, %v\nhistory: %+v\nlogs:\n%s", id, rec, err, hist, h.logs.String())
+			t.Fatalf("refund %s never %s: %+v, %v\nhistory: %+v\nlogs:\n%s", id, what, rec, err, hist, h.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -260,20 +267,11 @@ func diedAfterSending(t *testing.T, st *store.Store, r tasks.Refund) store.Recor
 
 func (h *harness) awaitBlocked(t *testing.T, id string) store.Record {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rec, err := h.store.Get(context.Background(), id)
-		if err == nil && rec.Blocked != "" {
-			if rec.BlockedAt.IsZero() {
-				t.Fatalf("refund %s blocked with no blocked_at: %+v", id, rec)
-			}
-			return rec
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("refund %s never blocked: %+v, %v\nlogs:\n%s", id, rec, err, h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	rec := h.awaitState(t, id, func(r store.Record) bool { return r.Blocked != "" }, "blocked")
+	if rec.BlockedAt.IsZero() {
+		t.Fatalf("refund %s blocked with no blocked_at: %+v", id, rec)
 	}
+	return rec
 }
 
 // awaitHistory waits until refund id's history has n entries whose detail

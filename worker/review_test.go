@@ -34,23 +34,6 @@ func (h *harness) inReview(t *testing.T, r tasks.Refund, recheck time.Duration) 
 	return rec
 }
 
-// awaitState waits until refund id reaches state (a condition, not a sleep).
-func (h *harness) awaitState(t *testing.T, id string, want func(store.Record) bool, what string) store.Record {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		rec, err := h.store.Get(context.Background(), id)
-		if err == nil && want(rec) {
-			return rec
-		}
-		if time.Now().After(deadline) {
-			hist, _ := h.store.History(context.Background(), id)
-			t.Fatalf("refund %s never %s: %+v, %v\nhistory: %+v\nlogs:\n%s", id, what, rec, err, hist, h.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (h *harness) applyAtProvider(t *testing.T, rec store.Record) {
 	t.Helper()
 	// The request automation lost track of, which reached the provider.
