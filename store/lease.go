@@ -361,7 +361,7 @@ func (s *Store) Escalate(ctx context.Context, id, taskID, reason string, recheck
 // the slot; the refund's next write with nothing in flight frees it (so a
 // read that ends the run without a send gives it back).
 func (l *Lease) ClaimOrder(ctx context.Context) error {
-	res, err := claimScript.Run(ctx, l.s.rdb, []string{l.s.slotKey(l.provider, l.order)}, l.s.prefix, l.id).Text()
+	res, err := claimScript.Run(ctx, l.s.rdb, []string{l.s.slotKey(l.provider, l.order), l.s.recordKey(l.id)}, l.s.prefix, l.id).Text()
 	if err != nil {
 		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
 	}
@@ -372,8 +372,10 @@ func (l *Lease) ClaimOrder(ctx context.Context) error {
 	return &OrderBusyError{Order: l.order, Holder: holder, HolderState: State(state)}
 }
 
-// claimScript: KEYS slot; ARGV prefix, refund id. A slot whose holder is
-// closed or gone is free (as in update.lua).
+// claimScript: KEYS slot, record; ARGV prefix, refund id. A slot whose
+// holder is closed or gone is free (as in update.lua). The record's slot
+// field says it holds the slot, so update.lua looks at the slot only for the
+// refunds that may hold one.
 var claimScript = newScript(`
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[2] then
@@ -383,5 +385,6 @@ if holder and holder ~= ARGV[2] then
   end
 end
 redis.call('SET', KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'slot', '1')
 return ''
 `)

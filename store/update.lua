@@ -12,38 +12,36 @@
 -- change), when the provider_ref it writes already belongs to another refund on
 -- the order, and when a send needs the order's slot and another refund holds it.
 -- Returns the attempt number for a send, else 0.
-if redis.call('EXISTS', KEYS[1]) == 0 then
+--
+-- Every refund runs this twice (the send, the outcome), so it reads the record
+-- once, works out what changes, and writes it in one HSET: an index is
+-- touched only where the change moves the refund in or out of it.
+local names = {'fence', 'owner', 'state', 'refund_id', 'provider_ref', 'provider', 'attempts', 'in_flight',
+  'pending_since', 'blocked', 'blocked_at', 'last_error', 'recheck_at', 'settled_by', 'slot',
+  'nf_at', 'unsure_at', 'refused', 'before'}
+local vals = redis.call('HMGET', KEYS[1], unpack(names))
+local cur = {}
+for i, name in ipairs(names) do
+  cur[name] = vals[i] or ''
+end
+local id, state = cur.refund_id, cur.state
+if id == '' then
   return redis.error_reply('NOTFOUND no such refund')
 end
-local cur = redis.call('HMGET', KEYS[1], 'fence', 'owner', 'state', 'refund_id', 'provider_ref', 'provider')
-local fence, owner, state, id = cur[1] or '0', cur[2] or '', cur[3], cur[4]
-if ARGV[2] ~= fence or ARGV[3] ~= owner then
-  return redis.error_reply('FENCED token ' .. ARGV[2] .. ' but fence is ' .. fence)
+if ARGV[2] ~= (vals[1] or '0') or ARGV[3] ~= cur.owner then
+  return redis.error_reply('FENCED token ' .. ARGV[2] .. ' but fence is ' .. (vals[1] or '0'))
 end
 if state == 'succeeded' or state == 'failed' then
   return redis.error_reply('CLOSED ' .. state)
 end
--- One provider refund belongs to one of our refunds. Two refunds of the same
--- amount on one order, with no key to tell them apart, could otherwise both
--- claim the one that was applied, and the other would never be paid.
-for i = 9, #ARGV, 2 do
-  if KEYS[4] ~= '' and ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' then
-    local holder = redis.call('HGET', KEYS[4], ARGV[i + 1])
-    if holder and holder ~= id then
-      return redis.error_reply('REFTAKEN ' .. holder)
-    end
-    redis.call('HSET', KEYS[4], ARGV[i + 1], id)
+-- What the record holds after this write: new[f] is the value written ('' for
+-- a field removed); a field the write leaves alone keeps cur[f].
+local new = {}
+local function val(f)
+  if new[f] ~= nil then
+    return new[f]
   end
-end
--- A person holding only the provider's reference finds our refund by it.
-for i = 9, #ARGV, 2 do
-  if ARGV[i] == 'provider_ref' and ARGV[i + 1] ~= '' and ARGV[i + 1] ~= cur[5] then
-    local byref = ARGV[1] .. 'byref:' .. cur[6]
-    if cur[5] and cur[5] ~= '' and redis.call('HGET', byref, cur[5]) == id then
-      redis.call('HDEL', byref, cur[5])
-    end
-    redis.call('HSET', byref, ARGV[i + 1], id)
-  end
+  return cur[f] or ''
 end
 local attempt = 0
 local entry = ARGV[4]
@@ -59,48 +57,97 @@ if ARGV[5] ~= '0' then
         return redis.error_reply('ORDERBUSY ' .. hs .. ' ' .. holder)
       end
     end
-    redis.call('SET', KEYS[5], id)
+    if holder ~= id then
+      redis.call('SET', KEYS[5], id)
+    end
+    new.slot = '1'
   end
-  attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'in_flight', attempt)
-  redis.call('HDEL', KEYS[1], 'nf_at', 'unsure_at', 'refused')
+  attempt = (tonumber(cur.attempts) or 0) + 1
+  new.attempts, new.in_flight = tostring(attempt), tostring(attempt)
+  new.nf_at, new.unsure_at, new.refused = '', '', ''
   entry = string.sub(entry, 1, -2) .. ',"attempt":' .. attempt .. '}'
 end
--- An empty value deletes the field: a record is read with missing fields as
--- empty, and millions of records carry no empty ones.
-local fields, gone = {}, {}
 for i = 9, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'pending_since_if_unset' then
-    local since = redis.call('HGET', KEYS[1], 'pending_since')
-    if not since or since == '' then
-      fields[#fields + 1] = 'pending_since'
-      fields[#fields + 1] = v
+    if cur.pending_since == '' then
+      new.pending_since = v
     end
-  elseif v == '' then
-    gone[#gone + 1] = f
   else
-    fields[#fields + 1] = f
-    fields[#fields + 1] = v
+    new[f] = v
   end
 end
-if #fields > 0 then
-  redis.call('HSET', KEYS[1], unpack(fields))
+-- One provider refund belongs to one of our refunds. Two refunds of the same
+-- amount on one order, with no key to tell them apart, could otherwise both
+-- claim the one that was applied, and the other would never be paid.
+local ref = new.provider_ref
+if ref and ref ~= '' and KEYS[4] ~= '' then
+  local holder = redis.call('HGET', KEYS[4], ref)
+  if holder and holder ~= id then
+    return redis.error_reply('REFTAKEN ' .. holder)
+  end
+  if not holder then
+    redis.call('HSET', KEYS[4], ref, id)
+  end
 end
+-- A person holding only the provider's reference finds our refund by it.
+if ref and ref ~= '' and ref ~= cur.provider_ref then
+  local byref = ARGV[1] .. 'byref:' .. cur.provider
+  if cur.provider_ref ~= '' and redis.call('HGET', byref, cur.provider_ref) == id then
+    redis.call('HDEL', byref, cur.provider_ref)
+  end
+  redis.call('HSET', byref, ref, id)
+end
+local now = val('state')
+local final = now == 'succeeded' or now == 'failed' or now == 'needs_review'
+-- Blocked refunds are indexed, and blocked since when, for the growing wait
+-- between two tries; the index is touched only as a refund enters or leaves it.
+local blocked = val('blocked') ~= '' and not final
+local wasBlocked = cur.blocked ~= '' and state ~= 'needs_review'
+if blocked then
+  if cur.blocked_at == '' then
+    new.blocked_at = ARGV[6]
+  end
+  if not wasBlocked then
+    redis.call('ZADD', ARGV[1] .. 'blocked', 'NX', ARGV[6], id)
+  end
+else
+  new.blocked_at = ''
+  if cur.blocked ~= '' then
+    redis.call('ZREM', ARGV[1] .. 'blocked', id)
+  end
+end
+-- Nothing in flight (never sent: no field at all) frees the order's slot.
+local inflight = val('in_flight')
+if (inflight == '' or inflight == '0') and val('slot') ~= '' then
+  if redis.call('GET', KEYS[5]) == id then
+    redis.call('DEL', KEYS[5])
+  end
+  new.slot = ''
+end
+-- An empty value removes the field (a record is read with missing fields as
+-- empty, and millions of records carry no empty ones); a field that is not
+-- there is not removed again.
+local set, gone = {}, {}
+for f, v in pairs(new) do
+  if v ~= '' then
+    set[#set + 1] = f
+    set[#set + 1] = v
+  elseif cur[f] ~= '' then
+    gone[#gone + 1] = f
+  end
+end
+redis.call('HSET', KEYS[1], unpack(set))
 if #gone > 0 then
   redis.call('HDEL', KEYS[1], unpack(gone))
 end
--- Nothing in flight (never sent: no field at all) frees the order's slot.
-local inflight = redis.call('HGET', KEYS[1], 'in_flight')
-if (not inflight or inflight == '0') and redis.call('GET', KEYS[5]) == id then
-  redis.call('DEL', KEYS[5])
-end
-local now = redis.call('HGET', KEYS[1], 'state')
-local final = now == 'succeeded' or now == 'failed' or now == 'needs_review'
 if state == 'needs_review' and (now == 'succeeded' or now == 'failed') then
   -- What the review list comes to: who settled it, and how long it waited.
-  local by = redis.call('HGET', KEYS[1], 'settled_by') or 'person'
-  redis.call('HINCRBY', ARGV[1] .. 'review:settled', by .. '|' .. cur[6] .. '|' .. now, 1)
+  local by = val('settled_by')
+  if by == '' then
+    by = 'person'
+  end
+  redis.call('HINCRBY', ARGV[1] .. 'review:settled', by .. '|' .. cur.provider .. '|' .. now, 1)
   local entered = redis.call('ZSCORE', ARGV[1] .. 'state:needs_review', id)
   if entered then
     redis.call('LPUSH', ARGV[1] .. 'review:durations', tonumber(ARGV[6]) - tonumber(entered))
@@ -108,10 +155,10 @@ if state == 'needs_review' and (now == 'succeeded' or now == 'failed') then
   end
 end
 if now == 'needs_review' then
-  local at = redis.call('HGET', KEYS[1], 'recheck_at')
-  if at and at ~= '' then
+  local at = val('recheck_at')
+  if at ~= '' then
     redis.call('ZADD', KEYS[7], at, id)
-  else
+  elseif state == 'needs_review' or cur.recheck_at ~= '' then
     redis.call('ZREM', KEYS[7], id)
   end
 elseif state == 'needs_review' then
@@ -123,21 +170,13 @@ if now ~= state then
   -- Every state change is an event, in the same step as the change itself,
   -- so a consumer (webhooks, an order system) never misses one.
   redis.call('XADD', ARGV[1] .. 'events', '*',
-    'refund_id', id, 'provider', redis.call('HGET', KEYS[1], 'provider'), 'from', state, 'to', now,
-    'at', ARGV[6], 'provider_ref', redis.call('HGET', KEYS[1], 'provider_ref') or '',
-    'reason', redis.call('HGET', KEYS[1], 'last_error') or '')
-end
-local blocked = redis.call('HGET', KEYS[1], 'blocked')
-if blocked and blocked ~= '' and not final then
-  redis.call('ZADD', ARGV[1] .. 'blocked', 'NX', ARGV[6], id)
-  -- Since when, for the growing wait between two tries.
-  redis.call('HSETNX', KEYS[1], 'blocked_at', ARGV[6])
-else
-  redis.call('ZREM', ARGV[1] .. 'blocked', id)
-  redis.call('HDEL', KEYS[1], 'blocked_at')
+    'refund_id', id, 'provider', cur.provider, 'from', state, 'to', now,
+    'at', ARGV[6], 'provider_ref', val('provider_ref'), 'reason', val('last_error'))
 end
 if final then
-  redis.call('ZREM', KEYS[3], id)
+  if not (state == 'needs_review' or state == 'succeeded' or state == 'failed') then
+    redis.call('ZREM', KEYS[3], id)
+  end
 elseif ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[7], id)
 end
@@ -160,7 +199,9 @@ end
 if not folded then
   redis.call('RPUSH', KEYS[2], entry)
 end
-if string.sub(ARGV[8], 1, 1) == '1' and redis.call('GET', KEYS[6]) == ARGV[2] .. ':' .. ARGV[3] then
+if string.sub(ARGV[8], 1, 1) == '1' then
+  -- The fence and owner above are ours, so the lease is ours or has lapsed
+  -- with no one taking it since (taking it moves the fence).
   redis.call('DEL', KEYS[6])
 end
 return attempt

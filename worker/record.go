@@ -170,7 +170,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 		// is overdue and missing.
 		h.log.WithError(err).Warn("could not schedule the poll; the recoverer will")
 	}
-	h.log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Info("refund pending; poll scheduled")
+	h.log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Debug("refund pending; poll scheduled")
 	return nil
 }
 

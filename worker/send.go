@@ -119,7 +119,7 @@ func (h *run) orderBusy(ctx context.Context, err error) (c call, out providers.O
 			busy.Order, busy.Holder, busy.HolderState, rec.Provider, busy.Holder)
 		return "", out, e, true, h.block(ctx, reason, false)
 	}
-	h.log.WithField("holder", busy.Holder).Info("another refund of ours is in flight on the order; waiting for it")
+	h.log.WithField("holder", busy.Holder).Debug("another refund of ours is in flight on the order; waiting for it")
 	// The other refund's attempt settles a settle delay or so after its
 	// send at the earliest.
 	wait := h.entry.Settle() / 2
@@ -215,11 +215,16 @@ func (h *run) admit(ctx context.Context) (func(*providers.Outcome), error) {
 	return nil, h.handBack(ctx, ref.why, ref.msg, ref.after)
 }
 
+// entryFor logs a call at debug (an operator reads the outcome a run
+// reaches, not every call on the way; the history keeps them all) and
+// returns its history entry.
 func (h *run) entryFor(c call, attempt int, out providers.Outcome, dur time.Duration) store.Entry {
-	h.log.WithFields(logrus.Fields{
-		"op": string(c), "attempt": attempt, "outcome": out.Kind.String(), "http_status": out.HTTPStatus,
-		"provider_status": out.Status, "duration_ms": dur.Milliseconds(),
-	}).Info(string(c) + " " + out.Kind.String())
+	if h.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+		h.log.WithFields(logrus.Fields{
+			"op": string(c), "attempt": attempt, "outcome": out.Kind.String(), "http_status": out.HTTPStatus,
+			"provider_status": out.Status, "duration_ms": dur.Milliseconds(),
+		}).Debug(string(c) + " " + out.Kind.String())
+	}
 	return store.Entry{Event: string(c), Attempt: attempt, Outcome: out.Kind.String(), Status: out.Status,
 		HTTPStatus: out.HTTPStatus, RequestID: out.RequestID, Detail: out.Reason, DurationMS: dur.Milliseconds()}
 }

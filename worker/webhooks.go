@@ -199,7 +199,7 @@ func (d *dispatcher) deliver(ctx context.Context, t *asynq.Task) error {
 		entry.Detail = fmt.Sprintf("%s delivered", ev.Type)
 		_ = d.h.store.Note(recordCtx(ctx), rec.RefundID, entry)
 		d.finished(ctx, ht.EventID, "delivered", took)
-		log.Info("webhook delivered")
+		log.Debug("webhook delivered")
 		return nil
 	}
 	entry.Detail = fmt.Sprintf("%s not delivered (try %d of %d): %v", ev.Type, try+1, webhookMaxRetry+1, err)
