@@ -276,7 +276,7 @@ func TestPrepareCarriesTheFirstSnapshot(t *testing.T) {
 		}
 		return s
 	}
-	if s := read(r); !s.Listed || s.Key != "k-1" || s.Currency != "SAR" || strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
+	if s := read(r); !s.Listed || s.Key != "" || s.Currency != "SAR" || strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
 		t.Fatalf("first snapshot %+v", s)
 	}
 	r.Before, _ = json.Marshal(snapshot{Key: "k-1", Currency: "SAR", Listed: true, Refunds: []string{"x-1"}})
@@ -284,7 +284,7 @@ func TestPrepareCarriesTheFirstSnapshot(t *testing.T) {
 		t.Fatalf("resend's snapshot %+v, want the first send's refunds (x-1)", s)
 	}
 	r.Key = "k-2"
-	if s := read(r); s.Key != "k-2" || strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
+	if s := read(r); s.Key != "" || strings.Join(s.Refunds, ",") != "x-1,"+docRefund {
 		t.Fatalf("another refund's snapshot %+v", s)
 	}
 	r.Before, _ = json.Marshal(snapshot{Key: "k-2", Currency: "SAR", Listed: false})

@@ -13,8 +13,14 @@ import (
 
 // snapshot is what Prepare read of the order just before a send, kept by
 // the worker with the attempt and handed back as r.Before.
+//
+// A refund's key never changes, so a snapshot is written without it: a
+// record whose values are all 64 bytes or less is kept by Redis as a
+// listpack, a quarter of the memory of a hash table, and with the key the
+// snapshot of a fresh order was 71. Key is read from snapshots written
+// before, and a snapshot naming another key is no snapshot of this refund.
 type snapshot struct {
-	Key      string `json:"key"`      // the transaction_id it was read for
+	Key      string `json:"key,omitempty"`
 	Currency string `json:"currency"` // the order's
 	// Listed: the order showed its transactions, so Refunds is every refund
 	// transaction on the order before this refund's first send: one that is
@@ -27,7 +33,7 @@ type snapshot struct {
 // none (no Prepare, or one of another refund).
 func readSnapshot(r providers.Refund) *snapshot {
 	var s snapshot
-	if len(r.Before) == 0 || json.Unmarshal(r.Before, &s) != nil || s.Key != r.Key || s.Currency == "" {
+	if len(r.Before) == 0 || json.Unmarshal(r.Before, &s) != nil || s.Key != "" && s.Key != r.Key || s.Currency == "" {
 		return nil
 	}
 	return &s
@@ -82,7 +88,7 @@ func (c *Client) Prepare(ctx context.Context, r providers.Refund) ([]byte, provi
 		out.Kind, out.Reason = providers.Rejected, currencyReason(o.ID, o.Currency, r.Amount)
 		return nil, out, false
 	}
-	s := snapshot{Key: r.Key, Currency: strings.ToUpper(o.Currency)}
+	s := snapshot{Currency: strings.ToUpper(o.Currency)}
 	if prev := readSnapshot(r); prev != nil && prev.Listed {
 		s.Listed, s.Refunds = true, prev.Refunds
 	} else if o.Transactions != nil {
