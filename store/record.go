@@ -202,7 +202,12 @@ func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // bytes of RFC 3339, in every one of millions of records.
 func msTime(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
+// parseTime and atoi read a missing field (most of a record's, on every
+// read) without building the error a failed parse allocates.
 func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
 	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return time.UnixMilli(ms).UTC()
 	}
@@ -211,6 +216,9 @@ func parseTime(s string) time.Time {
 }
 
 func atoi(s string) int {
+	if s == "" {
+		return 0
+	}
 	n, _ := strconv.Atoi(s)
 	return n
 }
