@@ -88,3 +88,37 @@ func TestNeverSentRefundFreesItsOrderSlot(t *testing.T) {
 		t.Fatalf("claim after r-a ended without a send: %v, want the slot free", err)
 	}
 }
+
+// A refund whose attempt is settled without an outcome that closes it
+// (proven not applied, sent again later) frees its order's slot with that
+// write, also through a lease that claims no references (a person's, a
+// review's): the record says it holds the slot.
+func TestSettledAttemptFreesItsOrderSlot(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for _, id := range []string{"r-a", "r-b"} {
+		if _, _, err := s.Create(ctx, refund(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
+	if _, err := a.MarkSent(ctx, store.Send{Sent: "a", OnePerOrder: true}); err != nil {
+		t.Fatal(err)
+	}
+	a.Release(ctx)
+	b, _, _ := s.Acquire(ctx, "r-b", time.Minute)
+	if err := b.ClaimOrder(ctx); !errors.Is(err, store.ErrOrderBusy) {
+		t.Fatalf("claim while r-a is in flight: %v, want ErrOrderBusy", err)
+	}
+	again, _, err := s.Acquire(ctx, "r-a", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Finish(ctx, store.Change{State: store.Processing, Settled: true, LastError: "proven not applied"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ClaimOrder(ctx); err != nil {
+		t.Fatalf("claim once r-a has nothing in flight: %v, want the slot free", err)
+	}
+}

@@ -101,16 +101,13 @@ end
 local now = val('state')
 local final = now == 'succeeded' or now == 'failed' or now == 'needs_review'
 -- Blocked refunds are indexed, and blocked since when, for the growing wait
--- between two tries; the index is touched only as a refund enters or leaves it.
-local blocked = val('blocked') ~= '' and not final
-local wasBlocked = cur.blocked ~= '' and state ~= 'needs_review'
-if blocked then
+-- between two tries; the index is touched only while a refund is or was
+-- blocked.
+if val('blocked') ~= '' and not final then
   if cur.blocked_at == '' then
     new.blocked_at = ARGV[6]
   end
-  if not wasBlocked then
-    redis.call('ZADD', ARGV[1] .. 'blocked', 'NX', ARGV[6], id)
-  end
+  redis.call('ZADD', ARGV[1] .. 'blocked', 'NX', ARGV[6], id)
 else
   new.blocked_at = ''
   if cur.blocked ~= '' then
@@ -118,8 +115,11 @@ else
   end
 end
 -- Nothing in flight (never sent: no field at all) frees the order's slot.
+-- The slot is looked at where the refund may hold it: its record says it
+-- took it, or the write is a keyless provider's (KEYS[4] set: which also
+-- frees a slot taken before records said so).
 local inflight = val('in_flight')
-if (inflight == '' or inflight == '0') and val('slot') ~= '' then
+if (inflight == '' or inflight == '0') and (val('slot') ~= '' or KEYS[4] ~= '') then
   if redis.call('GET', KEYS[5]) == id then
     redis.call('DEL', KEYS[5])
   end
