@@ -200,13 +200,7 @@ func (c *Client) Enqueue(ctx context.Context, req Request) (Result, error) {
 // trace, and the task carries it (r.Trace is set here) so that the
 // refund's runs join the same trace.
 func (c *Client) EnqueueRefund(ctx context.Context, r tasks.Refund) (Result, error) {
-	return c.enqueueTraced(ctx, r, nil)
-}
-
-// enqueueTraced is EnqueueRefund in its own span; file is the bulk file
-// the refund is a row of (nil for one refund).
-func (c *Client) enqueueTraced(ctx context.Context, r tasks.Refund, file *bulkFile) (Result, error) {
-	ctx, span := startEnqueue(ctx, r, file)
+	ctx, span := startEnqueue(ctx, r, nil)
 	r.Trace = spans.Inject(ctx)
 	res, err := c.enqueueRefund(ctx, r)
 	endEnqueue(span, res, err)
