@@ -59,6 +59,17 @@ type Change struct {
 	// ClearResumes starts the recoverer's count of spent tasks over: the
 	// refund is sent on again (from review), as after Reopen.
 	ClearResumes bool
+	// Result, when its Key is set, is also written as the result of the
+	// asynq task that drives the refund, in the same round trip.
+	Result TaskResult
+}
+
+// TaskResult is an asynq task's result: Value in the field "result" of the
+// task's hash, Key (tasks.ResultKey), as asynq's ResultWriter writes it.
+// Only for a store on the Redis (and database) that asynq uses.
+type TaskResult struct {
+	Key   string
+	Value []byte
 }
 
 func (c Change) fields(now time.Time) []any {
@@ -132,6 +143,7 @@ func (e *RefTakenError) Is(target error) bool { return target == ErrRefTaken }
 // write is one run of update.lua for the refund a lease holds.
 type write struct {
 	entry   Entry
+	result  TaskResult
 	send    string // "0", "1", "2": see update.lua
 	due     time.Time
 	release bool // give the lease up in the same script
@@ -160,13 +172,13 @@ func (l *Lease) update(ctx context.Context, w write, fields ...any) (int, error)
 		release += "f"
 	}
 	args := append([]any{s.prefix, strconv.FormatInt(l.token, 10), l.owner, string(hist), w.send,
-		now.UnixMilli(), due, release, "updated_at", msTime(now)}, fields...)
+		now.UnixMilli(), due, release, w.result.Value, "updated_at", msTime(now)}, fields...)
 	refs := "" // no claim checked, none written
 	if l.claims {
 		refs = s.refOwnersKey(l.provider, l.order)
 	}
 	keys := []string{s.recordKey(l.id), s.historyKey(l.id), s.dueKey(),
-		refs, s.slotKey(l.provider, l.order), s.leaseKey(l.id), s.recheckKey()}
+		refs, s.slotKey(l.provider, l.order), s.leaseKey(l.id), s.recheckKey(), w.result.Key}
 	n, err := updateScript.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		if holder, ok := strings.CutPrefix(errString(err), "REFTAKEN "); ok {

@@ -241,7 +241,7 @@ func (l *Lease) Finish(ctx context.Context, c Change) error {
 // a webhook is sent from, must not be undone by a crash of Redis.
 func (l *Lease) change(ctx context.Context, c Change, release bool) error {
 	c.Entry.State = c.State
-	_, err := l.update(ctx, write{entry: c.Entry, send: "0", due: c.Due, release: release, fold: c.Fold}, c.fields(l.Now())...)
+	_, err := l.update(ctx, write{entry: c.Entry, result: c.Result, send: "0", due: c.Due, release: release, fold: c.Fold}, c.fields(l.Now())...)
 	if err != nil {
 		var taken *RefTakenError
 		if errors.As(err, &taken) {

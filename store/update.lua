@@ -1,10 +1,11 @@
 -- KEYS: record, history, due index, the order's reference owners ("": no
--- claims), the order's in-flight slot, the lease, the re-check index.
+-- claims), the order's in-flight slot, the lease, the re-check index, the
+-- hash of the asynq task whose result this write also records ("": none).
 -- ARGV: key prefix, fencing token, owner id, history entry, send flag ("0": no
 -- send; "1": a new attempt goes out; "2": the same, holding the order's slot),
 -- now ms, due ms ("" keeps it), "1" to release the lease after the write (the
 -- run is over: one round trip for both; "0" not), followed by "f" to fold the
--- entry into an identical last one, then field/value pairs.
+-- entry into an identical last one, the task's result, then field/value pairs.
 --
 -- A write is refused when a newer owner took the refund (its fence or owner is
 -- not ours: the owner id keeps two owners apart even if a lost write let them
@@ -67,7 +68,7 @@ if ARGV[5] ~= '0' then
   new.nf_at, new.unsure_at, new.refused = '', '', ''
   entry = string.sub(entry, 1, -2) .. ',"attempt":' .. attempt .. '}'
 end
-for i = 9, #ARGV, 2 do
+for i = 10, #ARGV, 2 do
   local f, v = ARGV[i], ARGV[i + 1]
   if f == 'pending_since_if_unset' then
     if cur.pending_since == '' then
@@ -198,6 +199,11 @@ if string.sub(ARGV[8], 2, 2) == 'f' then
 end
 if not folded then
   redis.call('RPUSH', KEYS[2], entry)
+end
+if KEYS[8] ~= '' then
+  -- What asynqmon shows of the task (asynq's ResultWriter writes the same
+  -- field), in this round trip rather than one more.
+  redis.call('HSET', KEYS[8], 'result', ARGV[9])
 end
 if string.sub(ARGV[8], 1, 1) == '1' then
   -- The fence and owner above are ours, so the lease is ours or has lapsed

@@ -76,3 +76,10 @@ func NewPollTask(p Poll, delay time.Duration, queue string) (*asynq.Task, error)
 	return asynq.NewTask(TypePoll, payload, asynq.TaskID(PollTaskID(p.RefundID, p.Step)), asynq.MaxRetry(asynqMaxRetry),
 		asynq.Timeout(Timeout), asynq.ProcessIn(delay), asynq.Queue(queue)), nil
 }
+
+// ResultKey is the Redis hash in which asynq v0.26 keeps task taskID of
+// queue, and its result (field "result": what asynq's ResultWriter writes
+// and asynqmon shows). A worker records a run's result in the same round
+// trip as the refund's outcome; worker tests read it back through asynq's
+// Inspector, so an asynq that moved it fails them.
+func ResultKey(queue, taskID string) string { return "asynq:{" + queue + "}:t:" + taskID }

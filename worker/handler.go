@@ -36,9 +36,12 @@ type Handler struct {
 	// dueMargin: see Config.DueMargin.
 	dueMargin time.Duration
 	knowledge *knowledge
-	metrics   *metrics
-	review    reviewPolicy
-	guards    guards
+	// resultsInStore: the store and asynq share a Redis database, so a
+	// run's task result is written with its outcome (see result.go).
+	resultsInStore bool
+	metrics        *metrics
+	review         reviewPolicy
+	guards         guards
 
 	quit     chan struct{}
 	quitOnce sync.Once

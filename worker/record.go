@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -113,6 +112,7 @@ func (h *run) closeAs(ctx context.Context, state store.State, kind store.ReviewK
 		zero := 0
 		c.RecheckN = &zero
 	}
+	c.Result = h.taskResult(state, out.Reference)
 	err := h.finish(ctx, c)
 	if errors.Is(err, store.ErrClosed) {
 		return nil
@@ -120,7 +120,9 @@ func (h *run) closeAs(ctx context.Context, state store.State, kind store.ReviewK
 	if err != nil {
 		return err // not recorded: the re-run reconciles and records it
 	}
-	h.writeResult(state, out.Reference)
+	if c.Result.Key == "" {
+		h.writeResult(state, out.Reference)
+	}
 	f := logrus.Fields{"state": state, "provider_ref": out.Reference, "reason": reason}
 	switch state {
 	case store.NeedsReview:
@@ -149,17 +151,20 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	delay := sched.Delay(next-1, out.RetryAfter)
 	e.Detail = strings.TrimSpace(fmt.Sprintf("%s → poll %d in %s", e.Detail, next, delay))
 	pollID := tasks.PollTaskID(rec.RefundID, next)
-	err := h.finish(ctx, store.Change{
+	c := store.Change{
 		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
-		Task: pollID, Due: h.dueAfter(delay), Entry: e, Fold: true,
-	})
+		Task: pollID, Due: h.dueAfter(delay), Entry: e, Fold: true, Result: h.taskResult(store.Pending, out.Reference),
+	}
+	err := h.finish(ctx, c)
 	if errors.Is(err, store.ErrClosed) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	h.writeResult(store.Pending, out.Reference)
+	if c.Result.Key == "" {
+		h.writeResult(store.Pending, out.Reference)
+	}
 	// The poll's run is a child of this one: the refund stays one trace.
 	task, err := tasks.NewPollTask(tasks.Poll{RefundID: rec.RefundID, Step: next, Trace: spans.Inject(ctx)}, delay, h.queue)
 	if err != nil {
@@ -172,25 +177,6 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	}
 	h.log.WithFields(logrus.Fields{"state": store.Pending, "provider_status": out.Status, "poll_step": next, "poll_in": delay.String()}).Debug("refund pending; poll scheduled")
 	return nil
-}
-
-// writeResult leaves the state a run reached (and the provider's reference)
-// as the task's result, which asynqmon shows. The record stays the truth:
-// this is written after it, best effort.
-func (h *run) writeResult(state store.State, providerRef string) {
-	if h.result == nil {
-		return
-	}
-	if providerRef == "" {
-		providerRef = h.rec.ProviderRef // kept by the record when the answer named none
-	}
-	b, _ := json.Marshal(struct {
-		State       store.State `json:"state"`
-		ProviderRef string      `json:"provider_ref,omitempty"`
-	}{state, providerRef})
-	if _, err := h.result.Write(b); err != nil {
-		h.log.WithError(err).Warn("could not write the task's result")
-	}
 }
 
 // block keeps the refund where it is, with the reason, and hands the task

@@ -277,6 +277,9 @@ func (w *Worker) Handler() *Handler { return w.h }
 func (w *Worker) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	_, err := w.keeper.Promise(ctx)
+	if err == nil {
+		w.h.resultsInStore = sameRedis(ctx, w.rdb, w.cfg.Redis, w.cfg.Prefix)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
