@@ -1,8 +1,14 @@
-// Command refund-bench measures refundq against bare asynq v0.26 on the same
-// Redis, in the same run: each scenario runs its refundq arm and its bare
-// arm in turn (refundq, bare, refundq, bare, … for --reps), and the figures
-// are printed as min / median / max per arm with the ratio of the medians
-// and the 1-minute load average when they were taken.
+// Command refund-bench measures refundq against asynq v0.26 on the same
+// Redis, in the same run, in three arms: refundq's worker (or enqueue
+// client); hand-rolled, an asynq handler that makes the same provider call
+// through the same adapter and HTTP client with asynq's default retries,
+// what a team would write without refundq; and bare, a no-op asynq
+// handler, asynq's floor. Each scenario runs its arms in turn (refundq,
+// hand-rolled, bare, refundq, … for --reps), and the figures are printed as
+// min / median / max per arm, with refundq's median over each other arm's
+// and the 1-minute load average when they were taken. The drain measures
+// per refund the worker's CPU, Redis's CPU, the commands Redis ran (by
+// command) and the round trips.
 //
 // Without --redis-addr it starts its own redis-server on a spare loopback
 // port with persistence off, so the disk does not dominate, and flushes it
@@ -104,7 +110,7 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	if !b.own {
 		where = fmt.Sprintf("database %d, shared: memory and command figures include other clients", b.db)
 	}
-	fmt.Fprintf(out, "refund-bench %s: %s, GOMAXPROCS %d, %d CPUs; Redis %s at %s, %s; %d reps, arms interleaved (refundq, bare, …)\n\n",
+	fmt.Fprintf(out, "refund-bench %s: %s, GOMAXPROCS %d, %d CPUs; Redis %s at %s, %s; %d reps, arms interleaved (refundq, hand-rolled, bare, …)\n\n",
 		time.Now().Format("2006-01-02 15:04"), runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(),
 		srvInfo["redis_version"], b.addr, where, cfg.reps)
 	steps := map[string]func(context.Context) error{

@@ -46,34 +46,46 @@ func TestEveryScenarioPrintsItsRows(t *testing.T) {
 	for _, want := range []string{
 		"drain 30, instant simulator, c=2 (tasks/s)",
 		"drain 30, instant simulator, c=5 (tasks/s)",
-		"TCP connections opened to the provider, drain c=2",
-		"client→Redis round trips per refund",
-		"of which refundq's own client",
-		"commands executed in Redis per refund",
+		"worker CPU per refund, c=2 (ms)",
+		"Redis CPU per refund, c=5 (ms)",
+		"commands executed in Redis per refund, c=2",
+		"client→Redis round trips per refund, c=2",
+		"of which refundq's own client, c=2",
+		"TCP connections opened to the provider, c=2",
 		"drain 30, 2 worker processes × c=3 (tasks/s)",
 		"provider answering in 10ms, 20 refunds, c=5 (refunds/s)",
 		"TCP connections opened for those 20",
+		"worker CPU per refund, c=5, slow provider (ms)",
 		"worker RSS at c=5",
 		"worker peak RSS at c=5",
 		"bulk file of 40 rows, 4 goroutines (rows/s)",
 		"re-run of the same rows",
 		"round trips per row, first run",
 		"round trips per row, re-run",
-		"refundq re-run:",
+		"refundq     re-run:",
 		"Redis memory per queued refund, 30 queued (B)",
 		"Redis memory per pending refund, 10 pending, at 1 poll (B)",
 		"… at 3 polls (B)",
 		"growth per poll (B)",
-		"refundq round trips:",
-		"bare    commands:",
+		"refundq     round trips:",
+		"hand-rolled commands:",
+		"bare        commands:",
 	} {
 		line := lineWith(table, want)
 		if line == "" {
 			t.Errorf("no line with %q in:\n%s", want, table)
 			continue
 		}
-		if c := cells(line); len(c) == 5 && c[1] == "—" {
+		if c := cells(line); len(c) == 7 && c[1] == "—" {
 			t.Errorf("row %q has no refundq figure: %s", want, line)
+		}
+	}
+	// The drains have every arm, and a rate both ratios (a CPU time of
+	// 30 tasks may be 0 ticks: no ratio).
+	for _, want := range []string{"drain 30, instant simulator, c=2", "worker CPU per refund, c=5 (ms)", "drain 30, 2 worker processes"} {
+		c := cells(lineWith(table, want))
+		if len(c) != 7 || c[2] == "—" || c[3] == "—" || (strings.HasPrefix(want, "drain") && (c[4] == "—" || c[5] == "—")) {
+			t.Errorf("row %q lacks a hand-rolled or bare figure or ratio: %q", want, c)
 		}
 	}
 	if after := benchKeys(t, rdb); after > before {
@@ -119,30 +131,38 @@ func TestFlagsRefuseUnknownScenariosAndSizes(t *testing.T) {
 	}
 }
 
-func TestTableShowsSpreadRatioAndLoad(t *testing.T) {
+func TestTableShowsSpreadRatiosAndLoad(t *testing.T) {
 	r := newResults()
 	for _, v := range []float64{1000, 3000, 2000} {
 		r.add("drain (tasks/s)", refundq, v)
 	}
 	for _, v := range []float64{4000, 4000} {
-		r.add("drain (tasks/s)", bare, v)
+		r.add("drain (tasks/s)", handRolled, v)
 	}
+	r.add("drain (tasks/s)", bare, 10000)
 	r.add("only ours", refundq, 2.5)
 	r.add("about zero", refundq, 800)
-	r.add("about zero", bare, 0.4)
+	r.add("about zero", handRolled, 0.4)
 	r.noRatio("about zero")
 	r.add("connections", refundq, 63)
-	r.add("connections", bare, 20)
+	r.add("connections", handRolled, 20)
+	r.add("cpu (ms)", refundq, 0.5)
+	r.add("cpu (ms)", bare, 0.025)
 	var out bytes.Buffer
 	r.print(&out)
+	if head := cells(lineWith(out.String(), "| measure")); !slices.Equal(head[1:6], []string{"refundq min / median / max",
+		"hand-rolled min / median / max", "bare min / median / max", "refundq / hand-rolled", "refundq / bare"}) {
+		t.Errorf("header is %q", head)
+	}
 	for _, want := range [][]string{
-		{"drain (tasks/s)", "1,000 / 2,000 / 3,000", "4,000 / 4,000 / 4,000", "0.50"},
-		{"only ours", "2.50", "—", "—"},
-		{"about zero", "800", "0.40", "—"},
-		{"connections", "63", "20", "3.15"},
+		{"drain (tasks/s)", "1,000 / 2,000 / 3,000", "4,000 / 4,000 / 4,000", "10,000", "0.50", "0.20"},
+		{"only ours", "2.50", "—", "—", "—", "—"},
+		{"about zero", "800", "0.40", "—", "—", "—"},
+		{"connections", "63", "20", "—", "3.15", "—"},
+		{"cpu (ms)", "0.50", "—", "0.025", "—", "20.00"},
 	} {
 		got := cells(lineWith(out.String(), want[0]))
-		if len(got) != 5 || !slices.Equal(got[:4], want) || !strings.Contains(got[4], "–") {
+		if len(got) != 7 || !slices.Equal(got[:6], want) || !strings.Contains(got[6], "–") {
 			t.Errorf("row %q is %q, want %q and a load range:\n%s", want[0], got, want, out.String())
 		}
 	}

@@ -130,6 +130,21 @@ func callsSince(before, after map[string]int64) map[string]int64 {
 	return out
 }
 
+// redisCPU returns the CPU time the server has used, user and system
+// (INFO cpu), of its main thread and the others.
+func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
+	m, err := info(ctx, rdb, "cpu")
+	if err != nil {
+		return 0, err
+	}
+	user, err1 := strconv.ParseFloat(m["used_cpu_user"], 64)
+	sys, err2 := strconv.ParseFloat(m["used_cpu_sys"], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("INFO cpu: %w", err)
+	}
+	return time.Duration((user + sys) * float64(time.Second)), nil
+}
+
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
 	m, err := info(ctx, rdb, "memory")
 	if err != nil {
