@@ -65,7 +65,7 @@ func (b *bench) bulkRefundq(ctx context.Context, n, c int) (bulkRun, error) {
 	tc := newTripCounter()
 	rdb := b.client(tc)
 	defer rdb.Close()
-	cl := enqueue.New(countedOpt{b.asynqOpt(), tc}, rdb, enqueue.WithQueue(space.queue), enqueue.WithPrefix(space.prefix), enqueue.AcceptRedisLoss())
+	cl := enqueue.New(countedOpt{b.asynqOpt(), tc}, rdb, b.enqueueOpts(space)...)
 	defer cl.Close()
 	file := rows(0, n)
 	var r bulkRun

@@ -30,12 +30,13 @@ const childEnv = "REFUND_BENCH_CHILD"
 
 // childSpec is what a child runs.
 type childSpec struct {
-	arm    arm
-	addr   string
-	db     int
-	space  ns
-	conc   int
-	simURL string
+	arm        arm
+	addr       string
+	db         int
+	space      ns
+	conc       int
+	simURL     string
+	acceptLoss bool // refundq: run on a Redis that promises nothing (persistence off)
 	// doneAt: the child says "done" once this many tasks succeeded in it,
 	// so the bench ends a drain without reading Redis; 0 never (refundq's
 	// end is read from its store, and with several children each sees a
@@ -46,7 +47,7 @@ type childSpec struct {
 func (s childSpec) args() []string {
 	return []string{"-arm", s.arm.String(), "-addr", s.addr, "-db", strconv.Itoa(s.db), "-prefix", s.space.prefix,
 		"-queue", s.space.queue, "-c", strconv.Itoa(s.conc), "-sim", s.simURL,
-		"-done-at", strconv.Itoa(s.doneAt)}
+		"-accept-loss=" + strconv.FormatBool(s.acceptLoss), "-done-at", strconv.Itoa(s.doneAt)}
 }
 
 // childStats is what a child reports when asked: the round trips its
@@ -70,6 +71,7 @@ func childMain(args []string) int {
 	fs.StringVar(&s.space.queue, "queue", "", "")
 	fs.IntVar(&s.conc, "c", 10, "")
 	fs.StringVar(&s.simURL, "sim", "", "")
+	fs.BoolVar(&s.acceptLoss, "accept-loss", false, "")
 	fs.IntVar(&s.doneAt, "done-at", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -130,7 +132,7 @@ func childWorker(s childSpec, own, asy *tripCounter, done func()) (start func() 
 		if err != nil {
 			return nil, nil, err
 		}
-		w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: opt, RDB: rdb, Registry: reg,
+		w, err := worker.New(worker.Config{AcceptRedisLoss: s.acceptLoss, Redis: opt, RDB: rdb, Registry: reg,
 			Prefix: s.space.prefix, Queue: s.space.queue, Logger: quietLogger(), Concurrency: s.conc, PollInterval: time.Second})
 		if err != nil {
 			return nil, nil, err

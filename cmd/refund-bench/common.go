@@ -137,7 +137,7 @@ func rows(first, n int) []enqueue.Row {
 func (b *bench) enqueueRefunds(ctx context.Context, n ns, first, count int) error {
 	rdb := b.client(nil)
 	defer rdb.Close()
-	c := enqueue.New(b.asynqOpt(), rdb, enqueue.WithQueue(n.queue), enqueue.WithPrefix(n.prefix), enqueue.AcceptRedisLoss())
+	c := enqueue.New(b.asynqOpt(), rdb, b.enqueueOpts(n)...)
 	defer c.Close()
 	sum := c.EnqueueBulk(ctx, rows(first, count), enqueue.BulkOptions{Concurrency: 16})
 	if sum.Enqueued != count {

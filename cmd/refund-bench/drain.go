@@ -131,7 +131,7 @@ func (b *bench) childDrain(ctx context.Context, a arm, n, procs, c int, delay ti
 	if err != nil {
 		return r, err
 	}
-	spec := childSpec{arm: a, addr: b.addr, db: b.db, space: space, conc: c, simURL: sim.url}
+	spec := childSpec{arm: a, addr: b.addr, db: b.db, space: space, conc: c, simURL: sim.url, acceptLoss: b.acceptLoss}
 	if procs == 1 && a != refundq {
 		spec.doneAt = n
 	}

@@ -117,7 +117,8 @@ func benchKeys(t *testing.T, rdb *redis.Client) int {
 }
 
 func TestFlagsRefuseUnknownScenariosAndSizes(t *testing.T) {
-	for _, args := range [][]string{{"--only", "drain,nope"}, {"--drain", "0"}, {"--drain-c", "10,x"}, {"extra"}} {
+	for _, args := range [][]string{{"--only", "drain,nope"}, {"--drain", "0"}, {"--drain-c", "10,x"}, {"extra"},
+		{"--persistence", "always"}, {"--persistence", "off,off"}} {
 		if _, err := parseFlags(args); err == nil {
 			t.Errorf("parseFlags(%q) accepted", args)
 		}

@@ -124,7 +124,7 @@ func (b *bench) pendingRefundq(ctx context.Context, n, k int) (mem, polls [2]flo
 	run := func(wait func() error) error {
 		rdb := b.client(nil)
 		defer rdb.Close()
-		w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: b.asynqOpt(), RDB: rdb, Registry: reg, Prefix: space.prefix,
+		w, err := worker.New(worker.Config{AcceptRedisLoss: b.acceptLoss, Redis: b.asynqOpt(), RDB: rdb, Registry: reg, Prefix: space.prefix,
 			Queue: space.queue, Logger: quietLogger(), Concurrency: 50, PollInterval: pollEvery})
 		if err != nil {
 			return err
