@@ -48,6 +48,7 @@ func (b *bench) bulkScenario(ctx context.Context) error {
 			last[a] = r
 		}
 	}
+	b.res.tag(labels[0], tagBulk)
 	b.res.note("\nBulk: the producers' default enqueue client (every provider's rules, no credentials); hand-rolled: each row's " +
 		"payload encoded and enqueued by asynq's Client.Enqueue with a task id, so asynq refuses each row of the re-run (a " +
 		"producer enqueues the same for the hand-rolled and the bare handler: one asynq arm, shown as hand-rolled). Round " +

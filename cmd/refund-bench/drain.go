@@ -18,7 +18,10 @@ import (
 // (Redis and CPU work per refund), every arm's worker a child process.
 func (b *bench) drainScenario(ctx context.Context) error {
 	n := b.cfg.drainN
-	detailC := b.cfg.drainC[len(b.cfg.drainC)-1] // whose commands the notes list
+	detailC := b.cfg.drainC[len(b.cfg.drainC)-1] // whose commands the notes list: c=50 when it runs
+	if slices.Contains(b.cfg.drainC, goalConc) {
+		detailC = goalConc
+	}
 	var last [len(armNames)]drainRun
 	for _, c := range b.cfg.drainC {
 		rate := fmt.Sprintf("drain %s, instant simulator, c=%d (tasks/s)", thousands(int64(n)), c)
@@ -50,6 +53,11 @@ func (b *bench) drainScenario(ctx context.Context) error {
 					last[a] = r
 				}
 			}
+		}
+		if c == goalConc {
+			b.res.tag(rate, tagDrain)
+			b.res.tag(commands, tagCommands)
+			b.res.tag(redisCPU, tagRedisCPU)
 		}
 	}
 	b.res.note("\nDrain: refunds (tasks) enqueued first, untimed. Each arm's worker is a child process of the bench; the simulator " +

@@ -15,7 +15,7 @@
 // between runs: "off" (no AOF, so the disk does not dominate; refundq runs
 // with AcceptRedisLoss) and "durable" (appendonly yes, appendfsync always,
 // as deploy/redis.conf ships it; refundq runs with its durability check, as
-// shipped). A table per persistence.
+// shipped). A table per persistence, then the goals against both.
 // With --redis-addr it uses that server (database --redis-db) once, as it
 // is configured, deletes only its own keys, and the memory, command and
 // CPU figures include whatever else runs there.
@@ -101,20 +101,27 @@ func run(ctx context.Context, args []string, out, progress io.Writer) error {
 	fmt.Fprintf(out, "refund-bench %s: %s, GOMAXPROCS %d, %d CPUs; %d reps, arms interleaved (refundq, hand-rolled, bare, …)\n",
 		time.Now().Format("2006-01-02 15:04"), runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), cfg.reps)
 	start := time.Now()
+	var passes []pass
 	for _, p := range persist {
 		res := newResults()
+		passes = append(passes, pass{name: passNames[p], res: res})
 		err := runPass(ctx, cfg, p, res, out, progress)
 		res.print(out) // what was measured, even before an error
 		if err != nil {
 			return fmt.Errorf("persistence %s: %w", p, err)
 		}
 	}
+	fmt.Fprint(out, "\n## Goals (the issue's)\n\n")
+	printGoals(out, passes)
 	fmt.Fprintf(out, "\nwhole run: %s\n", time.Since(start).Round(time.Second))
 	return nil
 }
 
 // persistGiven is the one run on --redis-addr, as that server is configured.
 const persistGiven = "given"
+
+// passNames head each run's column of the goals table.
+var passNames = map[string]string{persistOff: "persistence off", persistDurable: "durable", persistGiven: "--redis-addr"}
 
 // runPass runs every scenario with the given persistence into res.
 func runPass(ctx context.Context, cfg config, persistence string, res *results, out, progress io.Writer) error {

@@ -88,6 +88,14 @@ func TestEveryScenarioPrintsItsRows(t *testing.T) {
 			t.Errorf("row %q lacks a hand-rolled or bare figure or ratio: %q", want, c)
 		}
 	}
+	// On --redis-addr the goals have one column pair; those at c=50 are
+	// not measured at c=2,5.
+	if c := cells(lineWith(table, "| drain, instant provider, c=50")); len(c) != 5 || c[3] != "not measured" {
+		t.Errorf("goals row of the drain is %q, want it not measured", c)
+	}
+	if c := cells(lineWith(table, "| bulk: refundq / concurrent asynq")); len(c) != 5 || c[3] == "not measured" {
+		t.Errorf("goals row of the bulk file is %q, want a figure", c)
+	}
 	if after := benchKeys(t, rdb); after > before {
 		t.Errorf("%d bench keys left in Redis (%d before)", after, before)
 	}
@@ -165,6 +173,41 @@ func TestTableShowsSpreadRatiosAndLoad(t *testing.T) {
 		got := cells(lineWith(out.String(), want[0]))
 		if len(got) != 7 || !slices.Equal(got[:6], want) || !strings.Contains(got[6], "–") {
 			t.Errorf("row %q is %q, want %q and a load range:\n%s", want[0], got, want, out.String())
+		}
+	}
+}
+
+func TestGoalsReadTheTaggedRowsOfEachPass(t *testing.T) {
+	pass1 := func(drainRatioOf100, pend1, pendK float64) *results {
+		r := newResults()
+		add := func(label, tag string, a arm, v float64) {
+			r.add(label, a, v)
+			r.tag(label, tag)
+		}
+		add("drain", tagDrain, refundq, drainRatioOf100)
+		add("drain", tagDrain, handRolled, 100)
+		add("commands", tagCommands, refundq, 24)
+		add("redis cpu", tagRedisCPU, refundq, 0.3)
+		add("redis cpu", tagRedisCPU, handRolled, 0.1)
+		add("bulk", tagBulk, refundq, 900)
+		add("bulk", tagBulk, handRolled, 1000)
+		add("pending 1", tagPend1, refundq, pend1)
+		add("pending k", tagPendK, refundq, pendK)
+		return r
+	}
+	var out bytes.Buffer
+	printGoals(&out, []pass{{"persistence off", pass1(62, 1400, 1420)}, {"durable", pass1(40, 1400, 1600)}})
+	for _, want := range [][]string{
+		{"drain, instant provider, c=50: refundq / hand-rolled", "0.31", "≥ 0.60", "0.62", "met", "0.40", "not met"},
+		{"200 ms provider, c=200: refundq / hand-rolled", "0.94", "≥ 0.97", "not measured", "—", "not measured", "—"},
+		{"Redis commands per refund (refundq, drain c=50)", "63", "≤ 25", "24.0", "met", "24.0", "met"},
+		{"Redis CPU per refund, refundq / hand-rolled (drain c=50)", "4.2×", "≤ 2×", "3.0×", "not met", "3.0×", "not met"},
+		{"bulk: refundq / concurrent asynq", "0.39", "≥ 0.80", "0.90", "met", "0.90", "met"},
+		{"bytes per pending refund (refundq), flat in polls", "3,254", "≤ 1,500, flat", "1,400 → 1,420", "met",
+			"1,400 → 1,600 (grows)", "not met"},
+	} {
+		if got := cells(lineWith(out.String(), want[0])); !slices.Equal(got, want) {
+			t.Errorf("goal %q is %q, want %q:\n%s", want[0], got, want, out.String())
 		}
 	}
 }

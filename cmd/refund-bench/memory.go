@@ -58,6 +58,8 @@ func (b *bench) memoryScenario(ctx context.Context) error {
 			polls[a] = p
 		}
 	}
+	b.res.tag(at1, tagPend1)
+	b.res.tag(atK, tagPendK)
 	b.res.note("\nMemory: the asynq arm is shown as hand-rolled; its tasks are the bare arm's too (the same payload, the same "+
 		"client). Pending refunds: polls every %s, worker c=50; hand-rolled: each poll is a task that schedules the next one "+
 		"(its handler makes no provider call: the bytes in Redis are the same). Measured (last rep) at a mean of %.2f and "+

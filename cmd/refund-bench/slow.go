@@ -26,6 +26,7 @@ func (b *bench) slowScenario(ctx context.Context) error {
 			b.res.add(fmt.Sprintf("worker peak RSS at c=%d (VmHWM, MB)", c), a, float64(r.peak)/(1<<20))
 		}
 	}
+	b.res.tag(label, tagSlow)
 	b.res.note("\nSlow provider: refundq and hand-rolled as in the drain (the same adapter and HTTP client, its pool sized to "+
 		"c=%d); no bare arm, as a no-op handler has no provider to wait for.", c)
 	return nil

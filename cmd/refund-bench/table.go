@@ -34,7 +34,8 @@ type row struct {
 	label   string
 	vals    [len(armNames)][]float64
 	loads   []float64
-	noRatio bool // the other arms' figures are about zero: a ratio would be noise
+	tag     string // names the row for the goals table
+	noRatio bool   // the other arms' figures are about zero: a ratio would be noise
 }
 
 // ratio is the median of refundq's figures over the median of other's;
@@ -77,6 +78,23 @@ func (r *results) noRatio(label string) {
 	if w := r.byKey[label]; w != nil {
 		w.noRatio = true
 	}
+}
+
+// tag names a row for the goals table.
+func (r *results) tag(label, tag string) {
+	if w := r.byKey[label]; w != nil {
+		w.tag = tag
+	}
+}
+
+// tagged returns the row tag names, or nil.
+func (r *results) tagged(tag string) *row {
+	for _, w := range r.rows {
+		if w.tag == tag {
+			return w
+		}
+	}
+	return nil
 }
 
 func (r *results) note(format string, args ...any) {
