@@ -44,7 +44,8 @@ var goals = []goal{
 			return "", false, false
 		}
 		v, ok := x.ratio(handRolled)
-		return fmt.Sprintf("%.1f×", v), v <= 2, ok
+		// Two decimals, as the other ratios: 2.02× must not show as a 2.0× that failed.
+		return fmt.Sprintf("%.2f×", v), v <= 2, ok
 	}},
 	{"bulk: refundq / concurrent asynq", "0.39", "≥ 0.80", ratioAtLeast(tagBulk, 0.80)},
 	{"bytes per pending refund (refundq), flat in polls", "3,254", "≤ 1,500, flat", pendingGoal},

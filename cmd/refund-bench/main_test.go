@@ -201,7 +201,7 @@ func TestGoalsReadTheTaggedRowsOfEachPass(t *testing.T) {
 		{"drain, instant provider, c=50: refundq / hand-rolled", "0.31", "≥ 0.60", "0.62", "met", "0.40", "not met"},
 		{"200 ms provider, c=200: refundq / hand-rolled", "0.94", "≥ 0.97", "not measured", "—", "not measured", "—"},
 		{"Redis commands per refund (refundq, drain c=50)", "63", "≤ 25", "24.0", "met", "24.0", "met"},
-		{"Redis CPU per refund, refundq / hand-rolled (drain c=50)", "4.2×", "≤ 2×", "3.0×", "not met", "3.0×", "not met"},
+		{"Redis CPU per refund, refundq / hand-rolled (drain c=50)", "4.2×", "≤ 2×", "3.00×", "not met", "3.00×", "not met"},
 		{"bulk: refundq / concurrent asynq", "0.39", "≥ 0.80", "0.90", "met", "0.90", "met"},
 		{"bytes per pending refund (refundq), flat in polls", "3,254", "≤ 1,500, flat", "1,400 → 1,420", "met",
 			"1,400 → 1,600 (grows)", "not met"},
