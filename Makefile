@@ -88,7 +88,7 @@ browser-test:
 # By hand: every scenario, refundq against a hand-rolled asynq v0.26 handler
 # (the same provider call) and a no-op one, arms interleaved, on a
 # redis-server of its own, once with persistence off and once durable as
-# deploy/redis.conf ships it; then the issue's goals. About 10-15 minutes on
+# deploy/redis.conf ships it; then the issue's goals. About 7-8 minutes on
 # 2 cores; `make bench BENCH_FLAGS="--reps 1 --only drain --persistence off"`
 # for less.
 BENCH_FLAGS ?=
