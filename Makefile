@@ -6,7 +6,7 @@
 # make browser-test: asynqmon at /monitoring and the review console at
 # /console in headless Chromium (Debian's `chromium` package, which .ci/run
 # installs where it is missing); not part of `make test`.
-# make bench: refundq against bare asynq, side by side (cmd/refund-bench).
+# make bench: refundq against hand-rolled and bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
 .PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
@@ -85,9 +85,12 @@ browser-test:
 	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \
 	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run 'InBrowser$$' -v ./api
 
-# By hand: every scenario against bare asynq v0.26 on a redis-server of its
-# own (persistence off), arms interleaved, a few minutes on 2 cores;
-# `make bench BENCH_FLAGS="--reps 5 --only drain"` for fewer or more.
+# By hand: every scenario, refundq against a hand-rolled asynq v0.26 handler
+# (the same provider call) and a no-op one, arms interleaved, on a
+# redis-server of its own, once with persistence off and once durable as
+# deploy/redis.conf ships it; then the issue's goals. About 7-8 minutes on
+# 2 cores; `make bench BENCH_FLAGS="--reps 1 --only drain --persistence off"`
+# for less.
 BENCH_FLAGS ?=
 bench:
 	bash .ci/redis-up --install-only

@@ -6,158 +6,28 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/worker"
 )
 
-// childEnv, set in a child's environment, makes the bench binary run one
-// worker (refundq's or a bare asynq server) instead of the bench: the
-// scenarios with several worker processes, and those that read a worker's
-// RSS, which must not include the other arm's or the simulator's memory.
-const childEnv = "REFUND_BENCH_CHILD"
-
-// childSpec is what a child runs.
-type childSpec struct {
-	arm    arm
-	addr   string
-	db     int
-	space  ns
-	conc   int
-	simURL string
-	http   bool // bare: each task makes the refund call to simURL (else a no-op)
-}
-
-func (s childSpec) args() []string {
-	return []string{"-arm", s.arm.String(), "-addr", s.addr, "-db", strconv.Itoa(s.db), "-prefix", s.space.prefix,
-		"-queue", s.space.queue, "-c", strconv.Itoa(s.conc), "-sim", s.simURL, "-http=" + strconv.FormatBool(s.http)}
-}
-
-// childMain builds the worker, says "ready" on stdout, starts it when a line
-// arrives on stdin, and shuts it down when stdin closes.
-func childMain(args []string) int {
-	fs := flag.NewFlagSet("child", flag.ContinueOnError)
-	armName := fs.String("arm", "", "refundq or bare")
-	var s childSpec
-	fs.StringVar(&s.addr, "addr", "", "")
-	fs.IntVar(&s.db, "db", 0, "")
-	fs.StringVar(&s.space.prefix, "prefix", "", "")
-	fs.StringVar(&s.space.queue, "queue", "", "")
-	fs.IntVar(&s.conc, "c", 10, "")
-	fs.StringVar(&s.simURL, "sim", "", "")
-	fs.BoolVar(&s.http, "http", false, "")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	opt := asynq.RedisClientOpt{Addr: s.addr, DB: s.db}
-	var start func() error
-	var shutdown func()
-	switch *armName {
-	case "refundq":
-		rdb := redis.NewClient(&redis.Options{Addr: s.addr, DB: s.db})
-		defer rdb.Close()
-		reg, err := registry(s.simURL, moyasarpg.Schedule, s.conc)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			return 1
-		}
-		w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: opt, RDB: rdb, Registry: reg, Prefix: s.space.prefix,
-			Queue: s.space.queue, Logger: quietLogger(), Concurrency: s.conc, PollInterval: time.Second})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "child:", err)
-			return 1
-		}
-		start, shutdown = w.Start, w.Shutdown
-	case "bare":
-		srv := bareServer(opt, s.space.queue, s.conc, time.Second)
-		var h asynq.Handler = asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
-		if s.http {
-			h = bareRefundCall(s.simURL, s.conc)
-		}
-		start, shutdown = func() error { return srv.Start(h) }, srv.Shutdown
-	default:
-		fmt.Fprintf(os.Stderr, "child: -arm %q: want refundq or bare\n", *armName)
-		return 2
-	}
-	fmt.Println("ready")
-	in := bufio.NewReader(os.Stdin)
-	if _, err := in.ReadString('\n'); err != nil {
-		return 0 // the bench went away before starting us
-	}
-	if err := start(); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	io.Copy(io.Discard, in)
-	shutdown()
-	return 0
-}
-
-// bareRefundCall is the bare arm's handler with a provider: the same refund
-// request the adapter makes, on a transport that keeps as many idle
-// connections as there are handlers (what a bare asynq service would be
-// tuned to), answer read and decoded.
-func bareRefundCall(simURL string, conc int) asynq.Handler {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = conc, conc
-	hc := &http.Client{Timeout: 20 * time.Second, Transport: tr}
-	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		var p struct {
-			RefundID    string `json:"refund_id"`
-			OrderID     string `json:"order_id"`
-			AmountMinor int64  `json:"amount_minor"`
-		}
-		if err := json.Unmarshal(t.Payload(), &p); err != nil {
-			return fmt.Errorf("payload: %v: %w", err, asynq.SkipRetry)
-		}
-		body, _ := json.Marshal(map[string]any{"amount": p.AmountMinor, "transaction_id": p.RefundID})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, simURL+"/v1/orders/"+url.PathEscape(p.OrderID)+"/refund", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+simKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		var order struct {
-			ID           string `json:"id"`
-			Transactions []struct {
-				ID     string `json:"id"`
-				Status string `json:"status"`
-			} `json:"transactions"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&order); err != nil {
-			return fmt.Errorf("answer: %w", err)
-		}
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("refund answered HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
-}
-
-// child is a running child process.
+// child is a running child worker process (see childMain).
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	done  chan error
+	cmd      *exec.Cmd
+	stdin    io.WriteCloser
+	replies  chan string   // its stdout lines after "ready", but "done"
+	finished chan struct{} // closed when it says "done"
+	exited   chan struct{} // closed when it has exited; then waitErr is set
+	waitErr  error
+	stopOnce sync.Once
 }
 
 func startChild(ctx context.Context, s childSpec) (*child, error) {
@@ -180,16 +50,33 @@ func startChild(ctx context.Context, s childSpec) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start child: %w", err)
 	}
-	c := &child{cmd: cmd, stdin: stdin, done: make(chan error, 1)}
+	c := &child{cmd: cmd, stdin: stdin, replies: make(chan string, 4), finished: make(chan struct{}), exited: make(chan struct{})}
 	ready := make(chan error, 1)
 	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err == nil && strings.TrimSpace(line) != "ready" {
-			err = fmt.Errorf("child said %q", line)
+		lines := bufio.NewScanner(stdout)
+		lines.Buffer(nil, 1<<20)
+		first := true
+		for lines.Scan() {
+			switch line := lines.Text(); {
+			case first:
+				first = false
+				if line == "ready" {
+					ready <- nil
+				} else {
+					ready <- fmt.Errorf("child said %q", line)
+				}
+			case line == "done":
+				close(c.finished)
+			default:
+				c.replies <- line
+			}
 		}
-		ready <- err
-		io.Copy(io.Discard, stdout)
-		c.done <- cmd.Wait()
+		if first {
+			ready <- errors.New("child exited before it was ready")
+		}
+		close(c.replies)
+		c.waitErr = cmd.Wait()
+		close(c.exited)
 	}()
 	select {
 	case err = <-ready:
@@ -208,6 +95,67 @@ func startChild(ctx context.Context, s childSpec) (*child, error) {
 func (c *child) start() error {
 	_, err := io.WriteString(c.stdin, "go\n")
 	return err
+}
+
+// waitFinished waits until the child says "done".
+func (c *child) waitFinished(ctx context.Context) error {
+	select {
+	case <-c.finished:
+		return nil
+	case <-c.exited:
+		return fmt.Errorf("child exited before it was done: %v", c.waitErr)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(waitLimit):
+		return fmt.Errorf("child not done after %s", waitLimit)
+	}
+}
+
+// stats asks the child for the round trips its clients made so far.
+func (c *child) stats() (childStats, error) {
+	var s childStats
+	if _, err := io.WriteString(c.stdin, "stats\n"); err != nil {
+		return s, err
+	}
+	select {
+	case line, ok := <-c.replies:
+		if !ok {
+			return s, errors.New("child exited before it reported its round trips")
+		}
+		return s, json.Unmarshal([]byte(line), &s)
+	case <-time.After(10 * time.Second):
+		return s, errors.New("child did not report its round trips within 10s")
+	}
+}
+
+// clkTck is the unit of the CPU times in /proc/<pid>/stat (USER_HZ, what
+// getconf CLK_TCK prints): 100 on every Linux Go runs on.
+const clkTck = 100
+
+// cpu returns the CPU time the child has used so far, user and system, of
+// every thread.
+func (c *child) cpu() (time.Duration, error) {
+	path := fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// after it come state (field 3) … utime (14) and stime (15).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("%s: no command name in %q", path, b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("%s: %d fields after the command name", path, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return time.Duration(utime+stime) * time.Second / clkTck, nil
 }
 
 // memory returns the child's resident set now and at its peak, in bytes.
@@ -229,14 +177,20 @@ func (c *child) memory() (rss, peak int64, err error) {
 	return rss, peak, nil
 }
 
-// stop closes the child's stdin, which shuts its worker down, and waits.
+// stop closes the child's stdin, which shuts its worker down, and waits;
+// only the first call does anything.
 func (c *child) stop() error {
-	c.stdin.Close()
-	select {
-	case err := <-c.done:
-		return err
-	case <-time.After(worker.ShutdownTimeout + 10*time.Second):
-		c.cmd.Process.Kill()
-		return errors.New("child did not stop; killed")
-	}
+	var err error
+	c.stopOnce.Do(func() {
+		c.stdin.Close()
+		select {
+		case <-c.exited:
+			err = c.waitErr
+		case <-time.After(worker.ShutdownTimeout + 10*time.Second):
+			c.cmd.Process.Kill()
+			<-c.exited
+			err = errors.New("child did not stop; killed")
+		}
+	})
+	return err
 }

@@ -26,7 +26,7 @@ import (
 // simKey is the simulator's API key: a made-up test key.
 const simKey = "sk_test_refund_bench"
 
-// bareType is the task type of the bare arm's tasks.
+// bareType is the task type of the hand-rolled and bare arms' tasks.
 const bareType = "bench:bare"
 
 // waitLimit bounds every wait for a drain to end, so a stuck arm fails the
@@ -84,12 +84,17 @@ func (l countingListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// registry is a worker's: Moyasar PG through the adapter with its default
-// HTTP client, at the simulator, its pool sized to the worker's concurrency
-// as refund-worker sizes it.
-func registry(simURL string, sched providers.Schedule, conc int) (*providers.Registry, error) {
+// adapter is the Moyasar PG adapter at the simulator with its default HTTP
+// client, its pool sized to the worker's concurrency as refund-worker sizes
+// it: refundq's provider, and the hand-rolled handler's.
+func adapter(simURL string, conc int) (*moyasarpg.Client, error) {
 	providers.PoolSize = max(conc, 10)
-	c, err := moyasarpg.New(moyasarpg.Config{BaseURL: simURL, APIKey: simKey})
+	return moyasarpg.New(moyasarpg.Config{BaseURL: simURL, APIKey: simKey})
+}
+
+// registry is a worker's: Moyasar PG through adapter.
+func registry(simURL string, sched providers.Schedule, conc int) (*providers.Registry, error) {
+	c, err := adapter(simURL, conc)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +137,7 @@ func rows(first, n int) []enqueue.Row {
 func (b *bench) enqueueRefunds(ctx context.Context, n ns, first, count int) error {
 	rdb := b.client(nil)
 	defer rdb.Close()
-	c := enqueue.New(b.asynqOpt(), rdb, enqueue.WithQueue(n.queue), enqueue.WithPrefix(n.prefix), enqueue.AcceptRedisLoss())
+	c := enqueue.New(b.asynqOpt(), rdb, b.enqueueOpts(n)...)
 	defer c.Close()
 	sum := c.EnqueueBulk(ctx, rows(first, count), enqueue.BulkOptions{Concurrency: 16})
 	if sum.Enqueued != count {
@@ -141,8 +146,8 @@ func (b *bench) enqueueRefunds(ctx context.Context, n ns, first, count int) erro
 	return nil
 }
 
-// bareTask is the bare arm's task for refund i: the same payload bytes as
-// refundq's task, an id of its own.
+// bareTask is the hand-rolled and bare arms' task for refund i: the same
+// payload bytes as refundq's task, an id of its own.
 func bareTask(i int, id, queue string) (*asynq.Task, error) {
 	payload, err := tasks.EncodeRefund(refund(i))
 	if err != nil {
@@ -151,7 +156,7 @@ func bareTask(i int, id, queue string) (*asynq.Task, error) {
 	return asynq.NewTask(bareType, payload, asynq.TaskID(id), asynq.Queue(queue)), nil
 }
 
-// enqueueBare enqueues the bare tasks of refunds first… first+count-1 from
+// enqueueBare enqueues the bareTasks of refunds first… first+count-1 from
 // conc goroutines and returns how many asynq refused as already there.
 func enqueueBare(ctx context.Context, ac *asynq.Client, queue string, first, count, conc int) (conflicts int64, err error) {
 	work := make(chan int)
@@ -245,8 +250,8 @@ func checkSucceeded(ctx context.Context, st *store.Store, count int) error {
 	return nil
 }
 
-// waitQueueDone waits until a bare queue holds no task left to run (bare
-// tasks are deleted once done). It reads asynq v0.26's own lists and sets,
+// waitQueueDone waits until an asynq queue holds no task left to run (tasks
+// without a retention are deleted once done). It reads asynq v0.26's own lists and sets,
 // in one pipelined round trip: the Inspector's queue summary runs two scripts
 // and samples memory, which would load the Redis being measured. gate, when
 // not nil, must reach count first.
@@ -263,10 +268,10 @@ func waitQueueDone(ctx context.Context, rdb *redis.Client, queue string, count i
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("bare queue %s: %w", queue, err)
+				return fmt.Errorf("queue %s: %w", queue, err)
 			}
 			if archived.Val() > 0 {
-				return fmt.Errorf("%d bare tasks archived", archived.Val())
+				return fmt.Errorf("%d tasks archived", archived.Val())
 			}
 			if pending.Val()+active.Val()+scheduled.Val()+retry.Val() == 0 {
 				return nil
@@ -278,11 +283,11 @@ func waitQueueDone(ctx context.Context, rdb *redis.Client, queue string, count i
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("bare tasks not done after %s", waitLimit)
+	return fmt.Errorf("tasks not done after %s", waitLimit)
 }
 
-// bareServer is a bare asynq server on queue, polling as often as the
-// refundq worker does.
+// bareServer is an asynq server on queue with asynq's defaults (retries
+// too), polling as often as the refundq worker does.
 func bareServer(opt asynq.RedisConnOpt, queue string, conc int, poll time.Duration) *asynq.Server {
 	return asynq.NewServer(opt, asynq.Config{Concurrency: conc, Queues: map[string]int{queue: 1},
 		LogLevel: asynq.WarnLevel, DelayedTaskCheckInterval: poll, TaskCheckInterval: poll})

@@ -2,180 +2,216 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/store"
-	"github.com/refundq/refundq/worker"
 )
 
-// drainRun is what one arm's drain measured.
-type drainRun struct {
-	rate     float64          // tasks/s
-	trips    int64            // client round trips, every client of the arm
-	ownTrips int64            // of which refundq's own go-redis client
-	sent     map[string]int64 // round trips by command (or "pipeline")
-	calls    map[string]int64 // INFO commandstats delta
-	conns    int64            // TCP connections the simulator accepted
-}
-
 // drainScenario: scenario 1 (drain N at each concurrency) and scenario 3
-// (Redis work per refund, taken from the drains at the first concurrency).
+// (Redis and CPU work per refund), every arm's worker a child process.
 func (b *bench) drainScenario(ctx context.Context) error {
 	n := b.cfg.drainN
-	for ci, c := range b.cfg.drainC {
-		label := fmt.Sprintf("drain %s, instant simulator, c=%d (tasks/s)", thousands(int64(n)), c)
-		var last [2]drainRun
+	detailC := b.cfg.drainC[len(b.cfg.drainC)-1] // whose commands the notes list: c=50 when it runs
+	if slices.Contains(b.cfg.drainC, goalConc) {
+		detailC = goalConc
+	}
+	var last [len(armNames)]drainRun
+	for _, c := range b.cfg.drainC {
+		rate := fmt.Sprintf("drain %s, instant simulator, c=%d (tasks/s)", thousands(int64(n)), c)
+		cpu := fmt.Sprintf("  worker CPU per refund, c=%d (ms)", c)
+		redisCPU := fmt.Sprintf("  Redis CPU per refund, c=%d (ms)", c)
+		commands := fmt.Sprintf("  commands executed in Redis per refund, c=%d (INFO commandstats)", c)
+		trips := fmt.Sprintf("  client→Redis round trips per refund, c=%d (go-redis hooks)", c)
+		ownTrips := fmt.Sprintf("    of which refundq's own client, c=%d (the rest: asynq's)", c)
+		conns := fmt.Sprintf("  TCP connections opened to the provider, c=%d", c)
 		for rep := 1; rep <= b.cfg.reps; rep++ {
-			for _, a := range []arm{refundq, bare} {
-				var r drainRun
-				var err error
-				if a == refundq {
-					r, err = b.drainRefundq(ctx, n, c)
-				} else {
-					r, err = b.drainBare(ctx, n, c)
-				}
+			for _, a := range []arm{refundq, handRolled, bare} {
+				r, err := b.childDrain(ctx, a, n, 1, c, 0)
 				if err != nil {
 					return fmt.Errorf("%s arm, c=%d: %w", a, c, err)
 				}
 				b.logf("drain c=%d rep %d %s: %.0f tasks/s", c, rep, a, r.rate)
-				b.res.add(label, a, r.rate)
+				b.res.add(rate, a, r.rate)
+				b.res.add(cpu, a, perRefundMS(r.workerCPU, n))
+				b.res.add(redisCPU, a, perRefundMS(r.redisCPU, n))
+				b.res.add(commands, a, float64(sum(r.calls))/float64(n))
+				b.res.add(trips, a, float64(r.stats.Trips)/float64(n))
 				if a == refundq {
-					b.res.add(fmt.Sprintf("TCP connections opened to the provider, drain c=%d", c), a, float64(r.conns))
+					b.res.add(ownTrips, a, float64(r.stats.OwnTrips)/float64(n))
 				}
-				if ci == 0 {
-					b.res.add("client→Redis round trips per refund (go-redis hooks)", a, float64(r.trips)/float64(n))
-					if a == refundq {
-						b.res.add("  of which refundq's own client (the rest: asynq's)", a, float64(r.ownTrips)/float64(n))
-					}
-					b.res.add("commands executed in Redis per refund (INFO commandstats)", a, float64(sum(r.calls))/float64(n))
+				if a != bare {
+					b.res.add(conns, a, float64(r.conns))
 				}
-				last[a] = r
+				if c == detailC {
+					last[a] = r
+				}
 			}
 		}
-		if ci == 0 {
-			b.res.note("\nDrain: refunds enqueued first (untimed), timed from the worker's start until every refund is final; " +
-				"bare: a no-op handler on an asynq server of the same concurrency and poll intervals, tasks with the same payload bytes.")
-			b.res.note("\nRedis work per refund, drain c=%d, last rep (round trips counted by go-redis hooks on every client, asynq's too; "+
-				"commandstats include commands run inside scripts):", c)
-			for _, a := range []arm{refundq, bare} {
-				b.res.note("  %-7s round trips: %s", a, top(last[a].sent, n, 8))
-				b.res.note("  %-7s commands:    %s", a, top(last[a].calls, n, 10))
-			}
+		if c == goalConc {
+			b.res.tag(rate, tagDrain)
+			b.res.tag(commands, tagCommands)
+			b.res.tag(redisCPU, tagRedisCPU)
 		}
+	}
+	b.res.note("\nDrain: refunds (tasks) enqueued first, untimed. Each arm's worker is a child process of the bench; the simulator " +
+		"and the timing stay in the bench. Timed from the worker's start until every refund is final (refundq: read from its " +
+		"store, once a second until the simulator has answered every refund, then every millisecond) or until the child has " +
+		"seen every task succeed (hand-rolled, bare: no reading of Redis). hand-rolled: an asynq handler that decodes the task " +
+		"and calls refundq's Moyasar PG adapter, with its HTTP client (the order read refundq's worker makes before a send, " +
+		"then the refund), returning an error for anything but success so asynq's default retries apply; bare: a no-op " +
+		"handler; both on an asynq server of the same concurrency and poll intervals, tasks with the same payload bytes. " +
+		"Worker CPU: the child's utime+stime over the drain (/proc/<pid>/stat, in 10 ms ticks). Redis CPU: used_cpu_user+" +
+		"used_cpu_sys over the drain (INFO cpu), the bench's own reads included. Round trips: counted by go-redis hooks on " +
+		"every client of the child, asynq's too, reported by the child at the end of the drain (its start-up included).")
+	b.res.note("\nRedis work per refund, drain c=%d, last rep (commandstats include the commands run inside scripts):", detailC)
+	for _, a := range []arm{refundq, handRolled, bare} {
+		b.res.note("  %-11s round trips: %s", a, top(last[a].stats.Sent, n, 8))
+		b.res.note("  %-11s commands:    %s", a, top(last[a].calls, n, 10))
 	}
 	return nil
 }
 
-func (b *bench) drainRefundq(ctx context.Context, n, c int) (drainRun, error) {
-	space := b.newNS()
-	defer b.cleanup(space)
-	sim, err := startSim(0)
-	if err != nil {
-		return drainRun{}, err
-	}
-	defer sim.close()
-	if err := b.enqueueRefunds(ctx, space, 0, n); err != nil {
-		return drainRun{}, err
-	}
-	reg, err := registry(sim.url, moyasarpg.Schedule, c)
-	if err != nil {
-		return drainRun{}, err
-	}
-	own, asy := newTripCounter(), newTripCounter()
-	rdb := b.client(own)
-	defer rdb.Close()
-	w, err := worker.New(worker.Config{AcceptRedisLoss: true, Redis: countedOpt{b.asynqOpt(), asy}, RDB: rdb, Registry: reg,
-		Prefix: space.prefix, Queue: space.queue, Logger: quietLogger(), Concurrency: c, PollInterval: time.Second})
-	if err != nil {
-		return drainRun{}, err
-	}
-	st := store.New(b.admin, space.prefix)
-	before, err := commandCalls(ctx, b.admin)
-	if err != nil {
-		return drainRun{}, err
-	}
-	o0, s0 := own.snapshot()
-	a0, sa0 := asy.snapshot()
-	start := time.Now()
-	if err := w.Start(); err != nil {
-		return drainRun{}, err
-	}
-	err = waitFinal(ctx, st, n, &sim.posts)
-	elapsed := time.Since(start)
-	after, ierr := commandCalls(ctx, b.admin)
-	o1, s1 := own.snapshot()
-	a1, sa1 := asy.snapshot()
-	w.Shutdown()
-	if err != nil {
-		return drainRun{}, err
-	}
-	if ierr != nil {
-		return drainRun{}, ierr
-	}
-	if err := checkSucceeded(ctx, st, n); err != nil {
-		return drainRun{}, err
-	}
-	sent := callsSince(s0, s1)
-	for k, v := range callsSince(sa0, sa1) {
-		sent[k] += v
-	}
-	return drainRun{rate: float64(n) / elapsed.Seconds(), trips: (o1 - o0) + (a1 - a0), ownTrips: o1 - o0,
-		sent: sent, calls: callsSince(before, after), conns: sim.accepts.Load()}, nil
+func perRefundMS(d time.Duration, n int) float64 {
+	return float64(d) / float64(time.Millisecond) / float64(n)
 }
 
-func (b *bench) drainBare(ctx context.Context, n, c int) (drainRun, error) {
+// drainRun is what one drain by child worker processes measured, from the
+// children's start to the end of the drain.
+type drainRun struct {
+	rate      float64          // tasks (refunds) per second
+	workerCPU time.Duration    // every child's, user and system
+	redisCPU  time.Duration    // the server's, user and system
+	calls     map[string]int64 // INFO commandstats delta
+	stats     childStats       // round trips, every child's
+	conns     int64            // TCP connections the simulator accepted
+	rss, peak int64            // of the first child, at the end
+}
+
+// gauge is what childDrain reads before and after a drain.
+type gauge struct {
+	workerCPU, redisCPU time.Duration
+	calls               map[string]int64
+}
+
+func (b *bench) gauge(ctx context.Context, kids []*child) (gauge, error) {
+	var g gauge
+	for _, k := range kids {
+		t, err := k.cpu()
+		if err != nil {
+			return g, err
+		}
+		g.workerCPU += t
+	}
+	var err error
+	if g.redisCPU, err = redisCPU(ctx, b.admin); err != nil {
+		return g, err
+	}
+	g.calls, err = commandCalls(ctx, b.admin)
+	return g, err
+}
+
+// childDrain enqueues n refunds (or their tasks), starts procs child
+// workers of arm a and concurrency c, and times them from "go" until every
+// refund is final (every task done). The simulator answers after delay.
+func (b *bench) childDrain(ctx context.Context, a arm, n, procs, c int, delay time.Duration) (drainRun, error) {
+	var r drainRun
 	space := b.newNS()
 	defer b.cleanup(space)
-	ac := asynq.NewClient(b.asynqOpt())
-	_, err := enqueueBare(ctx, ac, space.queue, 0, n, 16)
-	ac.Close()
+	sim, err := startSim(delay)
 	if err != nil {
-		return drainRun{}, err
+		return r, err
 	}
-	tc := newTripCounter()
-	srv := bareServer(countedOpt{b.asynqOpt(), tc}, space.queue, c, time.Second)
-	var done atomic.Int64
-	finished := make(chan struct{})
-	handler := asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
-		if done.Add(1) == int64(n) {
-			close(finished)
+	defer sim.close()
+	if a == refundq {
+		err = b.enqueueRefunds(ctx, space, 0, n)
+	} else {
+		ac := asynq.NewClient(b.asynqOpt())
+		_, err = enqueueBare(ctx, ac, space.queue, 0, n, 16)
+		ac.Close()
+	}
+	if err != nil {
+		return r, err
+	}
+	spec := childSpec{arm: a, addr: b.addr, db: b.db, space: space, conc: c, simURL: sim.url, acceptLoss: b.acceptLoss}
+	if procs == 1 && a != refundq {
+		spec.doneAt = n
+	}
+	var kids []*child
+	defer func() {
+		for _, k := range kids {
+			k.stop()
 		}
-		return nil
-	})
-	before, err := commandCalls(ctx, b.admin)
+	}()
+	for range procs {
+		k, err := startChild(ctx, spec)
+		if err != nil {
+			return r, err
+		}
+		kids = append(kids, k)
+	}
+	st := store.New(b.admin, space.prefix)
+	before, err := b.gauge(ctx, kids)
 	if err != nil {
-		return drainRun{}, err
+		return r, err
 	}
-	t0, s0 := tc.snapshot()
 	start := time.Now()
-	if err := srv.Start(handler); err != nil {
-		return drainRun{}, err
+	for _, k := range kids {
+		if err := k.start(); err != nil {
+			return r, err
+		}
 	}
-	select {
-	case <-finished:
-	case <-ctx.Done():
-	case <-time.After(waitLimit):
+	switch {
+	case a == refundq:
+		err = waitFinal(ctx, st, n, &sim.posts)
+	case spec.doneAt > 0:
+		err = kids[0].waitFinished(ctx)
+	case a == handRolled:
+		err = waitQueueDone(ctx, b.admin, space.queue, n, &sim.posts)
+	default:
+		err = waitQueueDone(ctx, b.admin, space.queue, n, nil)
 	}
 	elapsed := time.Since(start)
-	after, ierr := commandCalls(ctx, b.admin)
-	t1, s1 := tc.snapshot()
-	srv.Shutdown()
-	if done.Load() < int64(n) {
-		return drainRun{}, fmt.Errorf("%d of %d bare tasks ran (%v)", done.Load(), n, ctx.Err())
+	if err != nil {
+		return r, err
 	}
-	if ierr != nil {
-		return drainRun{}, ierr
+	after, err := b.gauge(ctx, kids)
+	if err != nil {
+		return r, err
 	}
-	return drainRun{rate: float64(n) / elapsed.Seconds(), trips: t1 - t0, sent: callsSince(s0, s1),
-		calls: callsSince(before, after)}, nil
+	r = drainRun{rate: float64(n) / elapsed.Seconds(), workerCPU: after.workerCPU - before.workerCPU,
+		redisCPU: after.redisCPU - before.redisCPU, calls: callsSince(before.calls, after.calls),
+		stats: childStats{Sent: map[string]int64{}}, conns: sim.accepts.Load()}
+	for _, k := range kids {
+		s, err := k.stats()
+		if err != nil {
+			return r, err
+		}
+		r.stats.Trips, r.stats.OwnTrips = r.stats.Trips+s.Trips, r.stats.OwnTrips+s.OwnTrips
+		for name, v := range s.Sent {
+			r.stats.Sent[name] += v
+		}
+	}
+	if r.rss, r.peak, err = kids[0].memory(); err != nil {
+		return r, err
+	}
+	var stopErr error
+	for _, k := range kids {
+		stopErr = errors.Join(stopErr, k.stop())
+	}
+	if stopErr != nil {
+		return r, stopErr
+	}
+	if a == refundq {
+		return r, checkSucceeded(ctx, st, n)
+	}
+	return r, nil
 }
 
 func sum(m map[string]int64) int64 {

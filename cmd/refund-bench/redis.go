@@ -19,9 +19,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisServer is the bench's own redis-server: without persistence by
-// default, so the figures are about CPU and round trips; with an AOF fsynced
-// every second or before every reply (--appendfsync), what durability costs.
+// redisServer is the bench's own redis-server: without persistence, so the
+// figures are about CPU and round trips, or durable as deploy/redis.conf
+// ships it (an AOF fsynced before every reply), so they show what
+// durability costs.
 type redisServer struct {
 	addr   string
 	dir    string
@@ -29,7 +30,13 @@ type redisServer struct {
 	exited chan struct{}
 }
 
-func startRedis(fsync string) (*redisServer, error) {
+// Persistence settings of the bench's own Redis.
+const (
+	persistOff     = "off"     // appendonly no
+	persistDurable = "durable" // appendonly yes, appendfsync always: deploy/redis.conf's
+)
+
+func startRedis(persistence string) (*redisServer, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, errors.New("redis-server not found: install it (apt-get install -y redis-server) or pass --redis-addr")
@@ -45,9 +52,10 @@ func startRedis(fsync string) (*redisServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// No AOF rewrite in the middle of a measure.
 	persist := []string{"--appendonly", "no"}
-	if fsync != "off" {
-		persist = []string{"--appendonly", "yes", "--appendfsync", fsync, "--auto-aof-rewrite-percentage", "0"}
+	if persistence == persistDurable {
+		persist = []string{"--appendonly", "yes", "--appendfsync", "always", "--auto-aof-rewrite-percentage", "0"}
 	}
 	cmd := exec.Command(bin, append([]string{"--bind", "127.0.0.1", "--port", port, "--dir", dir,
 		"--save", "", "--logfile", filepath.Join(dir, "redis.log")}, persist...)...)
@@ -128,6 +136,21 @@ func callsSince(before, after map[string]int64) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// redisCPU returns the CPU time the server has used, user and system
+// (INFO cpu), of its main thread and the others.
+func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
+	m, err := info(ctx, rdb, "cpu")
+	if err != nil {
+		return 0, err
+	}
+	user, err1 := strconv.ParseFloat(m["used_cpu_user"], 64)
+	sys, err2 := strconv.ParseFloat(m["used_cpu_sys"], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("INFO cpu: %w", err)
+	}
+	return time.Duration((user + sys) * float64(time.Second)), nil
 }
 
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {

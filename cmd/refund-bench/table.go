@@ -14,19 +14,41 @@ import (
 type arm int
 
 const (
-	refundq arm = iota
-	bare
+	refundq    arm = iota // refundq's worker (or enqueue client)
+	handRolled            // an asynq handler making the same provider call through the same adapter
+	bare                  // an asynq handler doing nothing
 )
 
-func (a arm) String() string { return [...]string{"refundq", "bare"}[a] }
+var armNames = [...]string{"refundq", "hand-rolled", "bare"}
+
+func (a arm) String() string { return armNames[a] }
+
+func parseArm(s string) (arm, bool) {
+	i := slices.Index(armNames[:], s)
+	return arm(i), i >= 0
+}
 
 // row is one measure: every repetition's value per arm, and the 1-minute
 // load average when each was taken.
 type row struct {
 	label   string
-	vals    [2][]float64
+	vals    [len(armNames)][]float64
 	loads   []float64
-	noRatio bool // the bare figure is about zero: a ratio would be noise
+	tag     string // names the row for the goals table
+	noRatio bool   // the other arms' figures are about zero: a ratio would be noise
+}
+
+// ratio is the median of refundq's figures over the median of other's;
+// ok false when either has none, or the row has no ratios.
+func (x *row) ratio(other arm) (float64, bool) {
+	if x.noRatio || len(x.vals[refundq]) == 0 || len(x.vals[other]) == 0 {
+		return 0, false
+	}
+	d := median(x.vals[other])
+	if math.Abs(d) < 1e-9 {
+		return 0, false
+	}
+	return median(x.vals[refundq]) / d, true
 }
 
 // results collects rows in the order they are first measured, and notes to
@@ -51,11 +73,28 @@ func (r *results) add(label string, a arm, v float64) {
 	w.loads = append(w.loads, load1())
 }
 
-// noRatio marks a measure whose bare figure is about zero.
+// noRatio marks a measure whose other figures are about zero.
 func (r *results) noRatio(label string) {
 	if w := r.byKey[label]; w != nil {
 		w.noRatio = true
 	}
+}
+
+// tag names a row for the goals table.
+func (r *results) tag(label, tag string) {
+	if w := r.byKey[label]; w != nil {
+		w.tag = tag
+	}
+}
+
+// tagged returns the row tag names, or nil.
+func (r *results) tagged(tag string) *row {
+	for _, w := range r.rows {
+		if w.tag == tag {
+			return w
+		}
+	}
+	return nil
 }
 
 func (r *results) note(format string, args ...any) {
@@ -64,18 +103,36 @@ func (r *results) note(format string, args ...any) {
 
 // print writes the table as Markdown, then the notes.
 func (r *results) print(w io.Writer) {
-	lines := [][]string{{"measure", "refundq min / median / max", "bare min / median / max", "ratio", "load1"}}
-	for _, x := range r.rows {
-		ratio := "—"
-		if len(x.vals[refundq]) > 0 && len(x.vals[bare]) > 0 && !x.noRatio {
-			if b := median(x.vals[bare]); math.Abs(b) >= 1e-9 {
-				ratio = fmt.Sprintf("%.2f", median(x.vals[refundq])/b)
-			}
-		}
-		whole := !slices.ContainsFunc(slices.Concat(x.vals[refundq], x.vals[bare]), func(f float64) bool { return f != math.Trunc(f) })
-		lines = append(lines, []string{x.label, spread(x.vals[refundq], whole), spread(x.vals[bare], whole), ratio,
-			fmt.Sprintf("%.2f–%.2f", slices.Min(x.loads), slices.Max(x.loads))})
+	head := []string{"measure"}
+	for _, a := range armNames {
+		head = append(head, a+" min / median / max")
 	}
+	lines := [][]string{append(head, "refundq / hand-rolled", "refundq / bare", "load1")}
+	for _, x := range r.rows {
+		whole := !slices.ContainsFunc(slices.Concat(x.vals[:]...), func(f float64) bool { return f != math.Trunc(f) })
+		l := []string{x.label}
+		for a := range armNames {
+			l = append(l, spread(x.vals[a], whole))
+		}
+		for _, other := range []arm{handRolled, bare} {
+			ratio := "—"
+			if v, ok := x.ratio(other); ok {
+				ratio = fmt.Sprintf("%.2f", v)
+			}
+			l = append(l, ratio)
+		}
+		lines = append(lines, append(l, fmt.Sprintf("%.2f–%.2f", slices.Min(x.loads), slices.Max(x.loads))))
+	}
+	markdown(w, lines)
+	fmt.Fprintln(w, "\nratios: refundq's median / the other arm's median. load1: the 1-minute load average (/proc/loadavg) as each figure of the row was taken, lowest–highest.")
+	for _, n := range r.notes {
+		fmt.Fprintln(w, n)
+	}
+}
+
+// markdown writes lines as a Markdown table, the first line its header:
+// the first column left-aligned, the others right-aligned.
+func markdown(w io.Writer, lines [][]string) {
 	width := make([]int, len(lines[0]))
 	for _, l := range lines {
 		for i, c := range l {
@@ -100,10 +157,6 @@ func (r *results) print(w io.Writer) {
 			}
 			fmt.Fprintln(w, b.String()+"|")
 		}
-	}
-	fmt.Fprintln(w, "\nratio: refundq's median / bare's median. load1: the 1-minute load average (/proc/loadavg) as each figure of the row was taken, lowest–highest.")
-	for _, n := range r.notes {
-		fmt.Fprintln(w, n)
 	}
 }
 
@@ -130,15 +183,18 @@ func median(v []float64) float64 {
 }
 
 // num formats a figure: from 100 up (or whole) without decimals, thousands
-// separated; smaller ones with one or two.
+// separated; smaller ones with one or two (three below 0.1, so a CPU time
+// of a few microseconds does not print as 0.00).
 func num(f float64, whole bool) string {
 	switch a := math.Abs(f); {
 	case a >= 100 || whole:
 		return thousands(int64(math.Round(f)))
 	case a >= 10:
 		return strconv.FormatFloat(f, 'f', 1, 64)
-	default:
+	case a >= 0.1 || a == 0:
 		return strconv.FormatFloat(f, 'f', 2, 64)
+	default:
+		return strconv.FormatFloat(f, 'f', 3, 64)
 	}
 }
 
