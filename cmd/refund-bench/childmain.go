@@ -37,6 +37,7 @@ type childSpec struct {
 	conc       int
 	simURL     string
 	acceptLoss bool // refundq: run on a Redis that promises nothing (persistence off)
+	read       bool // hand-rolled: read the order before the refund, as refundq's adapter does
 	// doneAt: the child says "done" once this many tasks succeeded in it,
 	// so the bench ends a drain without reading Redis; 0 never (refundq's
 	// end is read from its store, and with several children each sees a
@@ -47,7 +48,7 @@ type childSpec struct {
 func (s childSpec) args() []string {
 	return []string{"-arm", s.arm.String(), "-addr", s.addr, "-db", strconv.Itoa(s.db), "-prefix", s.space.prefix,
 		"-queue", s.space.queue, "-c", strconv.Itoa(s.conc), "-sim", s.simURL,
-		"-accept-loss=" + strconv.FormatBool(s.acceptLoss), "-done-at", strconv.Itoa(s.doneAt)}
+		"-accept-loss=" + strconv.FormatBool(s.acceptLoss), "-read=" + strconv.FormatBool(s.read), "-done-at", strconv.Itoa(s.doneAt)}
 }
 
 // childStats is what a child reports when asked: the round trips its
@@ -72,6 +73,7 @@ func childMain(args []string) int {
 	fs.IntVar(&s.conc, "c", 10, "")
 	fs.StringVar(&s.simURL, "sim", "", "")
 	fs.BoolVar(&s.acceptLoss, "accept-loss", false, "")
+	fs.BoolVar(&s.read, "read", true, "")
 	fs.IntVar(&s.doneAt, "done-at", 0, "")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -145,7 +147,7 @@ func childWorker(s childSpec, own, asy *tripCounter, done func()) (start func() 
 		if err != nil {
 			return nil, nil, err
 		}
-		h = handRolledHandler(p)
+		h = handRolledHandler(p, s.read)
 	}
 	if s.doneAt > 0 {
 		h = announce(h, s.doneAt, done)
@@ -162,7 +164,7 @@ func childWorker(s childSpec, own, asy *tripCounter, done func()) (start func() 
 // success, so asynq's default retries apply. No record, no lease, no
 // reconciliation of an unknown answer: what refundq adds is what the ratio
 // prices.
-func handRolledHandler(p providers.Provider) asynq.Handler {
+func handRolledHandler(p providers.Provider, read bool) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		r, err := tasks.DecodeRefund(t.Payload())
 		if err != nil {
@@ -173,7 +175,7 @@ func handRolledHandler(p providers.Provider) asynq.Handler {
 		if n, ok := asynq.GetRetryCount(ctx); ok {
 			req.Attempt = n + 1
 		}
-		if pr, ok := p.(providers.Preparer); ok {
+		if pr, ok := p.(providers.Preparer); ok && read {
 			before, out, ok := pr.Prepare(ctx, req)
 			if !ok {
 				return fmt.Errorf("refund %s: reading the order: %s", r.RefundID, out)
@@ -197,4 +199,12 @@ func announce(h asynq.Handler, n int, done func()) asynq.Handler {
 		}
 		return err
 	})
+}
+
+// handRolledCalls says what the hand-rolled handler calls.
+func handRolledCalls(read bool) string {
+	if read {
+		return "the order read refundq's worker makes before a send, then the refund: --hand-rolled-read=false for the refund alone"
+	}
+	return "the refund call alone, where refundq's worker reads the order first (--hand-rolled-read=false)"
 }

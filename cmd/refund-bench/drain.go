@@ -60,15 +60,14 @@ func (b *bench) drainScenario(ctx context.Context) error {
 			b.res.tag(redisCPU, tagRedisCPU)
 		}
 	}
-	b.res.note("\nDrain: refunds (tasks) enqueued first, untimed. Each arm's worker is a child process of the bench; the simulator " +
-		"and the timing stay in the bench. Timed from the worker's start until every refund is final (refundq: read from its " +
-		"store, once a second until the simulator has answered every refund, then every millisecond) or until the child has " +
-		"seen every task succeed (hand-rolled, bare: no reading of Redis). hand-rolled: an asynq handler that decodes the task " +
-		"and calls refundq's Moyasar PG adapter, with its HTTP client (the order read refundq's worker makes before a send, " +
-		"then the refund), returning an error for anything but success so asynq's default retries apply; bare: a no-op " +
-		"handler; both on an asynq server of the same concurrency and poll intervals, tasks with the same payload bytes. " +
-		"Worker CPU: the child's utime+stime over the drain (/proc/<pid>/stat, in 10 ms ticks). Redis CPU: used_cpu_user+" +
-		"used_cpu_sys over the drain (INFO cpu), the bench's own reads included. Round trips: counted by go-redis hooks on " +
+	b.res.note("%s", "\nDrain: refunds (tasks) enqueued first, untimed. Each arm's worker is a child process of the bench; the simulator "+
+		"and the timing stay in the bench. Timed from the worker's start until every refund is final (refundq: read from its "+
+		"store, once a second until the simulator has answered every refund, then every millisecond) or until the child has "+
+		"seen every task succeed (hand-rolled, bare: no reading of Redis). hand-rolled: an asynq handler that decodes the task "+
+		"and calls refundq's Moyasar PG adapter, with its HTTP client ("+handRolledCalls(b.cfg.handRolledRead)+"), returning an error for anything but success so asynq's default retries apply; bare: a no-op "+
+		"handler; both on an asynq server of the same concurrency and poll intervals, tasks with the same payload bytes. "+
+		"Worker CPU: the child's utime+stime over the drain (/proc/<pid>/stat, in 10 ms ticks). Redis CPU: used_cpu_user+"+
+		"used_cpu_sys over the drain (INFO cpu), the bench's own reads included. Round trips: counted by go-redis hooks on "+
 		"every client of the child, asynq's too, reported by the child at the end of the drain (its start-up included).")
 	b.res.note("\nRedis work per refund, drain c=%d, last rep (commandstats include the commands run inside scripts):", detailC)
 	for _, a := range []arm{refundq, handRolled, bare} {
@@ -139,7 +138,7 @@ func (b *bench) childDrain(ctx context.Context, a arm, n, procs, c int, delay ti
 	if err != nil {
 		return r, err
 	}
-	spec := childSpec{arm: a, addr: b.addr, db: b.db, space: space, conc: c, simURL: sim.url, acceptLoss: b.acceptLoss}
+	spec := childSpec{arm: a, addr: b.addr, db: b.db, space: space, conc: c, simURL: sim.url, acceptLoss: b.acceptLoss, read: b.cfg.handRolledRead}
 	if procs == 1 && a != refundq {
 		spec.doneAt = n
 	}

@@ -64,6 +64,10 @@ type config struct {
 	slowN     int
 	slowC     int
 	slowDelay time.Duration
+	// handRolledRead: the hand-rolled handler reads the order before the
+	// refund, as refundq's Moyasar PG adapter does (its refund call carries
+	// no currency); false: the refund call alone.
+	handRolledRead bool
 
 	bulkN int
 	bulkC int
@@ -185,6 +189,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.slowN, "slow", 4000, "refunds through the slow provider")
 	fs.IntVar(&c.slowC, "slow-c", 200, "worker concurrency with the slow provider")
 	fs.DurationVar(&c.slowDelay, "slow-delay", 200*time.Millisecond, "how long the slow provider takes to answer")
+	fs.BoolVar(&c.handRolledRead, "hand-rolled-read", true, "the hand-rolled handler reads the order before the refund, as refundq's adapter does (false: the refund call alone)")
 	fs.IntVar(&c.bulkN, "bulk", 10000, "rows of the bulk file (the issue's figure is for 100000)")
 	fs.IntVar(&c.bulkC, "bulk-c", 16, "goroutines enqueueing the bulk file")
 	fs.IntVar(&c.memQueued, "mem-queued", 5000, "refunds queued to measure Redis memory")
