@@ -164,8 +164,10 @@ func (s *Store) CreateMany(ctx context.Context, refunds []NewRefund) []CreateRes
 		err = fmt.Errorf("%d replies for %d refunds", len(replies), len(sent))
 	}
 	if err != nil {
+		// The script may have run before the error reached us (a timeout):
+		// the refund may exist, and sending it again answers with its record.
 		for _, i := range sent {
-			out[i].Err = fmt.Errorf("store: create refund %s: %w", refunds[i].Refund.RefundID, err)
+			out[i].Err = fmt.Errorf("store: create refund %s (it may have been created: enqueueing it again is safe): %w", refunds[i].Refund.RefundID, err)
 		}
 		return out
 	}

@@ -64,11 +64,14 @@ end
 -- The due and state indexes take every record written, one call each (a
 -- call costs more than a member). A record written by a refund that failed
 -- after it is in them too: the recoverer then sees it.
-if #made > 0 then
+-- In chunks: unpack fails past Lua's stack limit (about 8,000 values), and
+-- a record no index holds would never get a task.
+for first = 1, #made, 1000 do
   local dues, states = {}, {}
-  for i, id in ipairs(made) do
-    dues[2 * i - 1], dues[2 * i] = due, id
-    states[2 * i - 1], states[2 * i] = now, id
+  for i = first, math.min(first + 999, #made) do
+    local n = #dues
+    dues[n + 1], dues[n + 2] = due, made[i]
+    states[n + 1], states[n + 2] = now, made[i]
   end
   redis.call('ZADD', KEYS[1], unpack(dues))
   redis.call('ZADD', prefix .. 'state:queued', unpack(states))

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -130,5 +131,31 @@ func TestCreateManyWaitsOnceForDurability(t *testing.T) {
 	}
 	if !errors.Is(got[2].Err, store.ErrOrderTaken) {
 		t.Errorf("refused refund with the wait failed: %v; want still ErrOrderTaken", got[2].Err)
+	}
+}
+
+// A batch larger than one unpack can take still puts every refund it
+// created in the due and queued indexes: a record no index holds would
+// never get a task.
+func TestCreateManyIndexesEveryRefundOfABigBatch(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	const n = 4100 // past Lua's unpack limit (about 8,000 values: 4,000 pairs)
+	batch := make([]store.NewRefund, n)
+	for i := range batch {
+		r := refund(fmt.Sprintf("r-%d", i))
+		r.OrderID = fmt.Sprintf("ord-%d", i)
+		batch[i] = store.NewRefund{Refund: r}
+	}
+	for i, res := range s.CreateMany(ctx, batch) {
+		if res.Err != nil || !res.Created {
+			t.Fatalf("refund %d: created %v, %v", i, res.Created, res.Err)
+		}
+	}
+	for _, key := range []string{"due", "state:queued"} {
+		if got := env.Client.ZCard(ctx, env.Prefix+key).Val(); got != n {
+			t.Fatalf("%s holds %d refunds, want %d", key, got, n)
+		}
 	}
 }

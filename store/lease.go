@@ -361,7 +361,11 @@ func (s *Store) Escalate(ctx context.Context, id, taskID, reason string, recheck
 // the slot; the refund's next write with nothing in flight frees it (so a
 // read that ends the run without a send gives it back).
 func (l *Lease) ClaimOrder(ctx context.Context) error {
-	res, err := claimScript.Run(ctx, l.s.rdb, []string{l.s.slotKey(l.provider, l.order), l.s.recordKey(l.id)}, l.s.prefix, l.id).Text()
+	res, err := claimScript.Run(ctx, l.s.rdb, []string{l.s.slotKey(l.provider, l.order), l.s.recordKey(l.id)}, l.s.prefix, l.id,
+		strconv.FormatInt(l.token, 10), l.owner).Text()
+	if isErr(err, "FENCED") {
+		return fmt.Errorf("refund %s: %w", l.id, ErrFenced)
+	}
 	if err != nil {
 		return fmt.Errorf("store: order slot of refund %s: %w", l.id, err)
 	}
@@ -372,11 +376,16 @@ func (l *Lease) ClaimOrder(ctx context.Context) error {
 	return &OrderBusyError{Order: l.order, Holder: holder, HolderState: State(state)}
 }
 
-// claimScript: KEYS slot, record; ARGV prefix, refund id. A slot whose
-// holder is closed or gone is free (as in update.lua). The record's slot
-// field says it holds the slot, so update.lua looks at the slot only for the
-// refunds that may hold one.
+// claimScript: KEYS slot, record; ARGV prefix, refund id, fencing token,
+// owner id. A slot whose holder is closed or gone is free (as in
+// update.lua). The record's slot field says it holds the slot, so
+// update.lua looks at the slot only for the refunds that may hold one. A
+// lease a newer owner took (or a record deleted meanwhile) writes nothing.
 var claimScript = newScript(`
+local cur = redis.call('HMGET', KEYS[2], 'fence', 'owner')
+if cur[1] ~= ARGV[3] or cur[2] ~= ARGV[4] then
+  return redis.error_reply('FENCED token ' .. ARGV[3] .. ' but fence is ' .. tostring(cur[1]))
+end
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[2] then
   local hs = redis.call('HGET', ARGV[1] .. 'refund:' .. holder, 'state')

@@ -122,3 +122,57 @@ func TestSettledAttemptFreesItsOrderSlot(t *testing.T) {
 		t.Fatalf("claim once r-a has nothing in flight: %v, want the slot free", err)
 	}
 }
+
+// A slot taken before records said so (no slot field: a worker of the
+// previous release) is freed when the refund enters needs_review with
+// nothing in flight, as the previous release freed it: a person's or a
+// review's lease claims no references, and the order would otherwise stay
+// busy until a person settled the refund.
+func TestASlotFromBeforeTheSlotFieldIsFreedOnTheWayToReview(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	for _, id := range []string{"r-a", "r-b"} {
+		if _, _, err := s.Create(ctx, refund(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
+	if err := a.ClaimOrder(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.Client.HDel(ctx, env.Prefix+"refund:r-a", "slot") // as the previous release left it
+	a.Release(ctx)
+	if moved, err := s.Escalate(ctx, "r-a", "", "its task was archived", time.Hour); err != nil || !moved {
+		t.Fatalf("escalate: %v, %v", moved, err)
+	}
+	b, _, _ := s.Acquire(ctx, "r-b", time.Minute)
+	if err := b.ClaimOrder(ctx); err != nil {
+		t.Fatalf("claim once r-a is in needs_review with nothing in flight: %v, want the slot free", err)
+	}
+}
+
+// A lease a newer owner took claims no slot and writes nothing to the
+// record, which a later acquire could otherwise not read.
+func TestAStaleLeaseCannotClaimTheOrder(t *testing.T) {
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, refund("r-a")); err != nil {
+		t.Fatal(err)
+	}
+	stale, _, _ := s.Acquire(ctx, "r-a", time.Minute)
+	env.Client.Del(ctx, env.Prefix+"lease:r-a") // it lapsed
+	if _, _, err := s.Acquire(ctx, "r-a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.ClaimOrder(ctx); !errors.Is(err, store.ErrFenced) {
+		t.Fatalf("stale lease's claim: %v, want ErrFenced", err)
+	}
+	if n := env.Client.Exists(ctx, env.Prefix+"inflight:moyasarpg:"+refund("r-a").OrderID).Val(); n != 0 {
+		t.Fatal("a stale lease took the order's slot")
+	}
+	if v := env.Client.HGet(ctx, env.Prefix+"refund:r-a", "slot").Val(); v != "" {
+		t.Fatalf("a stale lease wrote slot=%q into the record", v)
+	}
+}

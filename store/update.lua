@@ -117,10 +117,12 @@ else
 end
 -- Nothing in flight (never sent: no field at all) frees the order's slot.
 -- The slot is looked at where the refund may hold it: its record says it
--- took it, or the write is a keyless provider's (KEYS[4] set: which also
--- frees a slot taken before records said so).
+-- took it, or the write is a keyless provider's run (KEYS[4] set), or the
+-- refund enters or leaves needs_review (a person's or a review's hand, with
+-- no claims). The last two also free a slot taken before records said so.
 local inflight = val('in_flight')
-if (inflight == '' or inflight == '0') and (val('slot') ~= '' or KEYS[4] ~= '') then
+local reviewed = state == 'needs_review' or now == 'needs_review'
+if (inflight == '' or inflight == '0') and (val('slot') ~= '' or KEYS[4] ~= '' or reviewed) then
   if redis.call('GET', KEYS[5]) == id then
     redis.call('DEL', KEYS[5])
   end
@@ -200,9 +202,11 @@ end
 if not folded then
   redis.call('RPUSH', KEYS[2], entry)
 end
-if KEYS[8] ~= '' then
+if KEYS[8] ~= '' and redis.call('EXISTS', KEYS[8]) == 1 then
   -- What asynqmon shows of the task (asynq's ResultWriter writes the same
-  -- field), in this round trip rather than one more.
+  -- field), in this round trip rather than one more. Never into a task asynq
+  -- has deleted meanwhile: a hash with only a result is no task to asynq,
+  -- and its id could not be enqueued again.
   redis.call('HSET', KEYS[8], 'result', ARGV[9])
 end
 if string.sub(ARGV[8], 1, 1) == '1' then

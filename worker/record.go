@@ -112,7 +112,7 @@ func (h *run) closeAs(ctx context.Context, state store.State, kind store.ReviewK
 		zero := 0
 		c.RecheckN = &zero
 	}
-	c.Result = h.taskResult(state, out.Reference)
+	c.Result = h.taskResult(ctx, state, out.Reference)
 	err := h.finish(ctx, c)
 	if errors.Is(err, store.ErrClosed) {
 		return nil
@@ -153,7 +153,7 @@ func (h *run) pending(ctx context.Context, out providers.Outcome, e store.Entry)
 	pollID := tasks.PollTaskID(rec.RefundID, next)
 	c := store.Change{
 		State: store.Pending, ProviderRef: out.Reference, ProviderStatus: out.Status, Settled: true, PollStep: &next,
-		Task: pollID, Due: h.dueAfter(delay), Entry: e, Fold: true, Result: h.taskResult(store.Pending, out.Reference),
+		Task: pollID, Due: h.dueAfter(delay), Entry: e, Fold: true, Result: h.taskResult(ctx, store.Pending, out.Reference),
 	}
 	err := h.finish(ctx, c)
 	if errors.Is(err, store.ErrClosed) {

@@ -32,12 +32,17 @@ func (h *run) resultValue(state store.State, providerRef string) []byte {
 
 // taskResult is the result to write with the outcome; zero when it is
 // written on its own (writeResult), or not at all.
-func (h *run) taskResult(state store.State, providerRef string) store.TaskResult {
+func (h *run) taskResult(ctx context.Context, state store.State, providerRef string) store.TaskResult {
 	if h.result == nil || !h.resultsInStore {
 		return store.TaskResult{}
 	}
-	// The worker's server serves its one queue: the task is in it.
-	return store.TaskResult{Key: tasks.ResultKey(h.queue, h.result.TaskID()), Value: h.resultValue(state, providerRef)}
+	// The task's own queue: the handler may be mounted on a server of
+	// other queues (Worker.Handler).
+	queue, ok := asynq.GetQueueName(ctx)
+	if !ok {
+		return store.TaskResult{}
+	}
+	return store.TaskResult{Key: tasks.ResultKey(queue, h.result.TaskID()), Value: h.resultValue(state, providerRef)}
 }
 
 // writeResult writes the task's result through asynq.

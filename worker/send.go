@@ -215,15 +215,22 @@ func (h *run) admit(ctx context.Context) (func(*providers.Outcome), error) {
 	return nil, h.handBack(ctx, ref.why, ref.msg, ref.after)
 }
 
-// entryFor logs a call at debug (an operator reads the outcome a run
-// reaches, not every call on the way; the history keeps them all) and
-// returns its history entry.
+// entryFor logs a call and returns its history entry. A call that got the
+// answer it asked for (applied, in progress, not there) is logged at debug:
+// an operator reads the outcome a run reaches, not every call on the way,
+// and the history keeps them all. Any other answer (an error, a refusal,
+// no answer) is logged at info, for whoever looks into a provider.
 func (h *run) entryFor(c call, attempt int, out providers.Outcome, dur time.Duration) store.Entry {
-	if h.log.Logger.IsLevelEnabled(logrus.DebugLevel) {
+	level := logrus.InfoLevel
+	switch out.Kind {
+	case providers.Succeeded, providers.Pending, providers.NotFound:
+		level = logrus.DebugLevel
+	}
+	if h.log.Logger.IsLevelEnabled(level) {
 		h.log.WithFields(logrus.Fields{
 			"op": string(c), "attempt": attempt, "outcome": out.Kind.String(), "http_status": out.HTTPStatus,
 			"provider_status": out.Status, "duration_ms": dur.Milliseconds(),
-		}).Debug(string(c) + " " + out.Kind.String())
+		}).Log(level, string(c)+" "+out.Kind.String())
 	}
 	return store.Entry{Event: string(c), Attempt: attempt, Outcome: out.Kind.String(), Status: out.Status,
 		HTTPStatus: out.HTTPStatus, RequestID: out.RequestID, Detail: out.Reason, DurationMS: dur.Milliseconds()}
