@@ -15,14 +15,8 @@ import (
 // settled, and a refund in needs_review with its attempt unknown keeps the
 // order until a human settles it.
 func TestOneRefundInFlightPerOrder(t *testing.T) {
-	env := redistest.New(t)
-	s := store.New(env.Client, env.Prefix)
+	_, s := twoOnOneOrder(t)
 	ctx := context.Background()
-	for _, id := range []string{"r-a", "r-b"} {
-		if _, _, err := s.Create(ctx, refund(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
 	b, _, _ := s.Acquire(ctx, "r-b", time.Minute)
 	if _, err := a.MarkSent(ctx, store.Send{Sent: "a", OnePerOrder: true}); err != nil {
@@ -65,14 +59,8 @@ func TestOneRefundInFlightPerOrder(t *testing.T) {
 // gives the slot back with that write: another refund on the order is not
 // held up by one that never left.
 func TestNeverSentRefundFreesItsOrderSlot(t *testing.T) {
-	env := redistest.New(t)
-	s := store.New(env.Client, env.Prefix)
+	_, s := twoOnOneOrder(t)
 	ctx := context.Background()
-	for _, id := range []string{"r-a", "r-b"} {
-		if _, _, err := s.Create(ctx, refund(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
 	if err := a.ClaimOrder(ctx); err != nil {
 		t.Fatal(err)
@@ -94,14 +82,8 @@ func TestNeverSentRefundFreesItsOrderSlot(t *testing.T) {
 // write, also through a lease that claims no references (a person's, a
 // review's): the record says it holds the slot.
 func TestSettledAttemptFreesItsOrderSlot(t *testing.T) {
-	env := redistest.New(t)
-	s := store.New(env.Client, env.Prefix)
+	_, s := twoOnOneOrder(t)
 	ctx := context.Background()
-	for _, id := range []string{"r-a", "r-b"} {
-		if _, _, err := s.Create(ctx, refund(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
 	if _, err := a.MarkSent(ctx, store.Send{Sent: "a", OnePerOrder: true}); err != nil {
 		t.Fatal(err)
@@ -129,14 +111,8 @@ func TestSettledAttemptFreesItsOrderSlot(t *testing.T) {
 // review's lease claims no references, and the order would otherwise stay
 // busy until a person settled the refund.
 func TestASlotFromBeforeTheSlotFieldIsFreedOnTheWayToReview(t *testing.T) {
-	env := redistest.New(t)
-	s := store.New(env.Client, env.Prefix)
+	env, s := twoOnOneOrder(t)
 	ctx := context.Background()
-	for _, id := range []string{"r-a", "r-b"} {
-		if _, _, err := s.Create(ctx, refund(id)); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a, _, _ := s.Acquire(ctx, "r-a", time.Minute)
 	if err := a.ClaimOrder(ctx); err != nil {
 		t.Fatal(err)
@@ -175,4 +151,17 @@ func TestAStaleLeaseCannotClaimTheOrder(t *testing.T) {
 	if v := env.Client.HGet(ctx, env.Prefix+"refund:r-a", "slot").Val(); v != "" {
 		t.Fatalf("a stale lease wrote slot=%q into the record", v)
 	}
+}
+
+// twoOnOneOrder creates refunds r-a and r-b on the same order.
+func twoOnOneOrder(t *testing.T) (*redistest.Env, *store.Store) {
+	t.Helper()
+	env := redistest.New(t)
+	s := store.New(env.Client, env.Prefix)
+	for _, id := range []string{"r-a", "r-b"} {
+		if _, _, err := s.Create(context.Background(), refund(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env, s
 }
