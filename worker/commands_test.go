@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,11 +97,10 @@ func TestRedisCommandsPerRefundStayInBudget(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stats, err := rdb.Info(ctx, "commandstats").Result()
+	calls, err := redisproc.CommandCalls(ctx, rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls := commandCalls(stats)
 	calls["zcard"] -= int64(polls) // the test's own
 	delete(calls, "info")
 	var total int64
@@ -114,24 +112,6 @@ func TestRedisCommandsPerRefundStayInBudget(t *testing.T) {
 	if perRefund > commandBudget {
 		t.Fatalf("a refund costs %.1f Redis commands, over the budget of %d: %s", perRefund, commandBudget, byCommand(calls, n))
 	}
-}
-
-// commandCalls reads the calls per command from INFO commandstats
-// ("cmdstat_hget:calls=3,usec=...").
-func commandCalls(info string) map[string]int64 {
-	out := map[string]int64{}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		for _, kv := range strings.Split(rest, ",") {
-			if v, ok := strings.CutPrefix(kv, "calls="); ok {
-				out[strings.TrimPrefix(name, "cmdstat_")], _ = strconv.ParseInt(v, 10, 64)
-			}
-		}
-	}
-	return out
 }
 
 // byCommand lists the calls per refund, most first.

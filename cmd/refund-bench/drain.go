@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/refundq/refundq/internal/redisproc"
 	"github.com/refundq/refundq/store"
 )
 
@@ -112,7 +113,7 @@ func (b *bench) gauge(ctx context.Context, kids []*child) (gauge, error) {
 	if g.redisCPU, err = redisCPU(ctx, b.admin); err != nil {
 		return g, err
 	}
-	g.calls, err = commandCalls(ctx, b.admin)
+	g.calls, err = redisproc.CommandCalls(ctx, b.admin)
 	return g, err
 }
 

@@ -44,6 +44,7 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/logs"
+	"github.com/refundq/refundq/internal/redisproc"
 )
 
 // scenarios in the order they run.
@@ -147,7 +148,7 @@ func runPass(ctx context.Context, cfg config, persistence string, res *results, 
 	}
 	b.admin = redis.NewClient(&redis.Options{Addr: b.addr, DB: b.db})
 	defer b.admin.Close()
-	srvInfo, err := info(ctx, b.admin, "server")
+	srvInfo, err := redisproc.Info(ctx, b.admin, "server")
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"github.com/refundq/refundq/internal/redisproc"
 )
 
 // redisServer is the bench's own redis-server: without persistence, so the
@@ -89,44 +89,6 @@ func (s *redisServer) stop() {
 	os.RemoveAll(s.dir)
 }
 
-// info reads one INFO section as name → value.
-func info(ctx context.Context, rdb *redis.Client, section string) (map[string]string, error) {
-	s, err := rdb.Info(ctx, section).Result()
-	if err != nil {
-		return nil, fmt.Errorf("INFO %s: %w", section, err)
-	}
-	out := map[string]string{}
-	for _, line := range strings.Split(s, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && !strings.HasPrefix(k, "#") {
-			out[k] = v
-		}
-	}
-	return out, nil
-}
-
-// commandCalls returns INFO commandstats as command → calls. Commands run
-// inside a Lua script are counted too: it is the work Redis does.
-func commandCalls(ctx context.Context, rdb *redis.Client) (map[string]int64, error) {
-	m, err := info(ctx, rdb, "commandstats")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{}
-	for k, v := range m {
-		name, ok := strings.CutPrefix(k, "cmdstat_")
-		if !ok {
-			continue
-		}
-		calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
-		n, err := strconv.ParseInt(calls, 10, 64)
-		if err == nil {
-			out[name] = n
-		}
-	}
-	return out, nil
-}
-
 // callsSince is after − before, without the bench's own INFO calls.
 func callsSince(before, after map[string]int64) map[string]int64 {
 	out := map[string]int64{}
@@ -141,7 +103,7 @@ func callsSince(before, after map[string]int64) map[string]int64 {
 // redisCPU returns the CPU time the server has used, user and system
 // (INFO cpu), of its main thread and the others.
 func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
-	m, err := info(ctx, rdb, "cpu")
+	m, err := redisproc.Info(ctx, rdb, "cpu")
 	if err != nil {
 		return 0, err
 	}
@@ -154,7 +116,7 @@ func redisCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
 }
 
 func usedMemory(ctx context.Context, rdb *redis.Client) (int64, error) {
-	m, err := info(ctx, rdb, "memory")
+	m, err := redisproc.Info(ctx, rdb, "memory")
 	if err != nil {
 		return 0, err
 	}

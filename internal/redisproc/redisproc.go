@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -257,6 +258,27 @@ func Info(ctx context.Context, c redis.Cmdable, section string) (map[string]stri
 		}
 	}
 	return m, nil
+}
+
+// CommandCalls returns INFO commandstats as command → calls. Commands run
+// inside a Lua script count too: it is the work Redis does.
+func CommandCalls(ctx context.Context, c redis.Cmdable) (map[string]int64, error) {
+	m, err := Info(ctx, c, "commandstats")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for k, v := range m { // cmdstat_hget:calls=3,usec=…
+		name, ok := strings.CutPrefix(k, "cmdstat_")
+		if !ok {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(v, "calls="), ",")
+		if n, err := strconv.ParseInt(calls, 10, 64); err == nil {
+			out[name] = n
+		}
+	}
+	return out, nil
 }
 
 // WaitReplicaSynced waits until the replica at addr reports its link to the
