@@ -83,7 +83,7 @@ demo:
 ARTIFACTS ?= $(CURDIR)/artifacts
 browser-test:
 	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \
-	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run 'InBrowser$$' -v ./api
+	  REFUNDQ_BROWSER_TEST=1 ARTIFACTS=$(ARTIFACTS) go test -count=1 -run 'InBrowser$$' -v ./internal/api
 
 # By hand: every scenario, refundq against a hand-rolled asynq v0.26 handler
 # (the same provider call) and a no-op one, arms interleaved, on a

@@ -8,7 +8,7 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redistest"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 const csvFile = `refund_id,provider,order_id,transaction_id,amount,currency,reason

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refundq/refundq/internal/spans"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/tasks"
 )
 

@@ -16,9 +16,9 @@ import (
 
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/spans"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

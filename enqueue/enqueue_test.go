@@ -11,8 +11,8 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

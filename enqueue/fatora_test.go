@@ -11,10 +11,10 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/fatora"
 	"github.com/refundq/refundq/providers/fatora/fatorasim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

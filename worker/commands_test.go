@@ -16,10 +16,10 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redisproc"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/providers/moyasarpg/moyasarpgsim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/worker"
 )
 

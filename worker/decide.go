@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 )
 
 // One place decides what a provider's answer means for a refund: decide maps

@@ -3,7 +3,7 @@ package worker
 import (
 	"context"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // AwaitStartPass waits until the recoverer's pass at start is over (at once

@@ -11,8 +11,8 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/time/rate"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 )
 
 // guards protects each provider, and this worker's slots, from each other:

@@ -14,11 +14,11 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/ecartpay"
 	"github.com/refundq/refundq/providers/ecartpay/ecartpaysim"
 	"github.com/refundq/refundq/providers/sim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 	"github.com/refundq/refundq/worker"
 )

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/refundq/refundq/internal/scrape"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // metrics is what a worker exports to Prometheus. Counters and histograms

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers/sim"
-	"github.com/refundq/refundq/store"
 )
 
 // Moyasar PG as its documents allow and our code did not expect: the first

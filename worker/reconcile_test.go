@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers/sim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/worker"
 )
 

@@ -1,8 +1,8 @@
 package worker
 
 import (
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 )
 
 // agreement is what a reconciliation makes of one final refund (its

@@ -3,8 +3,8 @@ package worker
 import (
 	"testing"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 )
 
 // Every (state here, what the provider shows) pair of the reconciliation

@@ -11,8 +11,8 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/spans"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

@@ -9,7 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/tasks"
 )
 

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/ecartpay"
 	"github.com/refundq/refundq/providers/moyasarpg"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 	"github.com/refundq/refundq/worker"
 )

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 )
 
 // What a look-up of a refund in needs_review proves, answer by answer. It

@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/refundq/refundq/internal/spans"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 )
 
 // Span names of a task's run; a provider call's span is named for its

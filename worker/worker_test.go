@@ -12,10 +12,10 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/providers/sim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

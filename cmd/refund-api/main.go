@@ -20,14 +20,14 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/refundq/refundq/api"
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/api"
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/internal/tracing"
 	"github.com/refundq/refundq/providers/catalog"
-	"github.com/refundq/refundq/store"
 )
 
 func main() {

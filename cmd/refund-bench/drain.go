@@ -12,7 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refundq/refundq/internal/redisproc"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // drainScenario: scenario 1 (drain N at each concurrency) and scenario 3

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // lateness is how late refunds went on after an operator's click took away

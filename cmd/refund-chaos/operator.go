@@ -8,7 +8,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/tasks"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // waitQuiet waits until every one of the n refunds is final (succeeded,

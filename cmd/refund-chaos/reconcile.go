@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // reconciled is what a reconciliation over the chaos run's refunds found:

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers/sandbox"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // bulkRow is one row of bulk --json.

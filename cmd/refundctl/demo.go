@@ -21,11 +21,11 @@ import (
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/providers/sandbox"
 	"github.com/refundq/refundq/providers/sim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 	"github.com/refundq/refundq/worker"
 )

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 	"golang.org/x/term"
 )
 

@@ -10,8 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 )
 

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/catalog"
-	"github.com/refundq/refundq/store"
 )
 
 // guessJSON is the stable --json shape of one guess.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // states are every state of a refund, in the order list shows them: the

@@ -11,7 +11,7 @@ import (
 
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/rediscfg"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // output is the -o table|json and --json flags of a command that prints

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/internal/redistest"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // repoRoot is the module's root, two levels above this package.

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/refundq/refundq/enqueue"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // Exit statuses of reconcile, beyond 0 (every refund checked agrees), so a

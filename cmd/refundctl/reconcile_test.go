@@ -14,10 +14,10 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/moyasarpg"
 	"github.com/refundq/refundq/providers/moyasarpg/moyasarpgsim"
-	"github.com/refundq/refundq/store"
 	"github.com/refundq/refundq/tasks"
 	"github.com/refundq/refundq/worker"
 )

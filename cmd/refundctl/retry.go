@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/refundq/refundq/internal/rediscfg"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/tasks"
 )
 

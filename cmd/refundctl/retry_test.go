@@ -9,7 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/refundq/refundq/internal/redistest"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/tasks"
 )
 

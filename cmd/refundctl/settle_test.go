@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/refundq/refundq/internal/redistest"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // A settle by hand leaves who did it, the note and the provider's reference

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // statusJSON is the stable --json shape of a refund.

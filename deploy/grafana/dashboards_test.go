@@ -14,10 +14,10 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"github.com/refundq/refundq/api"
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/api"
 	"github.com/refundq/refundq/internal/redistest"
-	"github.com/refundq/refundq/store"
+	"github.com/refundq/refundq/internal/store"
 )
 
 // Every refundq metric refundq-api.json charts is one the API's GET
