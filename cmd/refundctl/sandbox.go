@@ -38,11 +38,17 @@ refund names (the order; ecomCharge: the payment's transaction id):
   review-…   (BBMSL) one minor unit less is refunded than asked: the refund stops at needs_review
   more than is left to refund on the payment is rejected; any other id is created paid on first use
              (--auto; 0 turns that off, and unknown orders are "not found").
-Then the environment lines that point a worker at the sandbox (also written to --env-file).`,
+Then the environment lines that point a worker at the sandbox (also written to --env-file).
+
+The simulators answer with the fields refundq only guesses at, as the demo's do, so their answers confirm
+refundq's guesses (refundctl guesses). --guessed=false makes them answer exactly as the providers' pages
+document: the first answers that could show a guess then refute it, and a lost answer whose look-up rests on
+one goes to needs_review, never resent: what refundq does if a provider does not bear its guesses out.`,
 		Example: joinExamples(
 			"refundctl sandbox --env-file sandbox.env",
 			"refundctl sandbox --listen 127.0.0.1:9090 --order moyasarpg:ord-77:250.00 --order fatora:inv-9:100.00:QAR",
-			"refundctl sandbox --auto 0 --no-seed --order ecomcharge:pay-1:10.00"),
+			"refundctl sandbox --auto 0 --no-seed --order ecomcharge:pay-1:10.00",
+			"refundctl sandbox --guessed=false --env-file sandbox.env"),
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if auto < 0 {
@@ -60,7 +66,7 @@ Then the environment lines that point a worker at the sandbox (also written to -
 			if keyDir == "" {
 				keyDir = os.TempDir()
 			}
-			sb, err := sandbox.Open(sandbox.Config{KeyDir: keyDir, Auto: auto, PendingPolls: pendingPolls, NoSeed: noSeed, Guessed: guessed})
+			sb, err := sandbox.Open(sandbox.Config{KeyDir: keyDir, Auto: auto, PendingPolls: pendingPolls, NoSeed: noSeed, Documented: !guessed})
 			if err != nil {
 				return err
 			}
@@ -99,7 +105,11 @@ Then the environment lines that point a worker at the sandbox (also written to -
 					return err
 				}
 			}
-			fmt.Fprintf(out, "refundq sandbox: the simulators of %d providers at %s/<provider>/\n", len(sb.Sims), base)
+			shape := "answering with the fields refundq only guesses at (--guessed=false: exactly the documented answers)"
+			if !guessed {
+				shape = "answering exactly as the providers' pages document, without the fields refundq only guesses at"
+			}
+			fmt.Fprintf(out, "refundq sandbox: the simulators of %d providers at %s/<provider>/, %s\n", len(sb.Sims), base, shape)
 			sb.Describe(out)
 			fmt.Fprintln(out, "\n# point a worker (and refundctl, to check Fatora payments at enqueue) at the sandbox:")
 			for _, line := range env {
@@ -131,7 +141,7 @@ Then the environment lines that point a worker at the sandbox (also written to -
 	f.Int64Var(&auto, "auto", 10000, "amount (major units) of the paid order an unknown id becomes on first use; 0: unknown ids are not found")
 	f.IntVar(&pendingPolls, "pending-polls", 2, "look-ups a pending- refund stays pending")
 	f.BoolVar(&noSeed, "no-seed", false, "leave out the example orders")
-	f.BoolVar(&guessed, "guessed", false, "answer with the fields refundq only guesses at (default: exactly the documented answers)")
+	f.BoolVar(&guessed, "guessed", true, "answer with the fields refundq only guesses at, as the demo does; --guessed=false: exactly the documented answers, which refute the guesses")
 	return cmd
 }
 

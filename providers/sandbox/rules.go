@@ -55,10 +55,14 @@ type Config struct {
 	PendingPolls int
 	// NoSeed leaves out the example orders every sandbox starts with.
 	NoSeed bool
-	// Guessed makes the simulators answer with the fields refundq only
-	// guesses at (as a provider whose answers confirm them would); off,
-	// the answers have exactly the documented shape.
-	Guessed bool
+	// Documented makes the simulators answer in exactly the documented
+	// shape, without the fields refundq only guesses at: the first answers
+	// that could show a guess refute it (refundctl guesses), and a lost
+	// answer whose look-up rests on one goes to needs_review. Off (the
+	// default), they answer as a provider that bears the guesses out would,
+	// as the demo's do: the sandbox stands in for the providers, and its
+	// answers must not teach the workers that the adapters are wrong.
+	Documented bool
 }
 
 // Sandbox is every provider's simulator behind one handler, each at
@@ -89,7 +93,7 @@ func Open(cfg Config) (*Sandbox, error) {
 			m, _ := tasks.ParseMoney(fmt.Sprint(cfg.Auto), s.Currency)
 			s.AutoCreate(m)
 		}
-		if cfg.Guessed && s.Guessed != nil {
+		if !cfg.Documented && s.Guessed != nil {
 			s.Guessed(true)
 		}
 		if cfg.NoSeed {
@@ -287,8 +291,8 @@ func (sb *Sandbox) fate(s *Sim, id string) string {
 	// A provider whose look-up rests on a guess shows nothing conclusive in
 	// its documented answer until the guess is confirmed.
 	// (With an idempotency key the worker reconciles by sending again.)
-	blind := s.Guessed != nil && !sb.cfg.Guessed && !s.Idempotent
-	const unproven = "; its documented answer cannot show the outcome (refundctl guesses), so the refund waits, then goes to a human (needs_review), never sent twice; with --guessed it succeeds"
+	blind := s.Guessed != nil && sb.cfg.Documented && !s.Idempotent
+	const unproven = "; its documented answer cannot show the outcome (refundctl guesses), so the refund waits, then goes to a human (needs_review), never sent twice; without --guessed=false it succeeds"
 	switch {
 	case strings.HasPrefix(id, PendingPrefix) && s.MakePending != nil && blind:
 		return fmt.Sprintf("stays pending for %d look-ups%s", sb.cfg.PendingPolls, unproven)

@@ -201,11 +201,11 @@ func TestSandboxAddedOrders(t *testing.T) {
 }
 
 // Where a look-up rests on a guess, the sandbox says a lost answer cannot be
-// proven in the documented shape; with the guessed fields on (--guessed)
-// it is looked up and paid once.
+// proven in the documented shape (--guessed=false); with the guessed fields
+// on (the default) it is looked up and paid once.
 func TestSandboxLostAnswerAtKeylessProviders(t *testing.T) {
 	var b strings.Builder
-	documented, err := sandbox.Open(sandbox.Config{KeyDir: t.TempDir()})
+	documented, err := sandbox.Open(sandbox.Config{KeyDir: t.TempDir(), Documented: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestSandboxLostAnswerAtKeylessProviders(t *testing.T) {
 	if l := lineOf("lost-mpg-1004"); !strings.Contains(l, "the worker looks it up, then succeeds") {
 		t.Errorf("lost-mpg-1004: %q", l)
 	}
-	r := startSandbox(t, sandbox.Config{Guessed: true})
+	r := startSandbox(t, sandbox.Config{})
 	for _, tc := range []struct{ provider, order, txn, amount, cur string }{
 		{"fatora", "lost-fat-1004", "txn-lost-fat-1004", "300.00", "QAR"},
 		{"bbmsl", "lost-bb-1004", "", "300.00", "HKD"},
@@ -235,4 +235,78 @@ func TestSandboxLostAnswerAtKeylessProviders(t *testing.T) {
 			t.Errorf("%s: state %s, paid %v: %s", tc.order, rec.State, paid, rec.LastError)
 		}
 	}
+}
+
+// The sandbox stands in for the providers in the README's walk-through, so
+// by default its answers bear out every guess the adapters make: a refund
+// at each provider (and a pending one at Fatora, whose guesses are per
+// refund status) confirms each guess and refutes none. A refuted guess
+// would keep every later look-up resting on it unknown and send lost
+// answers to needs_review. With Documented (--guessed=false) the same
+// answers confirm none, and refute the guesses of the providers whose
+// documented answers can show them false.
+func TestSandboxAnswersBearTheGuessesOut(t *testing.T) {
+	refunds := []struct{ provider, order, amount, cur string }{
+		{"moyasarpg", "mpg-1001", "100.00", "SAR"},
+		{"ecomcharge", "ec-1001", "25.00", "EUR"},
+		{"fatora", "fat-1001", "500.00", "QAR"},
+		{"bbmsl", "bb-1001", "80.00", "HKD"},
+		{"ecartpay", "ep-1001", "40.00", "MXN"},
+	}
+	verdicts := func(t *testing.T, r *run) map[string]string {
+		t.Helper()
+		got := map[string]string{}
+		for _, name := range catalog.Rules().Names() {
+			gs, err := r.st.Guesses(context.Background(), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range gs {
+				got[g.Guess] = g.Verdict() + ": " + g.Confirmed + g.Refuted
+			}
+		}
+		return got
+	}
+	pay := func(t *testing.T, r *run, refunds []struct{ provider, order, amount, cur string }) {
+		t.Helper()
+		txn := map[string]string{}
+		for _, o := range r.sb.Orders() {
+			txn[o.Provider+"/"+o.OrderID] = o.TransactionID
+		}
+		for _, tc := range refunds {
+			rec, _ := r.refund(t, "sb-"+tc.order, tc.provider, tc.order, txn[tc.provider+"/"+tc.order], tc.amount, tc.cur)
+			if rec.State != store.Succeeded {
+				t.Fatalf("%s at %s: state %s: %s", tc.order, tc.provider, rec.State, rec.LastError)
+			}
+		}
+	}
+
+	t.Run("default", func(t *testing.T) {
+		r := startSandbox(t, sandbox.Config{})
+		pay(t, r, append(refunds, struct{ provider, order, amount, cur string }{"fatora", "pending-fat-1003", "150.00", "QAR"}))
+		got := verdicts(t, r)
+		for _, name := range catalog.Rules().Names() {
+			e, _ := catalog.Rules().Get(name)
+			for _, g := range e.Guesses {
+				if v := got[string(g.Guess)]; !strings.HasPrefix(v, "confirmed") {
+					t.Errorf("%s after a refund at each provider: %q, want confirmed", g.Guess, v)
+				}
+			}
+		}
+	})
+	t.Run("documented", func(t *testing.T) {
+		r := startSandbox(t, sandbox.Config{Documented: true})
+		pay(t, r, refunds[:3])
+		got := verdicts(t, r)
+		for g, v := range got {
+			if strings.HasPrefix(v, "confirmed") {
+				t.Errorf("%s: %q; the documented shape shows no guessed field", g, v)
+			}
+		}
+		for _, g := range []string{"moyasarpg.refund_id", "ecomcharge.tracking_lookup", "fatora.verify_refund_status"} {
+			if v := got[g]; !strings.HasPrefix(v, "refuted") {
+				t.Errorf("%s in the documented shape: %q, want refuted", g, v)
+			}
+		}
+	})
 }
