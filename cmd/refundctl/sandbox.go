@@ -141,7 +141,7 @@ one goes to needs_review, never resent: what refundq does if a provider does not
 	f.Int64Var(&auto, "auto", 10000, "amount (major units) of the paid order an unknown id becomes on first use; 0: unknown ids are not found")
 	f.IntVar(&pendingPolls, "pending-polls", 2, "look-ups a pending- refund stays pending")
 	f.BoolVar(&noSeed, "no-seed", false, "leave out the example orders")
-	f.BoolVar(&guessed, "guessed", true, "answer with the fields refundq only guesses at, as the demo does; --guessed=false: exactly the documented answers, which refute the guesses")
+	f.BoolVar(&guessed, "guessed", true, "answer with the fields refundq only guesses at, as the demo does; --guessed=false: exactly the documented answers, which do not bear the guesses out")
 	return cmd
 }
 

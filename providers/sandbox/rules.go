@@ -292,7 +292,7 @@ func (sb *Sandbox) fate(s *Sim, id string) string {
 	// its documented answer until the guess is confirmed.
 	// (With an idempotency key the worker reconciles by sending again.)
 	blind := s.Guessed != nil && sb.cfg.Documented && !s.Idempotent
-	const unproven = "; its documented answer cannot show the outcome (refundctl guesses), so the refund waits, then goes to a human (needs_review), never sent twice; without --guessed=false it succeeds"
+	const unproven = "; its documented answer cannot show the outcome (refundctl guesses), so the refund waits, then goes to a human (needs_review), never sent twice; in the default shape (no --guessed=false) it succeeds"
 	switch {
 	case strings.HasPrefix(id, PendingPrefix) && s.MakePending != nil && blind:
 		return fmt.Sprintf("stays pending for %d look-ups%s", sb.cfg.PendingPolls, unproven)
