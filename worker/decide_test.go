@@ -136,8 +136,8 @@ func TestDecideFailsOnlyOnProof(t *testing.T) {
 // settle delay after the send, "a" two settle delays after it. Codes: OK
 // succeed, PE pend, FA fail, RE review, BL block, RS retry send, RL retry
 // look-up, NA not applied (resend), NF first not found, FU first unsure, LU
-// look up. The expectations come from the rules in README.md ("how a refund
-// moves"), not from the code: a change to decide that moves a cell must move
+// look up. The expectations come from the rules in docs/GUARANTEES.md ("How a
+// refund moves"), not from the code: a change to decide that moves a cell must move
 // it here too, on purpose.
 func TestDecideTable(t *testing.T) {
 	const settle = 40 * time.Second

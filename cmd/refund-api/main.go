@@ -1,8 +1,8 @@
 // Command refund-api serves refundq's HTTP API (package api), asynqmon at
 // /monitoring and the review console at /console, behind bearer tokens.
 //
-// Configuration is from the environment; see README.md ("Operating
-// refundq").
+// Configuration is from the environment: docs/CONFIGURATION.md; the API
+// itself is docs/API.md.
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command refund-worker is the refundq worker daemon: it takes refund tasks
 // from Redis and drives each refund to a final state with its provider.
 //
-// Configuration is from the environment; see README.md.
+// Configuration is from the environment; see docs/CONFIGURATION.md.
 package main
 
 import (

@@ -52,50 +52,11 @@ var exitNote = regexp.MustCompile(`\bexit (\d)\b`)
 // every line of its sh blocks, a trailing backslash joining lines.
 func firstHour(t *testing.T, text string) []step {
 	t.Helper()
-	start := strings.Index(text, "\n## The first hour\n")
-	if start < 0 {
+	section, ok := sectionOf(text, "## The first hour")
+	if !ok {
 		t.Fatal(`README.md has no "## The first hour" section`)
 	}
-	section := text[start+1:]
-	if end := strings.Index(section[3:], "\n## "); end >= 0 {
-		section = section[:end+3]
-	}
-	var steps []step
-	in, pending := false, ""
-	for _, line := range strings.Split(section, "\n") {
-		switch {
-		case strings.HasPrefix(line, "```sh"):
-			in = true
-			continue
-		case strings.HasPrefix(line, "```"):
-			in = false
-			continue
-		case !in:
-			continue
-		}
-		if strings.HasSuffix(line, `\`) {
-			pending += strings.TrimSuffix(line, `\`) + " "
-			continue
-		}
-		line, pending = pending+line, ""
-		cmd, comment := line, ""
-		if i := strings.Index(line, "  # "); i >= 0 {
-			cmd, comment = line[:i], line[i+4:]
-		}
-		cmd = strings.TrimSpace(cmd)
-		if cmd == "" {
-			continue
-		}
-		s := step{cmd: cmd, comment: comment}
-		if strings.HasSuffix(cmd, "&") && !strings.HasSuffix(cmd, "&&") {
-			s.background = true
-		}
-		if m := exitNote.FindStringSubmatch(comment); m != nil {
-			s.exit, _ = strconv.Atoi(m[1])
-		}
-		steps = append(steps, s)
-	}
-	return steps
+	return shSteps(section)
 }
 
 // shell is one bash session fed the walk-through a command at a time.

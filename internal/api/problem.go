@@ -32,9 +32,10 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// Problem types. Each is a section of README.md ("Problem types").
+// Problem types. Each is a row of docs/API.md ("Problem types") with an
+// anchor of its own; the URI is the type, so the row must keep its anchor.
 const (
-	problemBase       = "https://github.com/refundq/refundq/blob/main/README.md#problem-"
+	problemBase       = "https://github.com/refundq/refundq/blob/main/docs/API.md#problem-"
 	typeValidation    = problemBase + "validation-failed"
 	typeInvalidBody   = problemBase + "invalid-body"
 	typeConflict      = problemBase + "refund-id-conflict"

@@ -21,7 +21,7 @@ import (
 // State is where a refund stands.
 type State string
 
-// The states of a refund; see README.md for the diagram.
+// The states of a refund; see docs/GUARANTEES.md for the diagram.
 const (
 	Queued      State = "queued"       // accepted, waiting for a worker
 	Processing  State = "processing"   // a worker is sending it or reconciling
