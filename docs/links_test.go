@@ -126,9 +126,10 @@ func TestLinksResolve(t *testing.T) {
 	}
 }
 
-// A problem's type is docs/API.md's address with the anchor of its row, so
-// every type the API answers with has that row (the URIs are in
-// internal/api: problemBase + "name").
+// A problem's type is README.md's address with an anchor (kept from where the
+// table was first published: clients compare the URI), and its row is in
+// docs/API.md, so every type the API answers with has both the README's
+// anchor and API.md's row (the URIs are in internal/api: problemBase + "name").
 func TestProblemTypesHaveTheirRow(t *testing.T) {
 	root, err := filepath.Abs("..")
 	if err != nil {
@@ -139,6 +140,11 @@ func TestProblemTypesHaveTheirRow(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := anchors(string(api))
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := anchors(string(readme))
 	base := regexp.MustCompile(`problemBase\s*=\s*"([^"]+)"`)
 	use := regexp.MustCompile(`problemBase \+ "([a-z-]+)"`)
 	files, _ := filepath.Glob(filepath.Join(root, "internal", "api", "*.go"))
@@ -148,13 +154,16 @@ func TestProblemTypesHaveTheirRow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m := base.FindSubmatch(b); m != nil && !strings.HasSuffix(string(m[1]), "/docs/API.md#problem-") {
-			t.Errorf("problemBase is %s; the problem types are rows of docs/API.md", m[1])
+		if m := base.FindSubmatch(b); m != nil && !strings.HasSuffix(string(m[1]), "/blob/main/README.md#problem-") {
+			t.Errorf("problemBase is %s; the problem types keep the README's address clients already compare", m[1])
 		}
 		for _, m := range use.FindAllSubmatch(b, -1) {
 			found++
 			if !ids["problem-"+string(m[1])] {
 				t.Errorf("%s answers the problem type problem-%s, which docs/API.md has no row (anchor) for", filepath.Base(f), m[1])
+			}
+			if !front["problem-"+string(m[1])] {
+				t.Errorf("%s answers the problem type problem-%s, whose README anchor is missing: its URI would lead nowhere", filepath.Base(f), m[1])
 			}
 		}
 	}

@@ -32,10 +32,12 @@ type FieldError struct {
 	Message string `json:"message"`
 }
 
-// Problem types. Each is a row of docs/API.md ("Problem types") with an
-// anchor of its own; the URI is the type, so the row must keep its anchor.
+// Problem types. Each is a row of docs/API.md ("Problem types"). The URI is
+// the type, and clients compare it, so it keeps the address it was first
+// published with (the README, which holds an anchor for each beside its link
+// to API.md) when the table moves.
 const (
-	problemBase       = "https://github.com/refundq/refundq/blob/main/docs/API.md#problem-"
+	problemBase       = "https://github.com/refundq/refundq/blob/main/README.md#problem-"
 	typeValidation    = problemBase + "validation-failed"
 	typeInvalidBody   = problemBase + "invalid-body"
 	typeConflict      = problemBase + "refund-id-conflict"

@@ -36,7 +36,7 @@ func TestDuplicateKeysAreRefused(t *testing.T) {
 			resp, b := h.postJSON(t, "/v1/refunds", tc.body)
 			p := problem(t, resp, b, http.StatusBadRequest)
 			want := api.Problem{
-				Type:  "https://github.com/refundq/refundq/blob/main/docs/API.md#problem-invalid-body",
+				Type:  "https://github.com/refundq/refundq/blob/main/README.md#problem-invalid-body",
 				Title: "The request body is not valid", Status: http.StatusBadRequest,
 				Detail: "the body has a key twice in one object", Instance: "/v1/refunds", RequestID: p.RequestID,
 				Errors: tc.want,
