@@ -7,8 +7,9 @@
 # /console in headless Chromium (Debian's `chromium` package, which .ci/run
 # installs where it is missing); not part of `make test`.
 # make bench: refundq against hand-rolled and bare asynq, side by side (cmd/refund-bench).
+# make no-build-output: no tracked executable binary or file over 1 MB (.ci/no-build-output).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
+.PHONY: no-build-output test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -21,6 +22,12 @@ build:
 	mkdir -p $(BINDIR)
 	go build -buildvcs=auto -o $(BINDIR)/ ./cmd/...
 	@ls $(BINDIR)
+
+# The check proves itself first (in a temporary repository, a committed ELF
+# and a 2 MB file must fail it), then checks this repository's tracked files.
+no-build-output:
+	bash .ci/no-build-output --self-test
+	bash .ci/no-build-output
 
 # go.mod and go.sum must be what go mod tidy makes of the code.
 tidy-check:
