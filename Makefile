@@ -2,7 +2,8 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
-# make build: every binary in bin/ (refundctl, refund-worker, refund-api, refund-chaos, ...).
+# make build: every command in cmd/ into bin/ (refundctl, refund-worker, refund-api, refund-chaos,
+# refund-bench, refund-probe).
 # make browser-test: asynqmon at /monitoring and the review console at
 # /console in headless Chromium (Debian's `chromium` package, which .ci/run
 # installs where it is missing); not part of `make test`.
@@ -16,6 +17,7 @@ BINDIR ?= bin
 
 test: tidy-check unit chaos
 
+# Every command in cmd/ (go build ./cmd/...), one binary each in $(BINDIR).
 # -buildvcs=auto stamps the commit into each binary (refundctl --version)
 # where git is there, whatever GOFLAGS says.
 build:
