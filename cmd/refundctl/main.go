@@ -100,7 +100,7 @@ status --exit-status exits by the refund's state: 0 succeeded, 5 failed, 6 needs
 		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          usageArgs(cobra.NoArgs),
+		Args:          unknownCommand,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SetOut(stderr)
 			cmd.Usage()
@@ -111,7 +111,7 @@ status --exit-status exits by the refund's state: 0 succeeded, 5 failed, 6 needs
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("refundctl {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 
 	g := &globals{}
 	pf := root.PersistentFlags()
@@ -140,7 +140,7 @@ status --exit-status exits by the refund's state: 0 succeeded, 5 failed, 6 needs
 // command has.
 func completionExamples(c *cobra.Command) {
 	c.Example = "  refundctl completion bash > /etc/bash_completion.d/refundctl\n  source <(refundctl completion zsh)"
-	c.Args = usageArgs(cobra.NoArgs)
+	c.Args = unknownCommand
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		return &usageError{errors.New("name a shell: bash, zsh, fish or powershell")}
 	}
