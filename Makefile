@@ -2,25 +2,34 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
-# make build: every binary in bin/ (refundctl, refund-worker, refund-api, refund-chaos, ...).
+# make build: every command in cmd/ into bin/ (refundctl, refund-worker, refund-api, refund-chaos,
+# refund-bench, refund-probe).
 # make browser-test: asynqmon at /monitoring and the review console at
 # /console in headless Chromium (Debian's `chromium` package, which .ci/run
 # installs where it is missing); not part of `make test`.
 # make bench: refundq against hand-rolled and bare asynq, side by side (cmd/refund-bench).
+# make no-build-output: no tracked executable binary or file over 1 MB (.ci/no-build-output).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
+.PHONY: no-build-output test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
 # Where make build puts the binaries.
 BINDIR ?= bin
 
 test: tidy-check unit chaos
 
+# Every command in cmd/ (go build ./cmd/...), one binary each in $(BINDIR).
 # -buildvcs=auto stamps the commit into each binary (refundctl --version)
 # where git is there, whatever GOFLAGS says.
 build:
 	mkdir -p $(BINDIR)
 	go build -buildvcs=auto -o $(BINDIR)/ ./cmd/...
 	@ls $(BINDIR)
+
+# The check proves itself first (in a temporary repository, a committed ELF
+# and a 2 MB file must fail it), then checks this repository's tracked files.
+no-build-output:
+	bash .ci/no-build-output --self-test
+	bash .ci/no-build-output
 
 # go.mod and go.sum must be what go mod tidy makes of the code.
 tidy-check:

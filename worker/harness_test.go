@@ -1,11 +1,9 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/logs/logstest"
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
@@ -24,30 +23,12 @@ import (
 
 const apiKey = "sk_test_7hPqSECRETx9Zt"
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	env    *redistest.Env
 	sim    *moyasarpgsim.Simulator
 	store  *store.Store
 	enq    *enqueue.Client
-	logs   *syncBuffer
+	logs   *logstest.Buffer
 	insp   *asynq.Inspector
 	simURL string
 	worker *worker.Worker
@@ -84,7 +65,7 @@ func start(t *testing.T, opts ...func(*setup)) *harness {
 	sim.Guessed(true)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	h := &harness{env: env, sim: sim, store: store.New(env.Client, env.Prefix), logs: &syncBuffer{}, simURL: srv.URL}
+	h := &harness{env: env, sim: sim, store: store.New(env.Client, env.Prefix), logs: &logstest.Buffer{}, simURL: srv.URL}
 	h.worker = h.newWorker(t, opts...)
 	reg := h.registry(t, apiKey)
 	enq := enqueue.New(env.Asynq, env.Client, enqueue.WithQueue(env.Queue), enqueue.WithPrefix(env.Prefix), enqueue.WithRegistry(reg), enqueue.AcceptRedisLoss())

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/logs/logstest"
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
@@ -41,7 +42,7 @@ func keyless(t *testing.T, guessed bool, opts ...func(*worker.Config)) (*harness
 	e := ecartpay.Entry(func(string) string { return "" })
 	e.Provider, e.SettleDelay = client, settleDelay
 	reg := providers.NewRegistry(e)
-	logs := &syncBuffer{}
+	logs := &logstest.Buffer{}
 	log := logrus.New()
 	log.SetOutput(logs)
 	log.SetFormatter(&logrus.JSONFormatter{})

@@ -16,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/logs/logstest"
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
@@ -68,7 +69,7 @@ func scriptedWorker(t *testing.T, p providers.Provider, keyless, resume bool) *h
 	env := redistest.New(t)
 	reg := providers.NewRegistry(providers.Entry{Name: providers.EcomCharge, Provider: p, SettleDelay: settleDelay, Keyless: keyless,
 		Schedule: providers.Schedule{First: time.Second, Max: time.Second, Horizon: time.Minute}})
-	logs := &syncBuffer{}
+	logs := &logstest.Buffer{}
 	log := logrus.New()
 	log.SetOutput(logs)
 	log.SetFormatter(&logrus.JSONFormatter{})

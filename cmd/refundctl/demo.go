@@ -197,8 +197,8 @@ func demoRun(ctx context.Context, o demoOptions, out, progress io.Writer, aopt a
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "refundq demo: Redis %s; simulators of %s on loopback, answering with the fields refundq guesses at; settle delay %s (production: 30 s)\n",
-		where, strings.Join(names, ", "), demoSettle)
+	fmt.Fprintf(out, "refundq demo: Redis %s; simulators of %s on loopback, answering with the fields refundq guesses at; settle delay %s (production: %s)\n",
+		where, strings.Join(names, ", "), demoSettle, productionSettle())
 
 	var batch []demoRefund
 	add := func(s *sandbox.Sim, kind string, paid, refund int64, note string) {
@@ -364,11 +364,25 @@ func demoRedis(ctx context.Context) (rc rediscfg.Config, where string, embedded 
 
 // demoSettle is the demo's settle delay. A provider may apply a request
 // after our client gave up on it, so production believes a look-up's "not
-// applied" only after the call timeout and a margin (30 s), and twice for
-// providers that keep no key of ours. The demo's simulators on loopback
-// apply at once or never, so the demo waits 3 s instead, and a run takes
-// seconds, not minutes.
+// applied" only after the call timeout and a margin (40 s, ecomCharge 35 s:
+// catalog.SettleDelays), and twice for providers that keep no key of ours.
+// The demo's simulators on loopback apply at once or never, so the demo
+// waits 3 s instead, and a run takes seconds, not minutes.
 const demoSettle = 3 * time.Second
+
+// productionSettle says what the settle delay is outside the demo, from
+// catalog.SettleDelays ("40s; ecomcharge 35s"), so the demo's first line
+// cannot drift from the code.
+func productionSettle() string {
+	var others []string
+	for name, s := range catalog.SettleDelays {
+		if s.Delay != providers.DefaultSettleDelay {
+			others = append(others, fmt.Sprintf("%s %s", name, s.Delay))
+		}
+	}
+	sort.Strings(others)
+	return strings.Join(append([]string{providers.DefaultSettleDelay.String()}, others...), "; ")
+}
 
 // demoRegistry is reg with the demo's settle delay.
 func demoRegistry(reg *providers.Registry) *providers.Registry {

@@ -28,7 +28,12 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s\n%s", err, out.String(), progress.String())
 	}
 	for _, want := range []string{"(embedded)", "ledger check: every succeeded refund paid exactly once", "succeeded", "failed",
-		"(refused at enqueue)", "Fatora refunds whole payments only: the payment is 100.00 QAR, the refund asks 40.00 QAR"} {
+		"(refused at enqueue)", "Fatora refunds whole payments only: the payment is 100.00 QAR, the refund asks 40.00 QAR",
+		// The production settle delay as catalog.SettleDelays has it.
+		"settle delay 3s (production: 40s; ecomcharge 35s)",
+		// A provider's limit in minor units, quoted, with its amount in major units beside it.
+		"is more than the 1000 left to refund", "ecomCharge counts in minor units: 1000 is 10.00 EUR",
+		"less than or equal to 1000.", "MPG counts in minor units: 1000 is 10.00 SAR"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out.String())
 		}

@@ -24,6 +24,23 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
 
+// exitError ends refundctl with code after the command printed its report
+// (reconcile's findings, status --exit-status's state); err, when set, is
+// said on stderr as any other error is.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", e.code)
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
 // errReported: the command has already said what went wrong (a bulk file's
 // row errors); exit status 1 without another line.
 var errReported = errors.New("reported")

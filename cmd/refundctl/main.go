@@ -8,7 +8,9 @@
 // operation failed (a refund not found, Redis down, a refund refused, some
 // rows of a bulk file bad); 2 when the command line is wrong (unknown command
 // or flag, a missing or invalid value, the wrong number of arguments);
-// reconcile adds 3 (a provider disagrees) and 4 (some could not be checked).
+// reconcile adds 3 (a provider disagrees) and 4 (some could not be checked);
+// status --exit-status exits by the refund's state: 0 succeeded, 5 failed,
+// 6 needs_review, 7 not final yet.
 package main
 
 import (
@@ -57,8 +59,12 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err == nil {
 		return exitOK
 	}
-	if code, ok := reconcileExit(err); ok {
-		return code
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "%s: %s\n", cmd.CommandPath(), human(ee.err))
+		}
+		return ee.code
 	}
 	var ue *usageError
 	if errors.As(err, &ue) {
@@ -84,7 +90,8 @@ Redis is REDIS_URL (redis://[user:password@]host:port/db; default redis://127.0.
 key prefix are REFUNDQ_QUEUE and REFUNDQ_PREFIX (or --queue, --prefix); they must match the workers'.
 
 Exit status: 0 done; 1 the operation failed (or some rows of a bulk file did); 2 the command line is wrong;
-reconcile also exits 3 when a provider disagrees with a refund, 4 when some refunds could not be checked.`,
+reconcile also exits 3 when a provider disagrees with a refund, 4 when some refunds could not be checked;
+status --exit-status exits by the refund's state: 0 succeeded, 5 failed, 6 needs_review, 7 not final yet.`,
 		Example: `  refundctl demo                      # everything in one process, on an embedded Redis
   refundctl enqueue --id rf_1 --provider moyasarpg --order mpg-1001 --amount 100.00 --currency SAR
   refundctl status rf_1
@@ -93,7 +100,7 @@ reconcile also exits 3 when a provider disagrees with a refund, 4 when some refu
 		Version:       version(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args:          usageArgs(cobra.NoArgs),
+		Args:          unknownCommand,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cmd.SetOut(stderr)
 			cmd.Usage()
@@ -104,7 +111,7 @@ reconcile also exits 3 when a provider disagrees with a refund, 4 when some refu
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate("refundctl {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 
 	g := &globals{}
 	pf := root.PersistentFlags()
@@ -133,7 +140,7 @@ reconcile also exits 3 when a provider disagrees with a refund, 4 when some refu
 // command has.
 func completionExamples(c *cobra.Command) {
 	c.Example = "  refundctl completion bash > /etc/bash_completion.d/refundctl\n  source <(refundctl completion zsh)"
-	c.Args = usageArgs(cobra.NoArgs)
+	c.Args = unknownCommand
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		return &usageError{errors.New("name a shell: bash, zsh, fish or powershell")}
 	}

@@ -330,3 +330,35 @@ func TestGoModIsTidy(t *testing.T) {
 		t.Fatalf("go mod tidy -diff: %v (run go mod tidy and commit the result)\n%s", err, out)
 	}
 }
+
+// The paragraph that says what `make build` makes (README.md, or a page
+// in docs/) names every command in cmd/: go build ./cmd/... builds them
+// all, and a list that names fewer told readers of three where six come.
+func TestMakeBuildNamesEveryCommand(t *testing.T) {
+	root := repoRoot(t)
+	dirs, err := os.ReadDir(filepath.Join(root, "cmd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	var para string
+	for _, p := range append([]string{filepath.Join(root, "README.md")}, pages...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pa := range strings.Split(string(b), "\n\n") {
+			if strings.HasPrefix(pa, "`make build` ") {
+				para = pa
+			}
+		}
+	}
+	if para == "" {
+		t.Fatal("no paragraph starting with `make build` says what it makes (README.md, docs/*.md)")
+	}
+	for _, d := range dirs {
+		if d.IsDir() && !strings.Contains(para, "`"+d.Name()+"`") {
+			t.Errorf("the `make build` paragraph does not name %s, which make build builds:\n%s", d.Name(), para)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,11 +22,6 @@ const (
 	exitDisagree  = 3 // the provider disagrees with at least one refund
 	exitUnchecked = 4 // none disagrees, but some could not be checked
 )
-
-// exitError ends refundctl with code after the command printed its report.
-type exitError struct{ code int }
-
-func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // reconcilePoll is how often a followed run's progress is read.
 var reconcilePoll = 500 * time.Millisecond
@@ -118,9 +112,9 @@ checked; 1 the run could not start (no worker running, Redis down) or ended earl
 			case run.Error != "":
 				return fmt.Errorf("reconciliation %s ended early: %s", run.ID, run.Error)
 			case run.Disagree > 0:
-				return &exitError{exitDisagree}
+				return &exitError{code: exitDisagree}
 			case run.Unchecked > 0:
-				return &exitError{exitUnchecked}
+				return &exitError{code: exitUnchecked}
 			}
 			return nil
 		},
@@ -275,14 +269,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-// reconcileExit is the exit status an error from reconcile asks for, if
-// it asks for one.
-func reconcileExit(err error) (int, bool) {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code, true
-	}
-	return 0, false
 }

@@ -58,21 +58,52 @@ func toJSON(rec store.Record, hist []store.Entry) statusJSON {
 	}
 }
 
+// Exit statuses of status --exit-status, by the refund's state: 0 when it
+// succeeded, and numbers of their own for the others, apart from 1 and 2
+// (which keep their meaning: no such refund, Redis down; a wrong command
+// line) and from reconcile's 3 and 4, so that no number means two things in
+// refundctl.
+const (
+	exitStateFailed = 5 // failed: no money moved, and none will
+	exitStateReview = 6 // needs_review: automation stopped, a human must look
+	exitStateOpen   = 7 // not final (yet): queued, processing or pending
+)
+
+// stateExit is the --exit-status of a refund in state s.
+func stateExit(s store.State) int {
+	switch s {
+	case store.Succeeded:
+		return exitOK
+	case store.Failed:
+		return exitStateFailed
+	case store.NeedsReview:
+		return exitStateReview
+	}
+	return exitStateOpen
+}
+
 func statusCmd(g *globals) *cobra.Command {
 	var (
-		out  output
-		wait time.Duration
+		out        output
+		wait       time.Duration
+		exitStatus bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status ID",
 		Short: "Show a refund's state and every attempt",
 		Long: `Show a refund's state, the provider's reference and status, and its history: every attempt, look-up
 and decision, with what was sent and what the provider answered. --wait waits until the refund is final
-(succeeded, failed or needs_review) and fails (exit 1) if it is not by then.`,
+(succeeded, failed or needs_review) and fails (exit 1) if it is not by then.
+
+Exit status: 0 when the refund was shown, whatever its state; 1 when it could not be (no such refund, Redis
+unreachable) or --wait ran out; 2 when the command line is wrong. With --exit-status, the refund's state
+decides instead, for scripts: 0 succeeded, 5 failed, 6 needs_review, 7 not final yet (queued, processing,
+pending; also when --wait ran out); 1 and 2 keep their meaning.`,
 		Example: joinExamples(
 			"refundctl status rf_1",
 			"refundctl status rf_1 --json",
-			"refundctl status rf_1 --wait 30s"),
+			"refundctl status rf_1 --wait 30s",
+			"refundctl status rf_1 --wait 5m --exit-status || echo \"rf_1 did not succeed: exit $?\""),
 		Args:              exactID,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -105,13 +136,17 @@ and decision, with what was sent and what the provider answered. --wait waits un
 				printStatus(cmd.OutOrStdout(), rec, hist)
 			}
 			if err != nil {
-				return fmt.Errorf("refund %s is still %s after %s", quote(id), rec.State, wait)
+				err = fmt.Errorf("refund %s is still %s after %s", quote(id), rec.State, wait)
 			}
-			return nil
+			if code := stateExit(rec.State); exitStatus && code != exitOK {
+				return &exitError{code: code, err: err}
+			}
+			return err
 		},
 	}
 	out.register(cmd)
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the refund to be final (e.g. 30s)")
+	cmd.Flags().BoolVar(&exitStatus, "exit-status", false, "exit by the refund's state: 0 succeeded, 5 failed, 6 needs_review, 7 not final yet")
 	return cmd
 }
 

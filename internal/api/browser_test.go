@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/refundq/refundq/internal/api"
+	"github.com/refundq/refundq/internal/logs/logstest"
 )
 
 // TestMonitoringInBrowser signs in to /monitoring in a real headless
@@ -118,7 +119,7 @@ type browser struct {
 	mu      sync.Mutex
 	nextID  int
 	waiting map[int]chan cdpMessage
-	stderr  *syncBuffer
+	stderr  *logstest.Buffer
 }
 
 type cdpMessage struct {
@@ -156,7 +157,7 @@ func startChromium(t *testing.T, ctx context.Context) *browser {
 	args := append(append([]string{}, chromiumFlags...), "--user-data-dir="+t.TempDir(), "about:blank")
 	cmd := exec.Command(bin, args...)
 	cmd.ExtraFiles = []*os.File{toChromeR, fromChromeW} // fd 3, fd 4
-	br := &browser{ctx: ctx, toChrome: toChromeW, waiting: map[int]chan cdpMessage{}, stderr: &syncBuffer{}}
+	br := &browser{ctx: ctx, toChrome: toChromeW, waiting: map[int]chan cdpMessage{}, stderr: &logstest.Buffer{}}
 	cmd.Stderr = br.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)

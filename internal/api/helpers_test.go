@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/api"
+	"github.com/refundq/refundq/internal/logs/logstest"
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
@@ -40,7 +40,7 @@ type harness struct {
 	env   *redistest.Env
 	url   string
 	store *store.Store
-	logs  *syncBuffer
+	logs  *logstest.Buffer
 	http  *http.Client
 }
 
@@ -72,7 +72,7 @@ func newHarness(t *testing.T, opts ...func(*options)) *harness {
 	}
 	enq := enqueue.New(env.Asynq, env.Client, eopts...)
 	t.Cleanup(func() { enq.Close() })
-	logs := &syncBuffer{}
+	logs := &logstest.Buffer{}
 	log := logrus.New()
 	log.SetOutput(logs)
 	log.SetFormatter(&logrus.JSONFormatter{})
@@ -186,24 +186,6 @@ func decode[T any](t *testing.T, resp *http.Response, body []byte, status int) T
 // refund is a valid POST /v1/refunds body for moyasarpg.
 func refund(id, order, amount string) map[string]any {
 	return map[string]any{"refund_id": id, "provider": "moyasarpg", "order_id": order, "amount": amount, "currency": "SAR", "reason": "requested"}
-}
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // withWorker starts a real worker on the harness's Redis, paying refunds

@@ -269,8 +269,16 @@ func TestSimulatorAPI(t *testing.T) {
 	}
 	p2 := p
 	p2.Key, p2.Amount = uuid.NewString(), eur(500)
-	if out := c.Refund(ctx, p2); out.Kind != providers.Rejected || !strings.Contains(out.Reason, "can't be refunded") {
+	out = c.Refund(ctx, p2)
+	if out.Kind != providers.Rejected || !strings.Contains(out.Reason, "can't be refunded") {
 		t.Fatalf("refund beyond what a pending one leaves = %v", out)
+	}
+	// ecomCharge's words keep its minor units; refundq's reading beside
+	// them says how much money that is.
+	for _, want := range []string{"is more than the 400 left to refund", "ecomCharge counts in minor units: 400 is 4.00 EUR"} {
+		if !strings.Contains(out.Reason, want) {
+			t.Errorf("refund beyond what is left = %v, want it to say %q", out, want)
+		}
 	}
 }
 
@@ -386,8 +394,8 @@ func TestSimulatorShapes(t *testing.T) {
 	s, c, _ := setup(t)
 	r := newRefund(s, 1000, 400)
 	s.WrongAmount(r.TransactionID)
-	if out := c.Refund(context.Background(), r); out.Kind != providers.Review || !strings.Contains(out.Reason, "399") {
-		t.Fatalf("short refund = %v, want review naming 399", out)
+	if out := c.Refund(context.Background(), r); out.Kind != providers.Review || !strings.Contains(out.Reason, "refunded 3.99 EUR while 4.00 EUR was asked") {
+		t.Fatalf("short refund = %v, want review naming 3.99 EUR", out)
 	}
 	if got := s.Refunded(r.TransactionID); len(got) != 1 || got[0] != eur(399) {
 		t.Fatalf("ledger = %v, want 399", got)

@@ -116,6 +116,32 @@ func (e apiError) text() string {
 	return s
 }
 
+// amountReading is refundq's reading, in major units, of the error about
+// the amount field: ecomCharge counts in minor units ("is more than the
+// 1000 left to refund" on a 10.00 EUR payment), and its words are quoted as
+// they are, so the reading goes beside them. "" when they hold no number.
+func (e apiError) amountReading(currency string) string {
+	var fields map[string]any
+	if json.Unmarshal(e.Errors, &fields) != nil {
+		return ""
+	}
+	var msgs []string
+	switch v := fields["amount"].(type) {
+	case string:
+		msgs = append(msgs, v)
+	case []any:
+		for _, it := range v {
+			if s, ok := it.(string); ok {
+				msgs = append(msgs, s)
+			}
+		}
+	}
+	if s := providers.MinorReading(currency, msgs...); s != "" {
+		return "; ecomCharge counts in minor units: " + s
+	}
+	return ""
+}
+
 // flattenErrors renders {"base": ["x"], "amount": ["y"]} (any nesting) as
 // "amount: y; base: x".
 func flattenErrors(raw json.RawMessage) string {

@@ -112,11 +112,11 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		{"guess: error", 200, strings.Replace(success, `"status": "successful"`, `"status": "error"`, 1), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
 		{"incomplete", 200, strings.Replace(found, `"status": "successful"`, `"status": "incomplete"`, 1), nil, 1, nil, providers.Unknown, providers.Pending, ""},
 		{"transaction without status", 200, strings.Replace(success, `"status": "successful", `, ``, 1), nil, 1, confirmed, providers.Unknown, providers.Unknown, ""},
-		{"success for another amount", 200, strings.Replace(success, `"amount": 492`, `"amount": 491`, 1), nil, 1, nil, providers.Review, providers.Review, "491"},
+		{"success for another amount", 200, strings.Replace(success, `"amount": 492`, `"amount": 491`, 1), nil, 1, nil, providers.Review, providers.Review, "4.91 EUR while 4.92 EUR was asked"},
 		{"success in another currency", 200, strings.Replace(success, `"currency": "EUR"`, `"currency": "USD"`, 1), nil, 1, nil, providers.Review, providers.Review, "USD"},
 		{"success without an amount", 200, strings.Replace(success, `"amount": 492, `, ``, 1), nil, 1, nil, providers.Review, providers.Review, "without an amount"},
 		{"success with a decimal amount", 200, strings.Replace(success, `"amount": 492`, `"amount": 4.92`, 1), nil, 1, nil, providers.Review, providers.Review, "4.92"},
-		{"listed success for another amount", 200, strings.Replace(found, `"amount": 492`, `"amount": 491`, 1), nil, 1, nil, providers.Unknown, providers.Review, "491"},
+		{"listed success for another amount", 200, strings.Replace(found, `"amount": 492`, `"amount": 491`, 1), nil, 1, nil, providers.Unknown, providers.Review, "4.91 EUR while 4.92 EUR was asked"},
 		{"duplicate refusal next to our success", 200,
 			`{"transactions": [` + strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(dupFailed), `{"transaction": `), `}`) + `,` +
 				strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(found), `{"transactions": [`), `]}`) + `]}`,
@@ -232,7 +232,7 @@ func TestDocumentExample(t *testing.T) {
 				t.Errorf("%d look-ups, want 1", gets)
 			}
 			r.Amount.Minor = 50 // the page's request example asks 50; its answer says 492
-			if out := c.Refund(context.Background(), r); out.Kind != providers.Review || !strings.Contains(out.Reason, "492") {
+			if out := c.Refund(context.Background(), r); out.Kind != providers.Review || !strings.Contains(out.Reason, "refunded 4.92 EUR while 0.50 EUR was asked") {
 				t.Errorf("document example for a request of 50 = %v, want review", out)
 			}
 			live, _ := New(Config{BaseURL: srv.URL, ShopID: fixtureShop, SecretKey: fixtureSecret})

@@ -240,7 +240,7 @@ func contradiction(t transaction, r providers.Refund) string {
 	case err != nil:
 		return fmt.Sprintf("its amount %q is not an integer in minor units; %s was asked", t.Amount.String(), r.Amount)
 	case got != r.Amount.Minor:
-		return fmt.Sprintf("it is for %d minor units while %d (%s) was asked", got, r.Amount.Minor, r.Amount)
+		return fmt.Sprintf("it is for %s while %s was asked", providers.MinorText(got, r.Amount.Currency), r.Amount)
 	}
 	return ""
 }

@@ -106,13 +106,13 @@ func (c *Client) refundOutcome(resp *providers.Response, r providers.Refund) (ou
 	case !ok:
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("unreadable answer (HTTP %d): %s", resp.Status, providers.Snippet(resp.Body))
 	case resp.Status < 400:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d without a refund transaction: %s", resp.Status, e.text())
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d without a refund transaction: %s%s", resp.Status, e.text(), e.amountReading(r.Amount.Currency))
 	case isDuplicate(e.text()+" "+e.FriendlyMessage, e.Code):
 		out = duplicateOutcome(r.Attempt, e.text(), out)
 	case refused(resp.Status):
-		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("ecomCharge refused the refund (HTTP %d): %s", resp.Status, e.text())
+		out.Kind, out.Reason = providers.Rejected, fmt.Sprintf("ecomCharge refused the refund (HTTP %d): %s%s", resp.Status, e.text(), e.amountReading(r.Amount.Currency))
 	default:
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented HTTP %d: %s", resp.Status, e.text())
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("undocumented HTTP %d: %s%s", resp.Status, e.text(), e.amountReading(r.Amount.Currency))
 	}
 	return out, false
 }

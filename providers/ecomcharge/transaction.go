@@ -69,7 +69,7 @@ func classify(t transaction, r providers.Refund, out providers.Outcome) provider
 // An absent or non-integer amount cannot be checked, and is a mismatch.
 func mismatch(t transaction, want tasks.Money) string {
 	if t.Currency != "" && !strings.EqualFold(t.Currency, want.Currency) {
-		return fmt.Sprintf("ecomCharge refunded %s %s while %s was asked: another currency", amountText(t.Amount), t.Currency, want)
+		return fmt.Sprintf("ecomCharge refunded %s while %s was asked: another currency", amountText(t.Amount, t.Currency), want)
 	}
 	if t.Amount == nil {
 		return fmt.Sprintf("ecomCharge answered refund %s successful without an amount; %s was asked", t.UID, want)
@@ -79,16 +79,21 @@ func mismatch(t transaction, want tasks.Money) string {
 		return fmt.Sprintf("ecomCharge answered refund %s successful with amount %q, not an integer in minor units; %s was asked", t.UID, t.Amount.String(), want)
 	}
 	if got != want.Minor {
-		return fmt.Sprintf("ecomCharge refunded %d minor units while %d (%s) was asked", got, want.Minor, want)
+		return fmt.Sprintf("ecomCharge refunded %s while %s was asked", providers.MinorText(got, want.Currency), want)
 	}
 	return ""
 }
 
-func amountText(n *json.Number) string {
+// amountText shows an answer's amount (minor units of currency) in major
+// units where it is an integer; anything else as ecomCharge wrote it.
+func amountText(n *json.Number, currency string) string {
 	if n == nil {
-		return "(no amount)"
+		return "(no amount) " + currency
 	}
-	return n.String()
+	if v, err := n.Int64(); err == nil {
+		return providers.MinorText(v, currency)
+	}
+	return n.String() + " " + currency
 }
 
 // rank orders the statuses of several refunds with our tracking id: one

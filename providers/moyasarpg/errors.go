@@ -34,6 +34,17 @@ func errText(e apiError, parsed bool, body []byte) string {
 	return e.Message + fieldErrors(e.Errors)
 }
 
+// amountReading is refundq's reading, in major units, of MPG's errors
+// about the amount field: MPG counts in minor units ("must be less than or
+// equal to 12000" on a 120.00 SAR order), and its words are quoted as they
+// are, so the reading goes beside them. "" when they hold no number.
+func amountReading(e apiError, currency string) string {
+	if s := providers.MinorReading(currency, e.Errors["amount"]...); s != "" {
+		return "; MPG counts in minor units: " + s
+	}
+	return ""
+}
+
 func fieldErrors(m map[string][]string) string {
 	if len(m) == 0 {
 		return ""

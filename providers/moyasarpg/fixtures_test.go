@@ -131,7 +131,7 @@ func TestDocumentedAnswersAreClassified(t *testing.T) {
 		{"refund timeout", 200, withRefund(`"status": "approved"`, `"status": "timeout"`), nil, "", nil, providers.Uncertain, providers.Uncertain, "/v1/transactions/" + docRefund + "/reverse", "true", "true", ""},
 		{"refund system_error", 200, withRefund(`"status": "approved"`, `"status": "system_error"`), nil, "", nil, providers.Uncertain, providers.Uncertain, "outcome uncertain", "true", "true", ""},
 		{"refund in a status MPG does not document", 200, withRefund(`"status": "approved"`, `"status": "reversed"`), nil, "", nil, providers.Unknown, providers.Unknown, "", "true", "true", ""},
-		{"approved for another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "", nil, providers.Review, providers.Review, "262345", "true", "true", ""},
+		{"approved for another amount", 200, withRefund(`"amount": 262346`, `"amount": 262345`), nil, "", nil, providers.Review, providers.Review, "MPG refunded 2623.45 SAR while 2623.46 SAR was asked", "true", "true", ""},
 		{"approved without an amount", 200, withRefund(`"amount": 262346,`, ``), nil, "", nil, providers.Review, providers.Review, "no amount", "true", "true", ""},
 		{"approved with a decimal amount", 200, withRefund(`"amount": 262346`, `"amount": 2623.46`), nil, "", nil, providers.Review, providers.Review, "2623.46", "true", "true", ""},
 		{"approved on an order in another currency", 200, strings.Replace(doc, `"currency": "SAR"`, `"currency": "USD"`, 1), nil, "", nil, providers.Review, providers.Review, "USD", "true", "true", ""},
@@ -260,6 +260,22 @@ func TestResendRefusals(t *testing.T) {
 	}
 }
 
+// MPG's refusal of an amount quotes its limit in minor units; the reason
+// keeps MPG's words and says how much money that is, on a first attempt as
+// on a resend.
+func TestAmountRefusalReadInMajorUnits(t *testing.T) {
+	body := `{"message": "Data validation failed", "errors": {"amount": ["The value must be less than or equal to 12000."]}}`
+	for _, attempt := range []int{1, 2} {
+		r := providers.Refund{OrderID: docOrder, Amount: tasks.Money{Minor: 12001, Currency: "SAR"}, Key: docRefund, Attempt: attempt}
+		out := answer(t, 422, body, nil).Refund(context.Background(), r)
+		for _, want := range []string{"The value must be less than or equal to 12000.", "MPG counts in minor units: 12000 is 120.00 SAR"} {
+			if out.Kind != providers.Rejected || !strings.Contains(out.Reason, want) {
+				t.Errorf("attempt %d: 422 = %v, want Rejected saying %q", attempt, out, want)
+			}
+		}
+	}
+}
+
 // Prepare keeps, across the attempts of one refund, the refunds the order had
 // before its first send: a refund that appeared after it may be that
 // attempt's, ours. A snapshot of another refund's key is not carried.
@@ -321,8 +337,8 @@ func TestLookupByReference(t *testing.T) {
 		{"timeout", withRefund(`"status": "approved"`, `"status": "timeout"`), docRefund, providers.Uncertain, "reverse"},
 		{"system_error", withRefund(`"status": "approved"`, `"status": "system_error"`), docRefund, providers.Uncertain, "outcome uncertain"},
 		{"a status MPG does not document", withRefund(`"status": "approved"`, `"status": "reversed"`), docRefund, providers.Unknown, "reversed"},
-		{"failed, of another amount", in(withRefund(`"status": "approved"`, `"status": "failed"`), `"amount": 262346`, `"amount": 100`), docRefund, providers.Review, "100 minor units"},
-		{"another amount", withRefund(`"amount": 262346`, `"amount": 262345`), docRefund, providers.Review, "262345"},
+		{"failed, of another amount", in(withRefund(`"status": "approved"`, `"status": "failed"`), `"amount": 262346`, `"amount": 100`), docRefund, providers.Review, "is of 1.00 SAR; the refund is of 2623.46 SAR"},
+		{"another amount", withRefund(`"amount": 262346`, `"amount": 262345`), docRefund, providers.Review, "is of 2623.45 SAR"},
 		{"no amount", withRefund(`"amount": 262346,`, ``), docRefund, providers.Review, "no amount"},
 		{"another currency", strings.Replace(doc, `"currency": "SAR"`, `"currency": "USD"`, 1), docRefund, providers.Review, "USD"},
 		{"no currency", strings.Replace(doc, `"currency": "SAR",`, ``, 1), docRefund, providers.Unknown, "no currency"},

@@ -1,6 +1,7 @@
 package moyasarpg
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,8 +113,8 @@ func byReference(txns []transaction, o order, r providers.Refund, snap *snapshot
 	case err != nil:
 		out.Kind, out.Reason = providers.Review, fmt.Sprintf("refund transaction %s, recorded as MPG's id of this refund, has %s; the refund is %s", ref, err, r.Amount)
 	case n != r.Amount.Minor:
-		out.Kind, out.Reason = providers.Review, fmt.Sprintf("refund transaction %s, recorded as MPG's id of this refund, is of %d minor units; the refund is of %d (%s): it is another refund, or the reference is wrong",
-			ref, n, r.Amount.Minor, r.Amount)
+		out.Kind, out.Reason = providers.Review, fmt.Sprintf("refund transaction %s, recorded as MPG's id of this refund, is of %s; the refund is of %s: it is another refund, or the reference is wrong",
+			ref, providers.MinorText(n, cmp.Or(currency, r.Amount.Currency)), r.Amount)
 	case currency == "":
 		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("order %s shows no currency, so refund transaction %s cannot be checked against the refund's %s", o.ID, ref, r.Amount.Currency)
 	case !strings.EqualFold(currency, r.Amount.Currency):

@@ -91,7 +91,7 @@ func mismatch(t transaction, o order, want tasks.Money) string {
 		return fmt.Sprintf("MPG approved refund %s with %s; %s was asked", t.ID, err, want)
 	}
 	if n != want.Minor {
-		return fmt.Sprintf("MPG refunded %d minor units while %d (%s) was asked", n, want.Minor, want)
+		return fmt.Sprintf("MPG refunded %s while %s was asked", providers.MinorText(n, want.Currency), want)
 	}
 	return ""
 }

@@ -156,7 +156,7 @@ func TestReferenceNamingAnotherTransaction(t *testing.T) {
 			want      providers.Kind
 			contain   string
 		}{
-			{"another refund of another amount", m.s.RefundsFor(order)[0].Ref, providers.Review, "2000"},
+			{"another refund of another amount", m.s.RefundsFor(order)[0].Ref, providers.Review, "is of 20.00 SAR"},
 			{"the capture", m.transactionOf(order, "capture"), providers.Review, "capture"},
 			{"a transaction the order does not list", "0191f5a8-ffff-7000-8000-00000000dead", providers.Unknown, ""},
 		} {

@@ -43,6 +43,7 @@ func refundOutcome(resp *providers.Response, r providers.Refund, snap *snapshot)
 		return fromRefundOrder(resp.Body, r, snap, out)
 	}
 	e, parsed := parseError(resp.Body)
+	said := errText(e, parsed, resp.Body) + amountReading(e, r.Amount.Currency)
 	switch {
 	case resp.Status == http.StatusBadRequest && parsed && e.Message == stillProcessing:
 		out.Kind, out.Status, out.Reason = providers.Pending, "still_processing", "MPG is still processing the first request with this transaction_id"
@@ -50,7 +51,7 @@ func refundOutcome(resp *providers.Response, r providers.Refund, snap *snapshot)
 		// MPG's page gives 400 as "fails when retries are exhausted", and
 		// its pages use 400 for business rules in general; none says that
 		// nothing was applied. Unknown, on a first attempt as on a resend.
-		out.Kind, out.Reason = providers.Unknown, "HTTP 400 (MPG: retries exhausted, or a business rule), and MPG does not say whether anything was applied: "+errText(e, parsed, resp.Body)
+		out.Kind, out.Reason = providers.Unknown, "HTTP 400 (MPG: retries exhausted, or a business rule), and MPG does not say whether anything was applied: "+said
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		out.Kind, out.Reason = providers.Blocked, authReason(resp.Status)
 	case resp.Status == http.StatusUnprocessableEntity:
@@ -58,9 +59,9 @@ func refundOutcome(resp *providers.Response, r providers.Refund, snap *snapshot)
 		// nothing of the earlier attempt: MPG may validate a resend before
 		// replaying it, and an applied first attempt is what makes the
 		// amount too much. (The worker looks up before believing it.)
-		out.Kind, out.Reason = providers.Rejected, "MPG refused the refund: "+errText(e, parsed, resp.Body)
+		out.Kind, out.Reason = providers.Rejected, "MPG refused the refund: "+said
 		if r.Attempt > 1 {
-			out.Reason = "MPG refused this resend: " + errText(e, parsed, resp.Body) +
+			out.Reason = "MPG refused this resend: " + said +
 				"; this may be MPG validating the resend against a refund an earlier attempt already made, and proves nothing about that attempt"
 		}
 	case resp.Status == http.StatusTooManyRequests:
@@ -68,7 +69,7 @@ func refundOutcome(resp *providers.Response, r providers.Refund, snap *snapshot)
 	default:
 		// 5xx, 404 (no such order, or a wrong base URL) and anything else
 		// the document does not list: MPG may have applied it.
-		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d after the refund was sent: %s", resp.Status, errText(e, parsed, resp.Body))
+		out.Kind, out.Reason = providers.Unknown, fmt.Sprintf("HTTP %d after the refund was sent: %s", resp.Status, said)
 	}
 	return out
 }
