@@ -2,13 +2,16 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
+# make redis: the walk-through's Redis (refundctl dev-redis): configured as
+# deploy/redis.conf ships it, on 127.0.0.1:6380, data in .dev-redis/, its
+# REDIS_URL in redis.env (. ./redis.env); Ctrl-C stops it.
 # make build: every binary in bin/ (refundctl, refund-worker, refund-api, refund-chaos, ...).
 # make browser-test: asynqmon at /monitoring and the review console at
 # /console in headless Chromium (Debian's `chromium` package, which .ci/run
 # installs where it is missing); not part of `make test`.
 # make bench: refundq against hand-rolled and bare asynq, side by side (cmd/refund-bench).
 SHELL := /bin/bash
-.PHONY: test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
+.PHONY: test unit redis chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -21,6 +24,13 @@ build:
 	mkdir -p $(BINDIR)
 	go build -buildvcs=auto -o $(BINDIR)/ ./cmd/...
 	@ls $(BINDIR)
+
+# refundctl dev-redis does the work (installing redis-server with apt-get
+# where it is missing), so the walk-through can start it from bin/ as well.
+redis:
+	mkdir -p $(BINDIR)
+	go build -buildvcs=auto -o $(BINDIR)/ ./cmd/refundctl
+	$(BINDIR)/refundctl dev-redis --env-file redis.env
 
 # go.mod and go.sum must be what go mod tidy makes of the code.
 tidy-check:

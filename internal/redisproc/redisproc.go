@@ -40,9 +40,10 @@ type Options struct {
 	// Extra arguments for redis-server, after the others.
 	Extra []string
 	// DieWithParent has the kernel send redis-server SIGTERM when the
-	// process that started it dies, however it dies (Linux; elsewhere it
-	// does nothing): a foreground server such as refundctl dev-redis must
-	// not outlive its command and hold its port.
+	// process that started it dies, however it dies, and keeps the server
+	// out of that process's group, so Ctrl-C reaches the process alone
+	// (Linux; elsewhere it does nothing): a foreground server such as
+	// refundctl dev-redis must not outlive its command and hold its port.
 	DieWithParent bool
 }
 
