@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/redisproc"
 	"github.com/refundq/refundq/internal/store"
 )
 
@@ -36,6 +38,21 @@ func readme(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// walkthroughEnv is this process's environment as a newcomer's shell has
+// it: without the Redis check's overrides, which make unit sets for every
+// test, and without a REDIS_URL, which the walk-through sources itself.
+func walkthroughEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case durability.SkipEnv, durability.AcceptLossEnv, "REDIS_URL", "REFUNDQ_PREFIX", "REFUNDQ_QUEUE":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // step is one command of the README's walk-through.
@@ -188,8 +205,10 @@ func awaitFiles(t *testing.T, dir, command string) {
 }
 
 // The README's first hour, run line by line as written, in one bash
-// session: make build, then the built binaries against a real Redis and the
-// sandbox. It cannot drift from the CLI (findings 3 and 9 of issue 11).
+// session: make build, then the built binaries against the dev Redis the
+// walk-through starts and the sandbox, with none of the Redis check's
+// overrides in the environment (make unit sets them for every other test).
+// It cannot drift from the CLI (findings 3 and 9 of issue 11).
 func TestReadmeFirstHour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and runs the walk-through")
@@ -200,16 +219,17 @@ func TestReadmeFirstHour(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
+	if _, err := redisproc.Binary(); err != nil {
+		t.Skip(err) // the walk-through starts its own Redis
+	}
 	steps := firstHour(t, readme(t))
 	if len(steps) < 15 {
 		t.Fatalf("the walk-through has %d commands", len(steps))
 	}
-	env := redistest.New(t)
 	dir := t.TempDir()
-	vars := append(os.Environ(),
-		fmt.Sprintf("REDIS_URL=redis://%s/%d", redistest.Addr(), redistest.DB()),
-		"REFUNDQ_PREFIX="+env.Prefix, "REFUNDQ_QUEUE="+env.Queue,
-		"REFUNDQ_SANDBOX_LISTEN=127.0.0.1:0", // any free port; the env file has it
+	vars := append(walkthroughEnv(),
+		"REFUNDQ_DEV_REDIS_LISTEN=127.0.0.1:0", // any free port; redis.env has it
+		"REFUNDQ_SANDBOX_LISTEN=127.0.0.1:0",   // any free port; the env file has it
 		"PATH="+os.Getenv("PATH")+":/usr/local/go/bin")
 	sh := startShell(t, dir, vars)
 	// The README runs from the repository's root; here make builds into this
@@ -231,8 +251,24 @@ func TestReadmeFirstHour(t *testing.T) {
 		}
 	}
 
-	// What the comments say became of each refund.
-	st := store.New(env.Client, env.Prefix)
+	// Nothing the walk-through sourced lifted the Redis check.
+	if out, _ := sh.run(t, len(steps)+1, `echo "[$`+durability.SkipEnv+`][$`+durability.AcceptLossEnv+`]"`, 5*time.Second); strings.TrimSpace(out) != "[][]" {
+		t.Errorf("the walk-through's shell has the Redis check's overrides set: %s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "worker.log")); bytes.Contains(b, []byte(durability.SkipEnv)) || bytes.Contains(b, []byte(durability.AcceptLossEnv)) {
+		t.Errorf("the worker ran with the Redis check lifted:\n%s", b)
+	}
+
+	// What the comments say became of each refund, read from what the dev
+	// Redis kept on disk: the walk-through stopped it.
+	kept, err := redisproc.Start(filepath.Join(dir, ".dev-redis"), redisproc.Shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kept.Stop)
+	rdb := kept.Client()
+	t.Cleanup(func() { rdb.Close() })
+	st := store.New(rdb, "refundq:")
 	ctx := context.Background()
 	for id, want := range map[string]store.State{
 		"rf_1": store.Succeeded, "rf_2": store.Succeeded, "rf_3": store.Succeeded,
@@ -277,7 +313,7 @@ func TestReadmeStaysInsideTheRepository(t *testing.T) {
 	}
 	// Every refundctl command the README names exists.
 	root := newRoot(strings.NewReader(""), io.Discard, io.Discard)
-	for _, m := range regexp.MustCompile("refundctl ([a-z]+)").FindAllStringSubmatch(text, -1) {
+	for _, m := range regexp.MustCompile("refundctl ([a-z]+(?:-[a-z]+)*)").FindAllStringSubmatch(text, -1) {
 		if c, _, err := root.Find([]string{m[1]}); err != nil || c == root {
 			t.Errorf("README.md names refundctl %s, which does not exist", m[1])
 		}
