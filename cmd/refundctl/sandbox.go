@@ -123,7 +123,9 @@ Then the environment lines that point a worker at the sandbox (also written to -
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8080"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
+	// 8090: off refund-api's 8080 and the worker's 8081, which the
+	// walk-through may run beside it.
+	f.StringVar(&listen, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8090"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
 	f.StringVar(&public, "url", "", "base URL workers reach the sandbox at (default http://<listen address>)")
 	f.StringVar(&keyDir, "key-dir", "", "where to write the generated BBMSL merchant key workers read (default the temp dir)")
 	f.StringVar(&envFile, "env-file", "", "also write the worker's environment lines to this file")
