@@ -23,6 +23,7 @@ import (
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/api"
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/listen"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/internal/store"
@@ -162,7 +163,7 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 		// like the rest, not plain text in the stream.
 		ErrorLog: stdlog.New(httpErrors, "", 0),
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
+	ln, err := listen.TCP("API_LISTEN", cfg.listen, "refund-api")
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/listen"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/internal/tracing"
@@ -149,11 +149,12 @@ func run(log *logrus.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	// /healthz, /readyz and /metrics for probes and scrapes.
-	addr := envOr("HEALTH_LISTEN", ":8081")
-	ln, err := net.Listen("tcp", addr)
+	// /healthz, /readyz and /metrics for probes and scrapes. The default is
+	// fixed, as probes and scrape configurations need a known port; several
+	// workers on one host each set their own (the error says so).
+	ln, err := listen.TCP("HEALTH_LISTEN", envOr("HEALTH_LISTEN", ":8081"), "worker")
 	if err != nil {
-		return fmt.Errorf("HEALTH_LISTEN=%s: %w", addr, err)
+		return err
 	}
 	hsrv := &http.Server{Handler: w.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
