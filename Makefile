@@ -39,7 +39,8 @@ tidy-check:
 # The tests' Redis is a development one (the machine's, or one started without
 # persistence), so the start-up persistence check is a warning there and the
 # binaries the tests run accept that it keeps nothing (REFUNDQ_ACCEPT_REDIS_LOSS);
-# internal/durability tests the check and the refusal on servers it configures.
+# internal/durability tests the check and the refusal on servers it configures,
+# and the README test runs the walk-through without either, on refundctl dev-redis.
 unit:
 	go vet ./...
 	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \
