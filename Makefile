@@ -2,6 +2,9 @@
 # (started if none answers), and a small chaos run (worker kills, a Redis
 # restart) checked against the simulators' ledgers.
 # make demo: the main job on an embedded Redis.
+# make redis: the walk-through's Redis (refundctl dev-redis): configured as
+# deploy/redis.conf ships it, on 127.0.0.1:6380, data in .dev-redis/, its
+# REDIS_URL in redis.env (. ./redis.env); Ctrl-C stops it.
 # make build: every command in cmd/ into bin/ (refundctl, refund-worker, refund-api, refund-chaos,
 # refund-bench, refund-probe).
 # make browser-test: asynqmon at /monitoring and the review console at
@@ -10,7 +13,7 @@
 # make bench: refundq against hand-rolled and bare asynq, side by side (cmd/refund-bench).
 # make no-build-output: no tracked executable binary or file over 1 MB (.ci/no-build-output).
 SHELL := /bin/bash
-.PHONY: no-build-output test unit chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
+.PHONY: no-build-output test unit redis chaos chaos-large chaos-quirks chaos-power demo fuzz build tidy-check browser-test bench sentinel deploy-check k8s-schemas k8s-crd-schemas k8s-rules
 
 # Where make build puts the binaries.
 BINDIR ?= bin
@@ -31,6 +34,13 @@ no-build-output:
 	bash .ci/no-build-output --self-test
 	bash .ci/no-build-output
 
+# refundctl dev-redis does the work (installing redis-server with apt-get
+# where it is missing), so the walk-through can start it from bin/ as well.
+redis:
+	mkdir -p $(BINDIR)
+	go build -buildvcs=auto -o $(BINDIR)/ ./cmd/refundctl
+	$(BINDIR)/refundctl dev-redis --env-file redis.env
+
 # go.mod and go.sum must be what go mod tidy makes of the code.
 tidy-check:
 	@go mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit the result"; exit 1; }
@@ -38,7 +48,8 @@ tidy-check:
 # The tests' Redis is a development one (the machine's, or one started without
 # persistence), so the start-up persistence check is a warning there and the
 # binaries the tests run accept that it keeps nothing (REFUNDQ_ACCEPT_REDIS_LOSS);
-# internal/durability tests the check and the refusal on servers it configures.
+# internal/durability tests the check and the refusal on servers it configures,
+# and the README test runs the walk-through without either, on refundctl dev-redis.
 unit:
 	go vet ./...
 	REFUNDQ_TEST_REDIS_ADDR=$$(bash .ci/redis-up) && export REFUNDQ_TEST_REDIS_ADDR && \

@@ -63,6 +63,7 @@ var dynamicReads = map[string]string{
 var ignored = map[string]string{
 	"PATH":              "cmd/refundctl's README test passes it on to the shell it runs, with Go's bin directory added",
 	"OTEL_SERVICE_NAME": "read by the OpenTelemetry SDK; internal/tracing's test sets it for the child process it starts",
+	"DEBIAN_FRONTEND":   "read by apt-get and debconf; refundctl dev-redis sets it for the apt-get that installs redis-server",
 }
 
 // site is one place the code reads (or names) a variable.

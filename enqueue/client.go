@@ -55,7 +55,9 @@ type options struct {
 // promise to keep what it acknowledged (a lone Redis before 7.2 without
 // appendfsync always). Without it, the first enqueue on such a Redis fails
 // with what to change: a refund Redis accepted and then lost in a crash
-// would be lost, though the producer was told it was taken.
+// would be lost, though the producer was told it was taken. Given to Open,
+// it is REFUNDQ_ACCEPT_REDIS_LOSS=1: Open's check then also takes a Redis
+// without AOF or with eviction, logging the risk as an error.
 func AcceptRedisLoss() Option { return func(o *options) { o.acceptLoss = true } }
 
 // WithQueue sets the asynq queue refund tasks go to (default "default").
@@ -81,6 +83,12 @@ func WithRegistry(r *providers.Registry) Option { return func(o *options) { o.re
 
 // New returns a Client using the given Redis for both asynq and the records.
 func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option) *Client {
+	o := resolve(opts)
+	return newClient(redisOpt, rdb, o, durability.NewKeeper(rdb, o.acceptLoss, logrus.StandardLogger()))
+}
+
+// resolve applies opts to the defaults.
+func resolve(opts []Option) options {
 	o := options{queue: "default", prefix: "refundq:"}
 	for _, opt := range opts {
 		opt(&o)
@@ -88,7 +96,12 @@ func New(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, opts ...Option)
 	if o.registry == nil {
 		o.registry = catalog.Rules()
 	}
-	keeper := durability.NewKeeper(rdb, o.acceptLoss, logrus.StandardLogger())
+	return o
+}
+
+// newClient is New with the keeper that waits after each write: Open's
+// knows already what Redis promises.
+func newClient(redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, o options, keeper *durability.Keeper) *Client {
 	return &Client{
 		ac:       asynq.NewClient(redisOpt),
 		store:    store.New(rdb, o.prefix).WithQueue(o.queue).WithQueuedGrace(o.queuedGrace).WithDurability(keeper.Wait),

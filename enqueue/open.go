@@ -17,7 +17,11 @@ import (
 // or rediss:// for TLS) and returns a Client on it: one call for a producer,
 // where New needs an asynq option and a go-redis client built separately.
 // It pings Redis first, so a wrong address or password is an error here
-// rather than on the first enqueue. Close releases everything Open made.
+// rather than on the first enqueue, then runs the Redis check every refundq
+// process runs (a Redis that may lose what it acknowledges is refused, with
+// what to do; REFUNDQ_SKIP_REDIS_CHECK and REFUNDQ_ACCEPT_REDIS_LOSS from
+// the environment, or the AcceptRedisLoss option). Close releases
+// everything Open made.
 // Errors never repeat the URL, which may hold a password.
 func Open(redisURL string, opts ...Option) (*Client, error) {
 	rc, err := rediscfg.Parse(redisURL)
@@ -32,24 +36,33 @@ func Open(redisURL string, opts ...Option) (*Client, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("enqueue: Redis at %s does not answer: %w", rc, err)
 	}
-	// A producer must not hand refunds to a Redis that may forget them
-	// (REFUNDQ_SKIP_REDIS_CHECK=1 for managed Redis hiding CONFIG, and
-	// development).
-	if err := durability.Require(ctx, rdb, os.Getenv, logrus.StandardLogger()); err != nil {
+	// A producer must not hand refunds to a Redis that may forget them: the
+	// check every refundq process runs, with its environment
+	// (REFUNDQ_SKIP_REDIS_CHECK for managed Redis hiding CONFIG,
+	// REFUNDQ_ACCEPT_REDIS_LOSS to accept the loss).
+	// The AcceptRedisLoss option says what the variable does.
+	o := resolve(opts)
+	getenv := os.Getenv
+	if o.acceptLoss {
+		getenv = acceptingLoss{}.getenv
+	}
+	p, err := durability.Require(ctx, rdb, getenv, logrus.StandardLogger())
+	if err != nil {
 		rdb.Close()
 		return nil, fmt.Errorf("enqueue: Redis at %s: %w", rc, err)
 	}
-	if os.Getenv(durability.AcceptLossEnv) == "1" {
-		opts = append(opts, AcceptRedisLoss())
-	}
-	c := New(rc.Asynq, rdb, opts...)
-	// What Redis promises is found now, so a Redis that promises nothing is
-	// refused here rather than at the first enqueue.
-	if _, err := c.keeper.Promise(ctx); err != nil {
-		c.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("enqueue: Redis at %s: %w", rc, err)
-	}
+	c := newClient(rc.Asynq, rdb, o, durability.NewKeeperWith(rdb, p))
 	c.owned = rdb
 	return c, nil
+}
+
+// acceptingLoss is the environment of a producer that gave Open the
+// AcceptRedisLoss option: REFUNDQ_ACCEPT_REDIS_LOSS reads "1".
+type acceptingLoss struct{}
+
+func (acceptingLoss) getenv(k string) string {
+	if k == durability.AcceptLossEnv {
+		return "1"
+	}
+	return os.Getenv(k)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/api"
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/listen"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/internal/store"
@@ -121,16 +122,14 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 
 	// A refund the API answers 201 for is kept through a Redis crash: the
 	// same check and the same wait as every producer and worker.
-	accept := getenv(durability.AcceptLossEnv) == "1"
-	keeper := durability.NewKeeper(rdb, accept, log)
 	ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
-	if err = durability.Require(ctx, rdb, getenv, log); err == nil {
-		_, err = keeper.Promise(ctx)
-	}
+	promise, err := durability.Require(ctx, rdb, getenv, log)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("Redis at %s: %w", rc, err)
 	}
+	keeper := durability.NewKeeperWith(rdb, promise)
+	accept := getenv(durability.AcceptLossEnv) == "1"
 	enqOpts := []enqueue.Option{enqueue.WithQueue(cfg.queue), enqueue.WithPrefix(cfg.prefix),
 		enqueue.WithRegistry(catalog.FromEnv(getenv).RulesOnly())}
 	if accept {
@@ -164,7 +163,7 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 		// like the rest, not plain text in the stream.
 		ErrorLog: stdlog.New(httpErrors, "", 0),
 	}
-	ln, err := net.Listen("tcp", cfg.listen)
+	ln, err := listen.TCP("API_LISTEN", cfg.listen, "refund-api")
 	if err != nil {
 		return err
 	}
@@ -173,7 +172,7 @@ func run(log *logrus.Logger, getenv func(string) string) error {
 	done := make(chan error, 1)
 	go func() { done <- hs.Serve(ln) }()
 	log.WithFields(logrus.Fields{"listen": ln.Addr().String(), "redis": rc.String(), "queue": cfg.queue,
-		"monitoring_writable": cfg.writable, "tokens": cfg.tokens.Describe()}).Info("refund-api started")
+		"monitoring_writable": cfg.writable, "tokens": cfg.tokens.Describe(), "durability": promise.String()}).Info("refund-api started")
 	select {
 	case err := <-done:
 		return err

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/internal/redisproc"
 )
 
 const tok = "tok_cfg_0123456789abcdef0123456789abcdef"
@@ -62,5 +66,31 @@ func TestRunStopsWhenRedisDoesNotAnswer(t *testing.T) {
 	err := run(log, env(map[string]string{"API_TOKENS": tok, "REDIS_URL": "redis://127.0.0.1:1/0"}))
 	if err == nil || !strings.Contains(err.Error(), "does not answer") {
 		t.Fatalf("err = %v, want Redis named as not answering", err)
+	}
+}
+
+// A taken API_LISTEN names the variable, as HEALTH_LISTEN does for the
+// worker, and says what to do.
+func TestListenErrorNamesAPIListen(t *testing.T) {
+	if _, err := redisproc.Binary(); err != nil {
+		t.Skip(err)
+	}
+	rds, err := redisproc.Start(t.TempDir(), redisproc.Shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rds.Stop)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	err = run(log, env(map[string]string{"API_TOKENS": tok, "REDIS_URL": "redis://" + rds.Addr + "/0", "API_LISTEN": addr}))
+	want := "API_LISTEN=" + addr + ": address already in use: another refund-api on this host? give each refund-api its own API_LISTEN, e.g. API_LISTEN="
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v\nwant it to start %q", err, want)
 	}
 }

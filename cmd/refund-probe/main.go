@@ -3,7 +3,7 @@
 // when the answer is 2xx (with -any-status: any HTTP answer at all), else 1.
 //
 //	refund-probe http://127.0.0.1:8081/healthz
-//	refund-probe -any-status http://127.0.0.1:8080/
+//	refund-probe -any-status http://127.0.0.1:8090/
 package main
 
 import (

@@ -8,8 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -21,6 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/listen"
 	"github.com/refundq/refundq/internal/logs"
 	"github.com/refundq/refundq/internal/rediscfg"
 	"github.com/refundq/refundq/internal/tracing"
@@ -58,11 +57,12 @@ func run(log *logrus.Logger) error {
 	defer flushTraces(stopTracing, log)
 	rdb := rc.NewClient()
 	defer rdb.Close()
-	// Refuse to take refunds from a Redis that may forget or evict them
-	// (REFUNDQ_SKIP_REDIS_CHECK=1 turns this into a warning, for managed
-	// Redis that hides CONFIG, and for a development Redis).
+	// Refuse to take refunds from a Redis that may forget or evict them:
+	// the check every refundq process runs (REFUNDQ_SKIP_REDIS_CHECK=1 for
+	// managed Redis that hides CONFIG, REFUNDQ_ACCEPT_REDIS_LOSS=1 to run
+	// anyway, both said in the log).
 	checkCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	err = durability.Require(checkCtx, rdb, os.Getenv, log.WithField("redis", rc.String()))
+	promise, err := durability.Require(checkCtx, rdb, os.Getenv, log.WithField("redis", rc.String()))
 	cancel()
 	if err != nil {
 		return fmt.Errorf("redis %s: %w", rc.String(), err)
@@ -72,8 +72,10 @@ func run(log *logrus.Logger) error {
 		Redis: rc.Asynq, RDB: rdb, Logger: log,
 		Queue:  envOr("REFUNDQ_QUEUE", "default"),
 		Prefix: envOr("REFUNDQ_PREFIX", "refundq:"),
+		// The settings again at every probe, quietly: a Redis replaced
+		// by one that keeps nothing takes the worker out of service.
 		Ready: func(ctx context.Context) error {
-			return durability.Require(ctx, rdb, os.Getenv, quiet)
+			return durability.Ready(ctx, rdb, os.Getenv)
 		},
 		AuditDir: os.Getenv("REFUNDQ_AUDIT_DIR"),
 	}
@@ -147,11 +149,12 @@ func run(log *logrus.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	// /healthz, /readyz and /metrics for probes and scrapes.
-	addr := envOr("HEALTH_LISTEN", ":8081")
-	ln, err := net.Listen("tcp", addr)
+	// /healthz, /readyz and /metrics for probes and scrapes. The default is
+	// fixed, as probes and scrape configurations need a known port; several
+	// workers on one host each set their own (the error says so).
+	ln, err := listen.TCP("HEALTH_LISTEN", envOr("HEALTH_LISTEN", ":8081"), "worker")
 	if err != nil {
-		return fmt.Errorf("HEALTH_LISTEN=%s: %w", addr, err)
+		return err
 	}
 	hsrv := &http.Server{Handler: w.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
@@ -161,7 +164,8 @@ func run(log *logrus.Logger) error {
 	}()
 	defer hsrv.Close()
 
-	log.WithFields(logrus.Fields{"redis": rc.String(), "queue": cfg.Queue, "health": ln.Addr().String()}).Info("refund-worker started")
+	log.WithFields(logrus.Fields{"redis": rc.String(), "queue": cfg.Queue, "health": ln.Addr().String(),
+		"durability": promise.String()}).Info("refund-worker started")
 	err = w.Run(ctx)
 	log.Info("refund-worker stopped cleanly")
 	return err
@@ -200,10 +204,6 @@ func webhookConfig(getenv func(string) string) (worker.WebhookConfig, error) {
 	}
 	return worker.WebhookConfig{URL: url, Secrets: secrets}, nil
 }
-
-// quiet takes the warning durability.Require logs at every readiness probe
-// when the check is skipped; it was logged once at start.
-var quiet = func() *logrus.Logger { l := logrus.New(); l.SetOutput(io.Discard); return l }()
 
 // flushTraces exports the spans not yet sent, for at most 5 s: a
 // collector that is down must not hold the exit up.

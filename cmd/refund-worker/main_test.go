@@ -1,9 +1,15 @@
 package main
 
 import (
+	"io"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/refundq/refundq/internal/redisproc"
 )
 
 // The worker binary links no simulator or fault injector: test doubles stay
@@ -44,5 +50,33 @@ func TestWebhookSecretIsRequired(t *testing.T) {
 	}
 	if c, err := webhookConfig(env(nil)); err != nil || c.URL != "" {
 		t.Fatalf("no URL: %+v, %v", c, err)
+	}
+}
+
+// Several workers on one host: the second one's HEALTH_LISTEN is taken, and
+// the error says what to do rather than only that the address is in use.
+func TestTakenHealthListenSaysWhatToDo(t *testing.T) {
+	if _, err := redisproc.Binary(); err != nil {
+		t.Skip(err)
+	}
+	rds, err := redisproc.Start(t.TempDir(), redisproc.Shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rds.Stop)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	addr := held.Addr().String()
+	t.Setenv("REDIS_URL", "redis://"+rds.Addr+"/0")
+	t.Setenv("HEALTH_LISTEN", addr)
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	err = run(log)
+	want := "HEALTH_LISTEN=" + addr + ": address already in use: another worker on this host? give each worker its own HEALTH_LISTEN, e.g. HEALTH_LISTEN="
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("err = %v\nwant it to start %q", err, want)
 	}
 }

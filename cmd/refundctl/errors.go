@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/tasks"
@@ -77,8 +78,13 @@ func human(err error) string {
 		busy  *store.BusyError
 		verr  tasks.ValidationError
 		oe    *net.OpError
+		ref   *durability.Refusal
 	)
 	switch {
+	case errors.As(err, &ref):
+		// The Redis check's one message, as every process gives it: it
+		// quotes no user input, and clipping would cut its quoted settings.
+		return err.Error()
 	case errors.As(err, &verr):
 		return invalidText(verr)
 	case errors.Is(err, store.ErrNotFound) || strings.Contains(err.Error(), "NOTFOUND"):

@@ -2,7 +2,7 @@
 // status, lists them by state, settles the ones a human must decide (or
 // sends one again that never left), shows
 // what refundq has learned of each provider's undocumented behaviour, runs
-// the provider sandbox, and runs the demo.
+// the provider sandbox and a development Redis, and runs the demo.
 //
 // Exit status: 0 when the command did what it was asked; 1 when the
 // operation failed (a refund not found, Redis down, a refund refused, some
@@ -84,7 +84,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short: "Enqueue refunds and follow them to a final state",
 		Long: `refundctl enqueues refunds (one, or a CSV or JSON Lines file), shows where each one stands, lists
 them by state, settles the ones a human must decide (or sends one again that never reached the provider), and
-runs the provider sandbox and the demo.
+runs the provider sandbox, a development Redis (dev-redis) and the demo.
 
 Redis is REDIS_URL (redis://[user:password@]host:port/db; default redis://127.0.0.1:6379/0). The queue and
 key prefix are REFUNDQ_QUEUE and REFUNDQ_PREFIX (or --queue, --prefix); they must match the workers'.
@@ -120,7 +120,7 @@ status --exit-status exits by the refund's state: 0 succeeded, 5 failed, 6 needs
 
 	root.AddCommand(
 		enqueueCmd(g), bulkCmd(g), statusCmd(g), listCmd(g), settleCmd(g), retryCmd(g), guessesCmd(g),
-		reconcileCmd(g), sandboxCmd(), demoCmd(),
+		reconcileCmd(g), sandboxCmd(), devRedisCmd(), demoCmd(),
 	)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()

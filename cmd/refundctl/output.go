@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -48,8 +51,9 @@ func writeJSON(w io.Writer, v any) error {
 // redisURL is REDIS_URL or the local default.
 func redisURL() string { return envOr("REDIS_URL", "redis://127.0.0.1:6379/0") }
 
-// openStore connects to REDIS_URL for the commands that read and settle
-// records; close releases the connection.
+// openStore connects to REDIS_URL for the commands that read records; close
+// releases the connection. A write through it waits as Redis promises,
+// asked at the first write.
 func (g *globals) openStore() (*store.Store, func(), error) {
 	rc, err := rediscfg.Parse(redisURL())
 	if err != nil {
@@ -59,6 +63,26 @@ func (g *globals) openStore() (*store.Store, func(), error) {
 	// A settle is a final state: it waits until Redis keeps it, like every
 	// write that guards money (reads never ask).
 	keeper := durability.NewKeeper(rdb, os.Getenv(durability.AcceptLossEnv) == "1", logrus.StandardLogger())
+	return store.New(rdb, g.prefix).WithQueue(g.queue).WithDurability(keeper.Wait), func() { rdb.Close() }, nil
+}
+
+// openWritableStore is openStore for the commands that write what guards
+// money (settle, retry): the Redis check every refundq process runs comes
+// first, with its one message, and each write then waits as Redis promises.
+func (g *globals) openWritableStore(ctx context.Context) (*store.Store, func(), error) {
+	rc, err := rediscfg.Parse(redisURL())
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb := rc.NewClient()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	p, err := durability.Require(cctx, rdb, os.Getenv, logrus.StandardLogger())
+	cancel()
+	if err != nil {
+		rdb.Close()
+		return nil, nil, fmt.Errorf("Redis at %s: %w", rc, err)
+	}
+	keeper := durability.NewKeeperWith(rdb, p)
 	return store.New(rdb, g.prefix).WithQueue(g.queue).WithDurability(keeper.Wait), func() { rdb.Close() }, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/refundq/refundq/internal/redistest"
+	"github.com/refundq/refundq/internal/durability"
+	"github.com/refundq/refundq/internal/rediscfg"
+	"github.com/refundq/refundq/internal/redisproc"
 	"github.com/refundq/refundq/internal/store"
 )
 
@@ -36,6 +39,21 @@ func readme(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// walkthroughEnv is this process's environment as a newcomer's shell has
+// it: without the Redis check's overrides, which make unit sets for every
+// test, and without a REDIS_URL, which the walk-through sources itself.
+func walkthroughEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case durability.SkipEnv, durability.AcceptLossEnv, "REDIS_URL", "REFUNDQ_PREFIX", "REFUNDQ_QUEUE":
+		default:
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // step is one command of the README's walk-through.
@@ -149,8 +167,10 @@ func awaitFiles(t *testing.T, dir, command string) {
 }
 
 // The README's first hour, run line by line as written, in one bash
-// session: make build, then the built binaries against a real Redis and the
-// sandbox. It cannot drift from the CLI (findings 3 and 9 of issue 11).
+// session: make build, then the built binaries against the dev Redis the
+// walk-through starts and the sandbox, with none of the Redis check's
+// overrides in the environment (make unit sets them for every other test).
+// It cannot drift from the CLI (findings 3 and 9 of issue 11).
 func TestReadmeFirstHour(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and runs the walk-through")
@@ -161,16 +181,17 @@ func TestReadmeFirstHour(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("no make")
 	}
+	if _, err := redisproc.Binary(); err != nil {
+		t.Skip(err) // the walk-through starts its own Redis
+	}
 	steps := firstHour(t, readme(t))
 	if len(steps) < 15 {
 		t.Fatalf("the walk-through has %d commands", len(steps))
 	}
-	env := redistest.New(t)
 	dir := t.TempDir()
-	vars := append(os.Environ(),
-		fmt.Sprintf("REDIS_URL=redis://%s/%d", redistest.Addr(), redistest.DB()),
-		"REFUNDQ_PREFIX="+env.Prefix, "REFUNDQ_QUEUE="+env.Queue,
-		"REFUNDQ_SANDBOX_LISTEN=127.0.0.1:0", // any free port; the env file has it
+	vars := append(walkthroughEnv(),
+		"REFUNDQ_DEV_REDIS_LISTEN=127.0.0.1:0", // any free port; redis.env has it
+		"REFUNDQ_SANDBOX_LISTEN=127.0.0.1:0",   // any free port; the env file has it
 		"PATH="+os.Getenv("PATH")+":/usr/local/go/bin")
 	sh := startShell(t, dir, vars)
 	// The README runs from the repository's root; here make builds into this
@@ -178,8 +199,6 @@ func TestReadmeFirstHour(t *testing.T) {
 	if _, code := sh.run(t, 0, fmt.Sprintf(`make() { command make -s -C %q BINDIR="$PWD/bin" "$@"; }`, repoRoot(t)), time.Second*5); code != 0 {
 		t.Fatal("cannot define make")
 	}
-	st := store.New(env.Client, env.Prefix)
-	ctx := context.Background()
 	sawGuesses := false
 	for i, s := range steps {
 		timeout := 60 * time.Second
@@ -191,7 +210,7 @@ func TestReadmeFirstHour(t *testing.T) {
 			// The walk-through waits for some of its refunds only; a
 			// person reaches this line later. Every refund final first, so
 			// each answer that could confirm or refute a guess is in.
-			awaitAllFinal(t, st)
+			awaitAllFinal(t, devStore(t, dir))
 		}
 		out, code := sh.run(t, i+1, s.cmd, timeout)
 		if code != s.exit {
@@ -209,7 +228,25 @@ func TestReadmeFirstHour(t *testing.T) {
 		t.Errorf("the walk-through no longer runs bin/refundctl guesses: nothing shows that the sandbox's answers refute none of refundq's guesses")
 	}
 
-	// What the comments say became of each refund.
+	// Nothing the walk-through sourced lifted the Redis check.
+	if out, _ := sh.run(t, len(steps)+1, `echo "[$`+durability.SkipEnv+`][$`+durability.AcceptLossEnv+`]"`, 5*time.Second); strings.TrimSpace(out) != "[][]" {
+		t.Errorf("the walk-through's shell has the Redis check's overrides set: %s", out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "worker.log")); bytes.Contains(b, []byte(durability.SkipEnv)) || bytes.Contains(b, []byte(durability.AcceptLossEnv)) {
+		t.Errorf("the worker ran with the Redis check lifted:\n%s", b)
+	}
+
+	// What the comments say became of each refund, read from what the dev
+	// Redis kept on disk: the walk-through stopped it.
+	kept, err := redisproc.Start(filepath.Join(dir, ".dev-redis"), redisproc.Shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kept.Stop)
+	rdb := kept.Client()
+	t.Cleanup(func() { rdb.Close() })
+	st := store.New(rdb, "refundq:")
+	ctx := context.Background()
 	for id, want := range map[string]store.State{
 		"rf_1": store.Succeeded, "rf_2": store.Succeeded, "rf_3": store.Succeeded,
 		"rf_10": store.Succeeded, "rf_11": store.Succeeded, "rf_12": store.Succeeded, "rf_13": store.Failed,
@@ -233,6 +270,27 @@ func TestReadmeFirstHour(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "sandbox.txt")); !strings.Contains(string(b), "txn-fat-1001") {
 		t.Errorf("sandbox.txt does not show Fatora's transaction id:\n%s", b)
 	}
+}
+
+// devStore reads the walk-through's refunds from its dev Redis while it
+// runs, at the address the walk-through's redis.env holds.
+func devStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "redis.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, url, ok := strings.Cut(strings.TrimSpace(string(b)), "export REDIS_URL=")
+	if !ok {
+		t.Fatalf("redis.env holds no REDIS_URL: %q", b)
+	}
+	cfg, err := rediscfg.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := cfg.NewClient()
+	t.Cleanup(func() { rdb.Close() })
+	return store.New(rdb, "refundq:")
 }
 
 // awaitAllFinal waits until every refund in the store is final.
@@ -306,7 +364,7 @@ func TestReadmeStaysInsideTheRepository(t *testing.T) {
 	}
 	// Every refundctl command the README names exists.
 	root := newRoot(strings.NewReader(""), io.Discard, io.Discard)
-	for _, m := range regexp.MustCompile("refundctl ([a-z]+)").FindAllStringSubmatch(text, -1) {
+	for _, m := range regexp.MustCompile("refundctl ([a-z]+(?:-[a-z]+)*)").FindAllStringSubmatch(text, -1) {
 		if c, _, err := root.Find([]string{m[1]}); err != nil || c == root {
 			t.Errorf("README.md names refundctl %s, which does not exist", m[1])
 		}

@@ -40,7 +40,7 @@ task of it is still in asynq; an archived or completed task of it is replaced.`,
 				return err
 			}
 			ctx, id := cmd.Context(), args[0]
-			st, closeStore, err := g.openStore()
+			st, closeStore, err := g.openWritableStore(ctx)
 			if err != nil {
 				return err
 			}

@@ -100,7 +100,7 @@ one goes to needs_review, never resent: what refundq does if a provider does not
 			env := sb.Env(base)
 			// The file first: whoever waits for it may start a worker at once.
 			if envFile != "" {
-				if err := writeEnvFile(envFile, env); err != nil {
+				if err := writeEnvFile(envFile, "# refundq sandbox: source this file to point a worker at the sandbox", env); err != nil {
 					ln.Close()
 					return err
 				}
@@ -133,7 +133,9 @@ one goes to needs_review, never resent: what refundq does if a provider does not
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8080"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
+	// 8090: off refund-api's 8080 and the worker's 8081, which the
+	// walk-through may run beside it.
+	f.StringVar(&listen, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8090"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
 	f.StringVar(&public, "url", "", "base URL workers reach the sandbox at (default http://<listen address>)")
 	f.StringVar(&keyDir, "key-dir", "", "where to write the generated BBMSL merchant key workers read (default the temp dir)")
 	f.StringVar(&envFile, "env-file", "", "also write the worker's environment lines to this file")
@@ -145,26 +147,28 @@ one goes to needs_review, never resent: what refundq does if a provider does not
 	return cmd
 }
 
-// writeEnvFile writes the environment lines as a file a shell can source,
-// readable by its owner only (it holds the simulators' test credentials).
-func writeEnvFile(path string, env []string) error {
+// writeEnvFile writes the environment lines, after a header comment, as a
+// file a shell can source, readable by its owner only (the sandbox's holds
+// the simulators' test credentials). It appears whole or not at all: whoever
+// waits for it may source it at once.
+func writeEnvFile(path, header string, env []string) error {
 	var b strings.Builder
-	b.WriteString("# refundq sandbox: source this file to point a worker at the sandbox\n")
+	b.WriteString(header + "\n")
 	for _, line := range env {
 		k, v, _ := strings.Cut(line, "=")
 		fmt.Fprintf(&b, "export %s=%s\n", k, shellQuote(v))
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".sandbox-env-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".env-*")
 	if err != nil {
-		return fmt.Errorf("sandbox: write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.WriteString(b.String()); err != nil {
 		tmp.Close()
-		return fmt.Errorf("sandbox: write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("sandbox: write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp.Name(), path)
 }

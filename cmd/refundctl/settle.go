@@ -41,7 +41,7 @@ never while a worker holds it.`,
 			if err != nil {
 				return err
 			}
-			st, closeFn, err := g.openStore()
+			st, closeFn, err := g.openWritableStore(cmd.Context())
 			if err != nil {
 				return err
 			}

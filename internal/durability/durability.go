@@ -1,13 +1,16 @@
 // Package durability holds refundq to the Redis it needs: one that keeps
-// what it acknowledges. Check (and Require, its start-up form) refuses a
-// server without AOF or with eviction; WaitDurable waits until the writes
-// made so far have reached disk or a replica, as far as the server can tell.
+// what it acknowledges. Require is the one check every process that writes
+// refunds runs at start, and Refusal its one message; Ready repeats the
+// settings part for a readiness probe; WaitDurable and Promise.Wait wait
+// until the writes made so far have reached disk or a replica, as far as
+// the server can tell.
 package durability
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -15,9 +18,11 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// SkipEnv names the variable that, set to "1", turns Require's check into a
-// warning: for managed Redis that hides CONFIG (its settings are then the
-// operator's word, confirmed with the provider).
+// SkipEnv names the variable that, set to "1", skips the check of the
+// server's settings (appendonly, maxmemory-policy): for a managed Redis that
+// hides CONFIG, whose settings are then the operator's word, confirmed with
+// the provider. Every start logs it as a warning. What the server can
+// promise about each write (WAITAOF, a replica) is still found.
 const SkipEnv = "REFUNDQ_SKIP_REDIS_CHECK"
 
 // Settings are what the server says about how it keeps data.
@@ -74,79 +79,147 @@ func Inspect(ctx context.Context, rdb redis.UniversalClient) (Settings, error) {
 	return s, nil
 }
 
-// Check returns nil when the server refundq writes to runs with
-// `appendonly yes` and `maxmemory-policy noeviction` and is a primary, and
-// otherwise an error that says what to set. Through a Sentinel URL it checks
-// the primary the Sentinels name now; its replicas need the same settings,
-// since one of them becomes the primary on failover, and the check runs
-// again at every start.
-func Check(ctx context.Context, rdb redis.UniversalClient) error {
-	s, err := Inspect(ctx, rdb)
-	if errors.Is(err, ErrConfigHidden) {
-		return fmt.Errorf("%w. refundq needs appendonly yes and maxmemory-policy noeviction; on a managed "+
-			"Redis that hides CONFIG, confirm both with the provider, then set %s=1 to start without this check", err, SkipEnv)
-	}
-	if err != nil {
-		return err
-	}
-	return s.verdict()
+// Refusal is the one error every refundq process gives for a Redis that
+// does not keep what it acknowledges: what is wrong with it, then the same
+// choices whichever process refuses.
+type Refusal struct {
+	// Problems say what is wrong, each with what it costs.
+	Problems []string
+	causes   []error // ErrConfigHidden, ErrNoPromise: for errors.Is
 }
 
-func (s Settings) verdict() error {
+// Choices end every Refusal. A shared server's configuration is not the
+// first thing to change: a Redis of one's own (dev-redis) is.
+const Choices = "Use a Redis configured as deploy/redis.conf ships it (appendonly yes, appendfsync always, " +
+	"maxmemory-policy noeviction); to try refundq out, `refundctl dev-redis` starts one. On a managed Redis that " +
+	"hides CONFIG, confirm those settings with the provider and set " + SkipEnv + "=1 (refundq then confirms each " +
+	"write with WAITAOF, Redis 7.2 or later, or a replica). Or, to run anyway knowing that a Redis crash can make " +
+	"refundq pay a refund twice, set " + AcceptLossEnv + "=1"
+
+func (r *Refusal) Error() string {
+	return "Redis does not keep what refundq writes: " + strings.Join(r.Problems, "; ") + ". " + Choices
+}
+
+// Unwrap lets errors.Is find ErrConfigHidden and ErrNoPromise.
+func (r *Refusal) Unwrap() []error { return r.causes }
+
+// add records a problem once (the settings and the promise can name the
+// same one).
+func (r *Refusal) add(problem string, cause error) {
+	if cause != nil && !errors.Is(r, cause) {
+		r.causes = append(r.causes, cause)
+	}
+	if problem != "" && !slices.Contains(r.Problems, problem) {
+		r.Problems = append(r.Problems, problem)
+	}
+}
+
+func (r *Refusal) empty() bool { return len(r.Problems) == 0 }
+
+// Require is the one Redis check of every refundq process that writes
+// refunds or guards money (refund-worker, refund-api, refundctl's writing
+// commands, enqueue.Open), run at start: the server's settings (unless
+// getenv(SkipEnv) is "1", logged as a warning) and what it promises about a
+// write it acknowledged (Detect). A server that fails either is refused
+// with a *Refusal, unless getenv(AcceptLossEnv) is "1": then the risk is
+// logged as an error and the process runs. A replica, or a server that does
+// not answer, is refused whatever the environment says. The Promise
+// returned is what writes that guard money wait for (NewKeeperWith). A
+// pass is logged at debug level, with warnings for settings that are
+// allowed but weaken the guarantees.
+func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string) string, log logrus.FieldLogger) (Promise, error) {
+	skip, accept := getenv(SkipEnv) == "1", getenv(AcceptLossEnv) == "1"
+	ref := &Refusal{}
+	var s Settings
+	known := false
+	if skip {
+		log.WithField("env", SkipEnv).Warn("Redis settings not checked (" + SkipEnv + "=1): refundq's guarantees " +
+			"rest on appendonly yes and maxmemory-policy noeviction, taken on the operator's word")
+	} else {
+		var err error
+		if s, known, err = settings(ctx, rdb, ref); err != nil {
+			return Promise{}, err
+		}
+	}
+	p, seen, err := detect(ctx, rdb)
+	if err != nil {
+		return p, err
+	}
+	if !p.Durable() {
+		ref.add(seen.problem(), ErrNoPromise)
+	}
+	if ref.empty() {
+		fields := logrus.Fields{"durability": p.String(), "redis_version": seen.version, "replicas": p.Replicas}
+		if known {
+			fields["appendfsync"], fields["maxmemory"], fields["min_replicas_to_write"] = s.AppendFsync, s.MaxMemory, s.MinReplicas
+		}
+		// Debug: a daemon says what Redis promises in its start line, and
+		// a command's answer is its own output.
+		log.WithFields(fields).Debug("Redis keeps what it acknowledges")
+		if known && s.MaxMemory == 0 {
+			log.WithFields(fields).Warn("Redis has no maxmemory: noeviction only takes effect at a limit; without one, " +
+				"a full machine ends Redis (out of memory) instead of refusing writes")
+		}
+		if known && s.AppendFsync == "no" {
+			log.WithFields(fields).Warn("appendfsync no: the operating system decides when the AOF reaches disk, " +
+				"and a machine crash can lose many seconds of refunds; use everysec or always")
+		}
+		return p, nil
+	}
+	if !accept {
+		return p, ref
+	}
+	logAccepted(log, strings.Join(ref.Problems, "; "))
+	p.Accepted = true
+	return p, nil
+}
+
+// Ready is Require's check of the settings for a readiness probe, repeated
+// while the process runs: the same environment, nothing logged, nothing
+// written.
+func Ready(ctx context.Context, rdb redis.UniversalClient, getenv func(string) string) error {
+	if getenv(SkipEnv) == "1" {
+		return nil
+	}
+	ref := &Refusal{}
+	if _, _, err := settings(ctx, rdb, ref); err != nil {
+		return err
+	}
+	if ref.empty() || getenv(AcceptLossEnv) == "1" {
+		return nil
+	}
+	return ref
+}
+
+// settings reads the server's settings into ref's problems; known is false
+// when the server hides them. A replica is an error of its own: none of the
+// Refusal's choices makes one writable.
+func settings(ctx context.Context, rdb redis.UniversalClient, ref *Refusal) (s Settings, known bool, err error) {
+	s, err = Inspect(ctx, rdb)
+	if errors.Is(err, ErrConfigHidden) {
+		ref.add("it does not show its configuration (CONFIG GET is renamed or denied), so appendonly and "+
+			"maxmemory-policy cannot be checked", ErrConfigHidden)
+		return s, false, nil
+	}
+	if err != nil {
+		return s, false, err
+	}
 	if s.Role != "" && s.Role != "master" {
-		return fmt.Errorf("Redis answers as a replica (role %s, read-only): point REDIS_URL at the primary, "+
+		return s, true, fmt.Errorf("Redis answers as a replica (role %s, read-only): point REDIS_URL at the primary, "+
 			"or name the Sentinels with redis-sentinel://…?master=NAME so the primary is found after a failover", s.Role)
 	}
-	var wrong []string
 	if s.AppendOnly != "yes" {
-		wrong = append(wrong, fmt.Sprintf("appendonly is %q, want yes (refunds and leases Redis acknowledged must survive a restart)", s.AppendOnly))
+		ref.add(appendOnlyProblem(s.AppendOnly), nil)
 	}
 	if s.MaxMemoryPolicy != "noeviction" {
-		wrong = append(wrong, fmt.Sprintf("maxmemory-policy is %q, want noeviction (a refund record or an asynq lease must "+
-			"never be evicted; a full Redis must refuse writes instead)", s.MaxMemoryPolicy))
+		ref.add(fmt.Sprintf("maxmemory-policy is %q: a full Redis evicts refund records and asynq leases instead "+
+			"of refusing writes", s.MaxMemoryPolicy), nil)
 	}
-	if len(wrong) == 0 {
-		return nil
-	}
-	return fmt.Errorf("Redis is not configured to keep refunds: %s. Set them in redis.conf (as deploy/redis.conf "+
-		"does) or at run time with CONFIG SET appendonly yes, CONFIG SET maxmemory-policy noeviction and CONFIG REWRITE. "+
-		"With Sentinel this is the primary's configuration: give every replica the same, since one becomes the primary "+
-		"on failover. On a managed Redis, set them with the provider (and %s=1 if it hides CONFIG)", strings.Join(wrong, "; "), SkipEnv)
+	return s, true, nil
 }
 
-// Require is Check for a process about to start: it returns Check's error,
-// unless getenv(SkipEnv) is "1", in which case it logs a warning and returns
-// nil. A passing check is logged at info level with the settings found, and
-// settings that are allowed but weaken the guarantees are logged as
-// warnings.
-func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string) string, log logrus.FieldLogger) error {
-	if getenv(SkipEnv) == "1" {
-		log.WithField("env", SkipEnv).Warn("Redis persistence check skipped: refundq's guarantees rest on " +
-			"appendonly yes and maxmemory-policy noeviction, which nobody has checked on this server")
-		return nil
-	}
-	s, err := Inspect(ctx, rdb)
-	if err != nil {
-		if errors.Is(err, ErrConfigHidden) {
-			return Check(ctx, rdb) // the message that says what to do
-		}
-		return err
-	}
-	if err := s.verdict(); err != nil {
-		return err
-	}
-	fields := logrus.Fields{"redis_version": s.Version, "appendfsync": s.AppendFsync, "maxmemory": s.MaxMemory,
-		"replicas": s.Replicas, "min_replicas_to_write": s.MinReplicas}
-	log.WithFields(fields).Info("Redis keeps what it acknowledges (appendonly yes, noeviction)")
-	if s.MaxMemory == 0 {
-		log.WithFields(fields).Warn("Redis has no maxmemory: noeviction only takes effect at a limit; without one, " +
-			"a full machine ends Redis (out of memory) instead of refusing writes")
-	}
-	if s.AppendFsync == "no" {
-		log.WithFields(fields).Warn("appendfsync no: the operating system decides when the AOF reaches disk, " +
-			"and a machine crash can lose many seconds of refunds; use everysec or always")
-	}
-	return nil
+func appendOnlyProblem(v string) string {
+	return fmt.Sprintf("appendonly is %q: a restart loses every refund and lease it acknowledged", v)
 }
 
 func info(ctx context.Context, rdb redis.UniversalClient, section string) (map[string]string, error) {

@@ -37,50 +37,106 @@ func client(t *testing.T, addr string) *redis.Client {
 	return c
 }
 
-func TestCheckAcceptsAOFAndNoeviction(t *testing.T) {
-	s := server(t, redisproc.Durable)
-	if err := durability.Check(context.Background(), client(t, s.Addr)); err != nil {
-		t.Fatalf("a server with appendonly yes and noeviction refused: %v", err)
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func is70(t *testing.T, addr string) bool {
+	ver := version(t, client(t, addr))
+	return strings.HasPrefix(ver, "7.0.") || strings.HasPrefix(ver, "6.")
+}
+
+// deploy/redis.conf's settings pass on any version, without a replica, and
+// nothing is warned about.
+func TestRequireAcceptsTheShippedSettings(t *testing.T) {
+	s := server(t, redisproc.Shipped)
+	log, hook := test.NewNullLogger()
+	p, err := durability.Require(context.Background(), client(t, s.Addr), env(), log)
+	if err != nil || !p.Always || p.Accepted {
+		t.Fatalf("deploy/redis.conf's settings: %+v, %v", p, err)
+	}
+	for _, e := range hook.AllEntries() {
+		if e.Level <= logrus.WarnLevel {
+			t.Errorf("logged at %s: %s", e.Level, e.Message)
+		}
 	}
 }
 
-func TestCheckSaysWhatToSet(t *testing.T) {
+// A refusal says what is wrong, then the same choices whatever is wrong; it
+// never sends the reader to rewrite a server's configuration.
+func TestRequireSaysWhatIsWrongAndTheChoices(t *testing.T) {
+	always := func(o redisproc.Options) redisproc.Options { o.Fsync = "always"; return o }
 	for _, tc := range []struct {
 		name string
 		o    redisproc.Options
 		want []string
 		not  string
+		only string // skip unless the server's version starts so
 	}{
 		{"no AOF", redisproc.Options{AppendOnly: false, Policy: "noeviction"},
-			[]string{`appendonly is "no", want yes`, "CONFIG SET appendonly yes", "every replica the same", durability.SkipEnv},
-			"maxmemory-policy is"},
-		{"eviction", redisproc.Options{AppendOnly: true, Policy: "allkeys-lru"},
-			[]string{`maxmemory-policy is "allkeys-lru", want noeviction`, "CONFIG SET maxmemory-policy noeviction"},
-			"appendonly is"},
+			[]string{`appendonly is "no": a restart loses`}, "maxmemory-policy is", ""},
+		{"eviction", always(redisproc.Options{AppendOnly: true, Policy: "allkeys-lru"}),
+			[]string{`maxmemory-policy is "allkeys-lru": a full Redis evicts`}, "appendonly is", ""},
 		{"both", redisproc.Options{AppendOnly: false, Policy: "volatile-lru"},
-			[]string{`appendonly is "no"`, `maxmemory-policy is "volatile-lru"`}, "\x00"},
+			[]string{`appendonly is "no"`, `maxmemory-policy is "volatile-lru"`}, "appendfsync is", ""},
+		{"everysec on 7.0", redisproc.Durable,
+			[]string{`appendfsync is "everysec", and Redis 7.0.`, "neither WAITAOF (7.2 and later) nor a replica"}, "appendonly is", "7.0."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := server(t, tc.o)
-			err := durability.Check(context.Background(), client(t, s.Addr))
-			if err == nil {
-				t.Fatal("accepted")
+			if tc.only != "" && !strings.HasPrefix(version(t, client(t, s.Addr)), tc.only) {
+				t.Skipf("about Redis %s", tc.only)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("message lacks %q:\n%v", w, err)
+			_, err := durability.Require(context.Background(), client(t, s.Addr), env(), logrus.New())
+			var ref *durability.Refusal
+			if !errors.As(err, &ref) {
+				t.Fatalf("Require: %v; want a *Refusal", err)
+			}
+			msg := err.Error()
+			for _, w := range append(tc.want, "Redis does not keep what refundq writes: ", durability.Choices) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message lacks %q:\n%v", w, msg)
 				}
 			}
-			if strings.Contains(err.Error(), tc.not) {
-				t.Errorf("message mentions %q, which is fine:\n%v", tc.not, err)
+			if strings.Contains(msg, tc.not) {
+				t.Errorf("message mentions %q, which is fine:\n%v", tc.not, msg)
+			}
+			for _, advice := range []string{"CONFIG SET", "CONFIG REWRITE"} {
+				if strings.Contains(msg, advice) {
+					t.Errorf("message advises %s:\n%v", advice, msg)
+				}
 			}
 		})
 	}
 }
 
-func TestCheckRefusesAReplica(t *testing.T) {
-	p := server(t, redisproc.Durable)
-	o := redisproc.Durable
+// REFUNDQ_ACCEPT_REDIS_LOSS=1 runs on any Redis that answers as a primary,
+// with an error logged naming it and what is wrong; its writes wait for
+// nothing.
+func TestRequireAcceptsLossOnlyWhenTold(t *testing.T) {
+	s := server(t, redisproc.Options{AppendOnly: false, Policy: "allkeys-lru"})
+	log, hook := test.NewNullLogger()
+	p, err := durability.Require(context.Background(), client(t, s.Addr), env(durability.AcceptLossEnv, "1"), log)
+	if err != nil || !p.Accepted || p.Durable() {
+		t.Fatalf("with %s=1: %+v, %v", durability.AcceptLossEnv, p, err)
+	}
+	e := hook.LastEntry()
+	if e == nil || e.Level != logrus.ErrorLevel || e.Data["env"] != durability.AcceptLossEnv ||
+		!strings.Contains(fmt.Sprint(e.Data["problems"]), `appendonly is "no"`) {
+		t.Fatalf("the accepted loss was not logged as an error naming %s and the problem: %+v", durability.AcceptLossEnv, e)
+	}
+	if err := p.Wait(context.Background(), client(t, s.Addr)); err != nil {
+		t.Fatalf("Wait with loss accepted: %v", err)
+	}
+}
+
+func TestRequireRefusesAReplica(t *testing.T) {
+	p := server(t, redisproc.Shipped)
+	o := redisproc.Shipped
 	o.ReplicaOf = p.Addr
 	r := server(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -88,44 +144,72 @@ func TestCheckRefusesAReplica(t *testing.T) {
 	if err := redisproc.WaitReplicaSynced(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	err := durability.Check(ctx, client(t, r.Addr))
+	// No choice of the refusal makes a replica writable: the opt-outs do not
+	// lift this one.
+	_, err := durability.Require(ctx, client(t, r.Addr), env(durability.AcceptLossEnv, "1"), logrus.New())
 	if err == nil || !strings.Contains(err.Error(), "replica") || !strings.Contains(err.Error(), "redis-sentinel://") {
-		t.Fatalf("Check on a replica: %v", err)
+		t.Fatalf("Require on a replica: %v", err)
 	}
 }
 
 // Managed Redis often renames CONFIG away: the check cannot tell, says so,
-// and names the override; with the override, Require starts with a warning.
+// and names the override. With it, the skip is logged as a structured
+// warning, and what the server promises is still asked: Redis 7.0 alone
+// promises nothing it can show, so the loss must be accepted too.
 func TestHiddenConfigNeedsTheOverride(t *testing.T) {
-	o := redisproc.Durable
+	o := redisproc.Shipped
 	o.Extra = []string{"--rename-command", "CONFIG", ""}
 	s := server(t, o)
 	rdb := client(t, s.Addr)
 	ctx := context.Background()
-
-	err := durability.Check(ctx, rdb)
-	if !errors.Is(err, durability.ErrConfigHidden) || !strings.Contains(err.Error(), durability.SkipEnv+"=1") {
-		t.Fatalf("Check with CONFIG hidden: %v", err)
-	}
 	log, hook := test.NewNullLogger()
-	env := map[string]string{}
-	if err := durability.Require(ctx, rdb, func(k string) string { return env[k] }, log); err == nil {
-		t.Fatal("Require started without the override")
+
+	_, err := durability.Require(ctx, rdb, env(), log)
+	if !errors.Is(err, durability.ErrConfigHidden) || !strings.Contains(err.Error(), durability.SkipEnv+"=1") {
+		t.Fatalf("Require with CONFIG hidden: %v", err)
 	}
-	env[durability.SkipEnv] = "1"
-	if err := durability.Require(ctx, rdb, func(k string) string { return env[k] }, log); err != nil {
-		t.Fatalf("Require with %s=1: %v", durability.SkipEnv, err)
+	_, err = durability.Require(ctx, rdb, env(durability.SkipEnv, "1"), log)
+	if w := hook.Entries[len(hook.Entries)-1]; w.Level != logrus.WarnLevel || w.Data["env"] != durability.SkipEnv {
+		t.Fatalf("the skipped check was not logged as a warning naming %s: %+v", durability.SkipEnv, w)
 	}
-	last := hook.LastEntry()
-	if last == nil || last.Level != logrus.WarnLevel || !strings.Contains(last.Message, "check skipped") {
-		t.Fatalf("no warning logged for the skipped check: %+v", last)
+	if is70(t, s.Addr) {
+		if !errors.Is(err, durability.ErrNoPromise) || errors.Is(err, durability.ErrConfigHidden) {
+			t.Fatalf("Require with %s=1 on a lone 7.0: %v; want only the promise refused", durability.SkipEnv, err)
+		}
+		_, err = durability.Require(ctx, rdb, env(durability.SkipEnv, "1", durability.AcceptLossEnv, "1"), log)
+	}
+	if err != nil {
+		t.Fatalf("Require with the overrides: %v", err)
+	}
+}
+
+// A readiness probe repeats the settings check quietly, with the same
+// environment and the same message.
+func TestReady(t *testing.T) {
+	ctx := context.Background()
+	bad := server(t, redisproc.Options{AppendOnly: false, Policy: "noeviction"})
+	err := durability.Ready(ctx, client(t, bad.Addr), env())
+	_, rerr := durability.Require(ctx, client(t, bad.Addr), env(), logrus.New())
+	if err == nil || err.Error() != rerr.Error() {
+		t.Fatalf("Ready: %v\nRequire: %v\nwant the same refusal", err, rerr)
+	}
+	for _, e := range [][]string{{durability.SkipEnv, "1"}, {durability.AcceptLossEnv, "1"}} {
+		if err := durability.Ready(ctx, client(t, bad.Addr), env(e...)); err != nil {
+			t.Errorf("Ready with %s=1: %v", e[0], err)
+		}
+	}
+	good := server(t, redisproc.Shipped)
+	if err := durability.Ready(ctx, client(t, good.Addr), env()); err != nil {
+		t.Errorf("Ready on deploy/redis.conf's settings: %v", err)
 	}
 }
 
 func TestRequireWarnsWithoutMaxmemory(t *testing.T) {
-	s := server(t, redisproc.Durable) // maxmemory 0
+	o := redisproc.Shipped
+	o.MaxMemory = "0"
+	s := server(t, o)
 	log, hook := test.NewNullLogger()
-	if err := durability.Require(context.Background(), client(t, s.Addr), func(string) string { return "" }, log); err != nil {
+	if _, err := durability.Require(context.Background(), client(t, s.Addr), env(), log); err != nil {
 		t.Fatal(err)
 	}
 	warned := false
@@ -134,19 +218,6 @@ func TestRequireWarnsWithoutMaxmemory(t *testing.T) {
 	}
 	if !warned {
 		t.Error("no warning for maxmemory 0")
-	}
-
-	o := redisproc.Durable
-	o.MaxMemory = "256mb"
-	s2 := server(t, o)
-	hook.Reset()
-	if err := durability.Require(context.Background(), client(t, s2.Addr), func(string) string { return "" }, log); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range hook.AllEntries() {
-		if e.Level == logrus.WarnLevel {
-			t.Errorf("warning with maxmemory set: %s", e.Message)
-		}
 	}
 }
 

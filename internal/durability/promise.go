@@ -14,7 +14,8 @@ import (
 )
 
 // AcceptLossEnv names the variable that, set to "1", lets a process start on
-// a Redis that cannot promise to keep what it acknowledges. It is the
+// a Redis that cannot promise to keep what it acknowledges (no AOF, eviction,
+// or nothing that confirms a write reached disk or a replica). It is the
 // operator's explicit acceptance that a Redis crash can undo a mark that
 // guards money (and so pay a refund twice); every start logs it as an error.
 const AcceptLossEnv = "REFUNDQ_ACCEPT_REDIS_LOSS"
@@ -64,28 +65,65 @@ func (p Promise) String() string {
 	return strings.Join(parts, " and ")
 }
 
-// Detect finds what the server promises. It returns an error naming what to
-// change when the server promises nothing: a lone Redis before 7.2 with
-// appendfsync everysec or no keeps the last second or so of acknowledged
-// writes only in memory, and a machine crash loses them.
+// Detect finds what the server promises. It returns a *Refusal (wrapping
+// ErrNoPromise) when the server promises nothing: a lone Redis before 7.2
+// with appendfsync everysec or no keeps the last second or so of
+// acknowledged writes only in memory, and a machine crash loses them.
 func Detect(ctx context.Context, rdb redis.UniversalClient) (Promise, error) {
+	p, seen, err := detect(ctx, rdb)
+	if err != nil || p.Durable() {
+		return p, err
+	}
+	ref := &Refusal{}
+	ref.add(seen.problem(), ErrNoPromise)
+	return p, ref
+}
+
+// seen is what detect saw of the server, to say what it lacks.
+type seen struct {
+	version                 string // redis_version, "" when unknown
+	appendOnly, appendFsync string // "" when CONFIG is hidden
+}
+
+// problem says why a server that promises nothing cannot keep a write.
+func (s seen) problem() string {
+	version := "Redis " + s.version
+	if s.version == "" {
+		version = "Redis (version unknown)"
+	}
+	switch {
+	case s.appendOnly != "" && s.appendOnly != "yes":
+		return appendOnlyProblem(s.appendOnly)
+	case s.appendFsync != "":
+		return fmt.Sprintf("appendfsync is %q, and %s has neither WAITAOF (7.2 and later) nor a replica: a crash of "+
+			"its machine can lose the last writes it acknowledged, such as the mark that a refund is in flight",
+			s.appendFsync, version)
+	}
+	return fmt.Sprintf("%s does not show appendfsync and has neither WAITAOF (7.2 and later) nor a replica: "+
+		"nothing confirms that a write it acknowledged is on disk", version)
+}
+
+func detect(ctx context.Context, rdb redis.UniversalClient) (Promise, seen, error) {
 	var p Promise
+	var sn seen
 	// A server that does not know these sections (an embedded one) simply
 	// has no replica to offer; a server that does not answer is an error.
 	repl, err := info(ctx, rdb, "replication")
 	if err != nil && !isRedisError(err) {
-		return p, fmt.Errorf("redis: INFO replication: %w", err)
+		return p, sn, fmt.Errorf("redis: INFO replication: %w", err)
 	}
 	server, err := info(ctx, rdb, "server")
 	if err != nil && !isRedisError(err) {
-		return p, fmt.Errorf("redis: INFO server: %w", err)
+		return p, sn, fmt.Errorf("redis: INFO server: %w", err)
 	}
+	sn.version = server["redis_version"]
 	p.Replicas, _ = strconv.Atoi(repl["connected_slaves"])
 	// appendfsync may be hidden (managed Redis): then only WAITAOF or a
 	// replica can promise anything.
 	if m, err := rdb.ConfigGet(ctx, "appendfsync").Result(); err == nil {
 		if a, err := rdb.ConfigGet(ctx, "appendonly").Result(); err == nil {
-			p.Always = m["appendfsync"] == "always" && a["appendonly"] == "yes"
+			sn.appendOnly, sn.appendFsync = a["appendonly"], m["appendfsync"]
+			p.Always = sn.appendFsync == "always" && sn.appendOnly == "yes"
 		}
 	}
 	// WAITAOF answers on 7.2 and later with the AOF on; an unknown command
@@ -98,20 +136,9 @@ func Detect(ctx context.Context, rdb redis.UniversalClient) (Promise, error) {
 	case err == nil:
 		p.AOF = len(counts) == 2 && counts[0] >= 1
 	case !isRedisError(err):
-		return p, fmt.Errorf("redis: WAITAOF: %w", err)
+		return p, sn, fmt.Errorf("redis: WAITAOF: %w", err)
 	}
-	if !p.Durable() {
-		version := server["redis_version"]
-		if version == "" {
-			version = "(version unknown)"
-		}
-		return p, fmt.Errorf("%w: Redis %s has neither appendfsync always, nor WAITAOF (Redis 7.2 and later), nor "+
-			"a replica, so a crash can lose writes it acknowledged, and refundq must not send money on a mark Redis "+
-			"may lose. Set appendfsync always (deploy/redis.conf does), or run Redis 7.2 or later, or attach a "+
-			"replica with min-replicas-to-write 1. To run anyway, accepting that a Redis crash can make refundq pay "+
-			"a refund twice, set %s=1", ErrNoPromise, version, AcceptLossEnv)
-	}
-	return p, nil
+	return p, sn, nil
 }
 
 func isRedisError(err error) bool {
@@ -125,15 +152,26 @@ func isRedisError(err error) bool {
 func Open(ctx context.Context, rdb redis.UniversalClient, accept bool, log logrus.FieldLogger) (Promise, error) {
 	p, err := Detect(ctx, rdb)
 	if err == nil {
-		log.WithField("durability", p.String()).Info("Redis keeps every acknowledged write that guards money")
+		log.WithField("durability", p.String()).Debug("Redis keeps every acknowledged write that guards money")
 		return p, nil
 	}
 	if !accept || !errors.Is(err, ErrNoPromise) {
 		return p, err
 	}
-	log.WithError(err).WithField("env", AcceptLossEnv).Error("running on a Redis that may lose acknowledged " +
-		"writes: a Redis crash can undo a mark that an attempt is in flight, and the refund may be paid twice")
+	problems := err.Error()
+	if ref := (*Refusal)(nil); errors.As(err, &ref) {
+		problems = strings.Join(ref.Problems, "; ")
+	}
+	logAccepted(log, problems)
 	return Promise{Accepted: true}, nil
+}
+
+// logAccepted says, at every start, that the operator accepted a Redis that
+// may lose what it acknowledged, and what is wrong with it.
+func logAccepted(log logrus.FieldLogger, problems string) {
+	log.WithFields(logrus.Fields{"env": AcceptLossEnv, "problems": problems}).Error(
+		"running on a Redis that may lose what it acknowledged (" + AcceptLossEnv + "=1): a Redis crash can undo " +
+			"the mark that an attempt is in flight, and the refund may be paid twice")
 }
 
 // Keeper waits, after a write that guards money, until Redis keeps it (see
@@ -152,6 +190,12 @@ type Keeper struct {
 // a Redis that promises nothing (see Open).
 func NewKeeper(rdb redis.UniversalClient, accept bool, log logrus.FieldLogger) *Keeper {
 	return &Keeper{rdb: rdb, accept: accept, log: log}
+}
+
+// NewKeeperWith returns a Keeper for rdb that waits as p promises: for a
+// process that ran Require at start and must not ask again.
+func NewKeeperWith(rdb redis.UniversalClient, p Promise) *Keeper {
+	return &Keeper{rdb: rdb, p: &p}
 }
 
 // Promise returns what the server promises, finding it on the first call

@@ -39,11 +39,27 @@ type Options struct {
 	MinReplicasToWrite int
 	// Extra arguments for redis-server, after the others.
 	Extra []string
+	// DieWithParent has the kernel send redis-server SIGTERM when the
+	// process that started it dies, however it dies, and keeps the server
+	// out of that process's group, so Ctrl-C reaches the process alone
+	// (Linux; elsewhere it does nothing): a foreground server such as
+	// refundctl dev-redis must not outlive its command and hold its port.
+	DieWithParent bool
 }
 
 // Durable are the settings refundq requires: AOF fsynced every second and
 // no eviction.
 var Durable = Options{AppendOnly: true, Fsync: "everysec", Policy: "noeviction"}
+
+// Shipped are deploy/redis.conf's settings (a test holds them to the file):
+// AOF fsynced before every reply, no eviction, a 256 MB limit. A server
+// started with them passes every refundq process's Redis check on any
+// Redis version, without a replica.
+var Shipped = Options{AppendOnly: true, Fsync: "always", Policy: "noeviction", MaxMemory: "256mb"}
+
+// ErrPortInUse is returned, wrapped, by StartOnPort when something already
+// listens on the port asked for.
+var ErrPortInUse = errors.New("the port is in use")
 
 // Server is one redis-server process (a data server or a Sentinel).
 type Server struct {
@@ -52,6 +68,8 @@ type Server struct {
 	args []string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
+
+	dieWithParent bool // see Options.DieWithParent
 }
 
 // Binary is the redis-server executable, found on PATH.
@@ -64,7 +82,49 @@ func Binary() (string, error) {
 }
 
 // Start runs a data server in dir (created if missing) on a spare port.
-func Start(dir string, o Options) (*Server, error) {
+func Start(dir string, o Options) (*Server, error) { return StartOnPort(dir, 0, o) }
+
+// StartOnPort runs a data server in dir (created if missing) on
+// 127.0.0.1:port, or on a spare port when port is 0. A port something
+// already listens on is ErrPortInUse (wrapped), rather than a server that
+// exits at start.
+func StartOnPort(dir string, port int, o Options) (*Server, error) {
+	// redis-server runs in dir and reads --dir from there: a relative dir
+	// would name a directory inside itself.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	args, err := dataArgs(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	argsFor := func(port string) []string { return append([]string{"--port", port}, args...) }
+	if port == 0 {
+		return startOnSparePort(dir, o.DieWithParent, argsFor)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("redisproc: %s: %w", addr, ErrPortInUse)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisproc: %w", err)
+	}
+	ln.Close()
+	s := &Server{Addr: addr, Dir: dir, args: argsFor(strconv.Itoa(port)), dieWithParent: o.DieWithParent}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// dataArgs are redis-server's arguments for a data server with o, but its
+// port.
+func dataArgs(dir string, o Options) ([]string, error) {
 	if o.Fsync == "" {
 		o.Fsync = "everysec"
 	}
@@ -93,10 +153,7 @@ func Start(dir string, o Options) (*Server, error) {
 		}
 		args = append(args, "--replicaof", host, port)
 	}
-	args = append(args, o.Extra...)
-	return startOnSparePort(dir, func(port string) []string {
-		return append([]string{"--port", port}, args...)
-	})
+	return append(args, o.Extra...), nil
 }
 
 // StartSentinel runs a Sentinel in dir that monitors master at primary with
@@ -107,7 +164,7 @@ func StartSentinel(dir, master, primary string, quorum int) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisproc: primary %q: %w", primary, err)
 	}
-	return startOnSparePort(dir, func(sport string) []string {
+	return startOnSparePort(dir, false, func(sport string) []string {
 		// A Sentinel rewrites its configuration file, so each has its own.
 		conf := filepath.Join(dir, "sentinel.conf")
 		text := strings.Join([]string{
@@ -129,7 +186,7 @@ func StartSentinel(dir, master, primary string, quorum int) (*Server, error) {
 // startOnSparePort picks a free loopback port, starts redis-server with the
 // arguments for it, and waits for PING. Another process may take the port
 // between the pick and the start; then it tries a new one.
-func startOnSparePort(dir string, argsFor func(port string) []string) (*Server, error) {
+func startOnSparePort(dir string, dieWithParent bool, argsFor func(port string) []string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -146,7 +203,7 @@ func startOnSparePort(dir string, argsFor func(port string) []string) (*Server, 
 		if args == nil {
 			return nil, fmt.Errorf("redisproc: cannot write configuration in %s", dir)
 		}
-		s := &Server{Addr: addr, Dir: dir, args: args}
+		s := &Server{Addr: addr, Dir: dir, args: args, dieWithParent: dieWithParent}
 		if last = s.start(); last == nil {
 			return s, nil
 		}
@@ -166,6 +223,9 @@ func (s *Server) start() error {
 	s.cmd = exec.Command(bin, s.args...)
 	s.cmd.Dir = s.Dir
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	if s.dieWithParent {
+		dieWithParent(s.cmd)
+	}
 	if err := s.cmd.Start(); err != nil {
 		logf.Close()
 		return err
@@ -216,6 +276,9 @@ func (s *Server) Stop() {
 		}
 	}
 }
+
+// Exited is closed when the process has exited, whoever ended it.
+func (s *Server) Exited() <-chan struct{} { return s.done }
 
 // Kill ends the process with SIGKILL, as a crash would, and waits for it.
 func (s *Server) Kill() {

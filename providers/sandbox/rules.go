@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/providers/sim"
 	"github.com/refundq/refundq/tasks"
@@ -187,10 +186,11 @@ func (sb *Sandbox) Env(base string) []string {
 	}
 	env = append(env, catalog.FastPolls(2*time.Second, 10*time.Second)...)
 	// The simulators apply what they apply at once (a lost answer is lost
-	// after the refund moved), so a short settle delay is safe here; and a
-	// sandbox runs on a development Redis that need not keep its data.
-	env = append(env, catalog.FastSettle(5*time.Second)...)
-	return append(env, "REFUNDQ_SKIP_REDIS_CHECK=1", durability.AcceptLossEnv+"=1")
+	// after the refund moved), so a short settle delay is safe here. Nothing
+	// here lifts the Redis check: the walk-through's Redis is one that keeps
+	// what it acknowledges (refundctl dev-redis), so a sandbox run exercises
+	// the check production runs.
+	return append(env, catalog.FastSettle(5*time.Second)...)
 }
 
 // rules applies the sandbox's rules to s's refund requests.

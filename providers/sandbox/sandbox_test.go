@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/enqueue"
+	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers/catalog"
@@ -309,4 +310,20 @@ func TestSandboxAnswersBearTheGuessesOut(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The sandbox's environment lifts nothing of the Redis check: sourced into a
+// shell, it points a worker at the simulators and leaves Redis to be one
+// that keeps what it acknowledges (refundctl dev-redis).
+func TestSandboxEnvKeepsTheRedisCheck(t *testing.T) {
+	sb, err := sandbox.Open(sandbox.Config{KeyDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range sb.Env("http://127.0.0.1:8090") {
+		k, _, _ := strings.Cut(line, "=")
+		if k == durability.SkipEnv || k == durability.AcceptLossEnv {
+			t.Errorf("the sandbox's environment sets %s", line)
+		}
+	}
 }
