@@ -54,12 +54,21 @@ there (running as root), it installs Debian's redis-server package first.`,
 			if err != nil {
 				return err
 			}
+			// One server per data directory: two redis-servers appending to
+			// the same AOF interleave their writes, and the next rewrite by
+			// either drops the other's.
+			unlock, err := lockDir(abs)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			o := redisproc.Shipped
 			o.DieWithParent = true
 			srv, err := redisproc.StartOnPort(abs, port, o)
 			if errors.Is(err, redisproc.ErrPortInUse) {
 				return fmt.Errorf("%s is in use: another dev-redis (then use it: . ./redis.env), or another "+
-					"Redis or program. Stop it, or pick another port: --listen 127.0.0.1:6381 (port 0: any free port)", listen)
+					"Redis or program. Stop it, or pick another port and a directory of its own: "+
+					"--listen 127.0.0.1:6381 --dir .dev-redis-2 (port 0: any free port)", listen)
 			}
 			if err != nil {
 				return err

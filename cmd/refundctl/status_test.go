@@ -64,3 +64,13 @@ func TestStatusExitStatus(t *testing.T) {
 		}
 	}
 }
+
+// Every final state has an exit status of its own: a final state added
+// later must not read as "not final yet" (7) to a script.
+func TestStateExitKnowsEveryFinalState(t *testing.T) {
+	for _, s := range store.States {
+		if s.Final() && stateExit(s) == exitStateOpen {
+			t.Errorf("final state %s exits %d, the code of a refund not final yet", s, exitStateOpen)
+		}
+	}
+}

@@ -285,17 +285,10 @@ func (s *Server) Kill() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGCONT) // a paused process dies too
+	s.resume() // a paused process dies too
 	s.cmd.Process.Kill()
 	<-s.done
 }
-
-// Pause stops the process (SIGSTOP) without closing its connections: to
-// its peers it is there but answers nothing. Resume continues it.
-func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
-
-// Resume continues a paused process.
-func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Restart stops the server (SIGTERM) and starts it again on the same port
 // and directory. A Sentinel restarts from its rewritten configuration.
