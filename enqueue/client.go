@@ -56,8 +56,8 @@ type options struct {
 // appendfsync always). Without it, the first enqueue on such a Redis fails
 // with what to change: a refund Redis accepted and then lost in a crash
 // would be lost, though the producer was told it was taken. Given to Open,
-// it is REFUNDQ_ACCEPT_REDIS_LOSS=1: Open's check then also takes a Redis
-// without AOF or with eviction, logging the risk as an error.
+// it is REFUNDQ_ACCEPT_REDIS_LOSS=1, logged as an error: Open still refuses
+// a Redis without AOF or with eviction.
 func AcceptRedisLoss() Option { return func(o *options) { o.acceptLoss = true } }
 
 // WithQueue sets the asynq queue refund tasks go to (default "default").

@@ -118,12 +118,14 @@ func TestEveryProcessRefusesWithTheOneMessage(t *testing.T) {
 	if got := refusal(t, "enqueue.Open", []byte(err.Error())); got != "" && got != want {
 		t.Errorf("enqueue.Open says:\n%s\nwant:\n%s", got, want)
 	}
-	// The library's option is the variable.
-	c, err := enqueue.Open(url, enqueue.AcceptRedisLoss())
-	if err != nil {
-		t.Fatalf("enqueue.Open with AcceptRedisLoss: %v", err)
+	// The library's option is the variable, which accepts what Redis cannot
+	// confirm and never a Redis without AOF.
+	if c, err := enqueue.Open(url, enqueue.AcceptRedisLoss()); err == nil {
+		c.Close()
+		t.Error("enqueue.Open with AcceptRedisLoss took a Redis without AOF")
+	} else if got := refusal(t, "enqueue.Open with AcceptRedisLoss", []byte(err.Error())); got != "" && got != want {
+		t.Errorf("enqueue.Open with AcceptRedisLoss says:\n%s\nwant:\n%s", got, want)
 	}
-	c.Close()
 }
 
 // With the overrides, a command says so as JSON lines on stderr (its own

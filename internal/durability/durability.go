@@ -93,8 +93,9 @@ type Refusal struct {
 const Choices = "Use a Redis configured as deploy/redis.conf ships it (appendonly yes, appendfsync always, " +
 	"maxmemory-policy noeviction); to try refundq out, `refundctl dev-redis` starts one. On a managed Redis that " +
 	"hides CONFIG, confirm those settings with the provider and set " + SkipEnv + "=1 (refundq then confirms each " +
-	"write with WAITAOF, Redis 7.2 or later, or a replica). Or, to run anyway knowing that a Redis crash can make " +
-	"refundq pay a refund twice, set " + AcceptLossEnv + "=1"
+	"write with WAITAOF, Redis 7.2 or later, or a replica). Where Redis has those settings but cannot confirm a " +
+	"write (before 7.2, without appendfsync always or a replica), " + AcceptLossEnv + "=1 runs anyway, knowing " +
+	"that a Redis crash can make refundq pay a refund twice; it does not lift the settings"
 
 func (r *Refusal) Error() string {
 	return "Redis does not keep what refundq writes: " + strings.Join(r.Problems, "; ") + ". " + Choices
@@ -121,8 +122,12 @@ func (r *Refusal) empty() bool { return len(r.Problems) == 0 }
 // commands, enqueue.Open), run at start: the server's settings (unless
 // getenv(SkipEnv) is "1", logged as a warning) and what it promises about a
 // write it acknowledged (Detect). A server that fails either is refused
-// with a *Refusal, unless getenv(AcceptLossEnv) is "1": then the risk is
-// logged as an error and the process runs. A replica, or a server that does
+// with a *Refusal. getenv(AcceptLossEnv) == "1" lifts only the second: a
+// server with the right settings that cannot confirm a write (a lone Redis
+// before 7.2 with appendfsync everysec) runs, the risk logged as an error.
+// It never lifts the settings: an operator who accepted losing the last
+// second of writes in a machine crash has not accepted losing every refund
+// at a restart (no AOF) or under memory pressure (eviction). A replica, or a server that does
 // not answer, is refused whatever the environment says. The Promise
 // returned is what writes that guard money wait for (NewKeeperWith). A
 // pass is logged at debug level, with warnings for settings that are
@@ -131,7 +136,7 @@ func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string)
 	skip, accept := getenv(SkipEnv) == "1", getenv(AcceptLossEnv) == "1"
 	ref := &Refusal{}
 	var s Settings
-	known := false
+	known, settingsFailed := false, false
 	if skip {
 		log.WithField("env", SkipEnv).Warn("Redis settings not checked (" + SkipEnv + "=1): refundq's guarantees " +
 			"rest on appendonly yes and maxmemory-policy noeviction, taken on the operator's word")
@@ -140,6 +145,7 @@ func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string)
 		if s, known, err = settings(ctx, rdb, ref); err != nil {
 			return Promise{}, err
 		}
+		settingsFailed = !ref.empty()
 	}
 	p, seen, err := detect(ctx, rdb)
 	if err != nil {
@@ -166,7 +172,7 @@ func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string)
 		}
 		return p, nil
 	}
-	if !accept {
+	if !accept || settingsFailed {
 		return p, ref
 	}
 	logAccepted(log, strings.Join(ref.Problems, "; "))
@@ -175,8 +181,9 @@ func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string)
 }
 
 // Ready is Require's check of the settings for a readiness probe, repeated
-// while the process runs: the same environment, nothing logged, nothing
-// written.
+// while the process runs (a Redis switched to appendonly no or to eviction
+// takes the process out of service): the same environment, nothing logged,
+// nothing written. AcceptLossEnv does not lift it, as in Require.
 func Ready(ctx context.Context, rdb redis.UniversalClient, getenv func(string) string) error {
 	if getenv(SkipEnv) == "1" {
 		return nil
@@ -185,7 +192,7 @@ func Ready(ctx context.Context, rdb redis.UniversalClient, getenv func(string) s
 	if _, _, err := settings(ctx, rdb, ref); err != nil {
 		return err
 	}
-	if ref.empty() || getenv(AcceptLossEnv) == "1" {
+	if ref.empty() {
 		return nil
 	}
 	return ref

@@ -114,22 +114,42 @@ func TestRequireSaysWhatIsWrongAndTheChoices(t *testing.T) {
 	}
 }
 
-// REFUNDQ_ACCEPT_REDIS_LOSS=1 runs on any Redis that answers as a primary,
-// with an error logged naming it and what is wrong; its writes wait for
-// nothing.
+// REFUNDQ_ACCEPT_REDIS_LOSS=1 lifts what the server cannot promise, and
+// nothing else: on the settings deploy/redis.conf asks for, with
+// appendfsync everysec on a lone Redis 7.0 (nothing confirms a write), the
+// process runs with an error logged naming it and what is wrong, and its
+// writes wait for nothing; on a Redis without AOF or with eviction, it is
+// refused as without the variable, since accepting the last second of
+// writes lost in a crash is not accepting every refund lost at a restart.
 func TestRequireAcceptsLossOnlyWhenTold(t *testing.T) {
-	s := server(t, redisproc.Options{AppendOnly: false, Policy: "allkeys-lru"})
+	ctx := context.Background()
 	log, hook := test.NewNullLogger()
-	p, err := durability.Require(context.Background(), client(t, s.Addr), env(durability.AcceptLossEnv, "1"), log)
+	for _, o := range []redisproc.Options{{AppendOnly: false, Policy: "noeviction"}, {AppendOnly: true, Fsync: "always", Policy: "allkeys-lru"}} {
+		s := server(t, o)
+		p, err := durability.Require(ctx, client(t, s.Addr), env(durability.AcceptLossEnv, "1"), log)
+		var ref *durability.Refusal
+		if !errors.As(err, &ref) || p.Accepted {
+			t.Errorf("appendonly %v, %s, with %s=1: %+v, %v; want refused", o.AppendOnly, o.Policy, durability.AcceptLossEnv, p, err)
+		}
+	}
+
+	s := server(t, redisproc.Durable)
+	if ver := version(t, client(t, s.Addr)); !strings.HasPrefix(ver, "7.0.") {
+		t.Skipf("Redis %s confirms writes with WAITAOF: nothing to accept", ver)
+	}
+	if _, err := durability.Require(ctx, client(t, s.Addr), env(), log); !errors.Is(err, durability.ErrNoPromise) {
+		t.Fatalf("a lone 7.0 with appendfsync everysec, without %s: %v; want refused", durability.AcceptLossEnv, err)
+	}
+	p, err := durability.Require(ctx, client(t, s.Addr), env(durability.AcceptLossEnv, "1"), log)
 	if err != nil || !p.Accepted || p.Durable() {
 		t.Fatalf("with %s=1: %+v, %v", durability.AcceptLossEnv, p, err)
 	}
 	e := hook.LastEntry()
 	if e == nil || e.Level != logrus.ErrorLevel || e.Data["env"] != durability.AcceptLossEnv ||
-		!strings.Contains(fmt.Sprint(e.Data["problems"]), `appendonly is "no"`) {
+		!strings.Contains(fmt.Sprint(e.Data["problems"]), `appendfsync is "everysec"`) {
 		t.Fatalf("the accepted loss was not logged as an error naming %s and the problem: %+v", durability.AcceptLossEnv, e)
 	}
-	if err := p.Wait(context.Background(), client(t, s.Addr)); err != nil {
+	if err := p.Wait(ctx, client(t, s.Addr)); err != nil {
 		t.Fatalf("Wait with loss accepted: %v", err)
 	}
 }
@@ -193,10 +213,13 @@ func TestReady(t *testing.T) {
 	if err == nil || err.Error() != rerr.Error() {
 		t.Fatalf("Ready: %v\nRequire: %v\nwant the same refusal", err, rerr)
 	}
-	for _, e := range [][]string{{durability.SkipEnv, "1"}, {durability.AcceptLossEnv, "1"}} {
-		if err := durability.Ready(ctx, client(t, bad.Addr), env(e...)); err != nil {
-			t.Errorf("Ready with %s=1: %v", e[0], err)
-		}
+	if err := durability.Ready(ctx, client(t, bad.Addr), env(durability.SkipEnv, "1")); err != nil {
+		t.Errorf("Ready with %s=1: %v", durability.SkipEnv, err)
+	}
+	// Accepting the loss of what Redis cannot confirm does not accept a
+	// Redis that turned its AOF off.
+	if err := durability.Ready(ctx, client(t, bad.Addr), env(durability.AcceptLossEnv, "1")); err == nil || err.Error() != rerr.Error() {
+		t.Errorf("Ready with %s=1 on a Redis without AOF: %v; want the refusal", durability.AcceptLossEnv, err)
 	}
 	good := server(t, redisproc.Shipped)
 	if err := durability.Ready(ctx, client(t, good.Addr), env()); err != nil {

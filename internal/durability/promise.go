@@ -14,10 +14,11 @@ import (
 )
 
 // AcceptLossEnv names the variable that, set to "1", lets a process start on
-// a Redis that cannot promise to keep what it acknowledges (no AOF, eviction,
-// or nothing that confirms a write reached disk or a replica). It is the
-// operator's explicit acceptance that a Redis crash can undo a mark that
-// guards money (and so pay a refund twice); every start logs it as an error.
+// a Redis that cannot confirm a write reached disk or a replica (neither
+// appendfsync always, nor WAITAOF, nor a replica). It is the operator's
+// explicit acceptance that a Redis crash can undo a mark that guards money
+// (and so pay a refund twice); every start logs it as an error. It does not
+// lift the settings check (appendonly yes, noeviction): see Require.
 const AcceptLossEnv = "REFUNDQ_ACCEPT_REDIS_LOSS"
 
 // Promise is what the Redis refundq writes to can promise about a write it
