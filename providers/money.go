@@ -28,14 +28,20 @@ func MinorText(n int64, currency string) string {
 // than or equal to 12000."): "12000 is 120.00 SAR" for each whole number in
 // msgs, or "" when there is none. The provider's words are quoted as they
 // are; the reading goes next to them, so a person sees both what the
-// provider said and how much money that is. A number with a decimal point
-// is no minor-unit amount and is left alone.
+// provider said and how much money that is. Only a word that is a whole
+// number by itself counts (sentence punctuation around it aside): "12,000",
+// "-500", "2024-05-01" or "F.0108" are not one amount in minor units, and
+// a wrong reading next to the provider's words would mislead the person
+// settling the refund more than none.
 func MinorReading(currency string, msgs ...string) string {
 	var parts []string
 	seen := map[int64]bool{}
 	for _, msg := range msgs {
-		for _, w := range strings.FieldsFunc(msg, func(r rune) bool { return (r < '0' || r > '9') && r != '.' }) {
-			w = strings.TrimRight(w, ".") // the full stop after a number
+		for _, w := range strings.Fields(msg) {
+			w = strings.TrimLeft(strings.TrimRight(w, ".,;:!?)]\"'"), "([\"'")
+			if w == "" || strings.TrimLeft(w, "0123456789") != "" {
+				continue
+			}
 			n, err := strconv.ParseInt(w, 10, 64)
 			if err != nil || seen[n] {
 				continue

@@ -31,6 +31,12 @@ func TestMinorAmountsReadInMajorUnits(t *testing.T) {
 		{"SAR", []string{"at most 12000", "12000 left"}, "12000 is 120.00 SAR"},
 		{"SAR", []string{"Amount exceeds the refundable amount"}, ""},
 		{"SAR", []string{"a decimal 10.50 is not minor units"}, ""},
+		{"SAR", []string{"(amount: at most 12000)."}, "12000 is 120.00 SAR"},
+		// Not one amount in minor units: no reading rather than a wrong one.
+		{"SAR", []string{"at most 12,000"}, ""},
+		{"SAR", []string{"balance -500"}, ""},
+		{"KWD", []string{"since 2024-05-01"}, ""},
+		{"EUR", []string{"code F.0108"}, ""},
 	} {
 		if got := MinorReading(c.currency, c.msgs...); got != c.want {
 			t.Errorf("MinorReading(%q, %q) = %q, want %q", c.currency, c.msgs, got, c.want)
