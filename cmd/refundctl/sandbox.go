@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/refundq/refundq/internal/listen"
 	"github.com/refundq/refundq/providers/catalog"
 	"github.com/refundq/refundq/providers/sandbox"
 	"github.com/refundq/refundq/tasks"
@@ -19,11 +19,11 @@ import (
 
 func sandboxCmd() *cobra.Command {
 	var (
-		listen, public, keyDir, envFile string
-		orders                          []string
-		auto                            int64
-		pendingPolls                    int
-		noSeed, guessed                 bool
+		addr, public, keyDir, envFile string
+		orders                        []string
+		auto                          int64
+		pendingPolls                  int
+		noSeed, guessed               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "sandbox",
@@ -88,9 +88,11 @@ one goes to needs_review, never resent: what refundq does if a provider does not
 					return usagef("--order: %s", human(err))
 				}
 			}
-			ln, err := net.Listen("tcp", listen)
+			// The same words as the API's and the worker's: the variable
+			// (--listen is its flag), and a free port when this one is taken.
+			ln, err := listen.TCP("REFUNDQ_SANDBOX_LISTEN", addr, "sandbox")
 			if err != nil {
-				return fmt.Errorf("sandbox: listen on %s: %w", listen, err)
+				return fmt.Errorf("sandbox: %w", err)
 			}
 			base := public
 			if base == "" {
@@ -135,7 +137,7 @@ one goes to needs_review, never resent: what refundq does if a provider does not
 	f := cmd.Flags()
 	// 8090: off refund-api's 8080 and the worker's 8081, which the
 	// walk-through may run beside it.
-	f.StringVar(&listen, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8090"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
+	f.StringVar(&addr, "listen", envOr("REFUNDQ_SANDBOX_LISTEN", "127.0.0.1:8090"), "address to serve the simulators on (env REFUNDQ_SANDBOX_LISTEN; port 0: any free port)")
 	f.StringVar(&public, "url", "", "base URL workers reach the sandbox at (default http://<listen address>)")
 	f.StringVar(&keyDir, "key-dir", "", "where to write the generated BBMSL merchant key workers read (default the temp dir)")
 	f.StringVar(&envFile, "env-file", "", "also write the worker's environment lines to this file")
