@@ -127,11 +127,11 @@ func (r *Refusal) empty() bool { return len(r.Problems) == 0 }
 // before 7.2 with appendfsync everysec) runs, the risk logged as an error.
 // It never lifts the settings: an operator who accepted losing the last
 // second of writes in a machine crash has not accepted losing every refund
-// at a restart (no AOF) or under memory pressure (eviction). A replica, or a server that does
-// not answer, is refused whatever the environment says. The Promise
-// returned is what writes that guard money wait for (NewKeeperWith). A
-// pass is logged at debug level, with warnings for settings that are
-// allowed but weaken the guarantees.
+// at a restart (no AOF) or under memory pressure (eviction). A replica, or
+// a server that does not answer, is refused whatever the environment says.
+// The Promise returned is what writes that guard money wait for
+// (NewKeeperWith). A pass is logged at debug level, with warnings for
+// settings that are allowed but weaken the guarantees.
 func Require(ctx context.Context, rdb redis.UniversalClient, getenv func(string) string, log logrus.FieldLogger) (Promise, error) {
 	skip, accept := getenv(SkipEnv) == "1", getenv(AcceptLossEnv) == "1"
 	ref := &Refusal{}
