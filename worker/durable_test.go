@@ -14,6 +14,7 @@ import (
 
 	"github.com/refundq/refundq/enqueue"
 	"github.com/refundq/refundq/internal/redisproc"
+	"github.com/refundq/refundq/internal/redistest"
 	"github.com/refundq/refundq/internal/store"
 	"github.com/refundq/refundq/providers"
 	"github.com/refundq/refundq/providers/moyasarpg"
@@ -157,12 +158,4 @@ func TestAnAttemptWhoseMarkIsNotKeptIsNotSent(t *testing.T) {
 
 // ownRedis starts a redis-server of the test's own: the shared test Redis
 // keeps nothing on disk, and its configuration is not ours to change.
-func ownRedis(t *testing.T, o redisproc.Options) *redisproc.Server {
-	t.Helper()
-	s, err := redisproc.Start(t.TempDir(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
-}
+func ownRedis(t *testing.T, o redisproc.Options) *redisproc.Server { return redistest.Server(t, o) }

@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/redisproc"
+	"github.com/refundq/refundq/internal/redistest"
 )
 
 const tok = "tok_cfg_0123456789abcdef0123456789abcdef"
@@ -72,14 +73,7 @@ func TestRunStopsWhenRedisDoesNotAnswer(t *testing.T) {
 // A taken API_LISTEN names the variable, as HEALTH_LISTEN does for the
 // worker, and says what to do.
 func TestListenErrorNamesAPIListen(t *testing.T) {
-	if _, err := redisproc.Binary(); err != nil {
-		t.Skip(err)
-	}
-	rds, err := redisproc.Start(t.TempDir(), redisproc.Shipped)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rds.Stop)
+	rds := redistest.Server(t, redisproc.Shipped)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

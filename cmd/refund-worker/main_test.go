@@ -10,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/refundq/refundq/internal/redisproc"
+	"github.com/refundq/refundq/internal/redistest"
 )
 
 // The worker binary links no simulator or fault injector: test doubles stay
@@ -56,14 +57,7 @@ func TestWebhookSecretIsRequired(t *testing.T) {
 // Several workers on one host: the second one's HEALTH_LISTEN is taken, and
 // the error says what to do rather than only that the address is in use.
 func TestTakenHealthListenSaysWhatToDo(t *testing.T) {
-	if _, err := redisproc.Binary(); err != nil {
-		t.Skip(err)
-	}
-	rds, err := redisproc.Start(t.TempDir(), redisproc.Shipped)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(rds.Stop)
+	rds := redistest.Server(t, redisproc.Shipped)
 	held, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -14,22 +14,12 @@ import (
 
 	"github.com/refundq/refundq/internal/durability"
 	"github.com/refundq/refundq/internal/redisproc"
+	"github.com/refundq/refundq/internal/redistest"
 )
 
 // server starts a redis-server of the test's own (the shared test Redis
 // keeps nothing on disk, and its configuration is not ours to change).
-func server(t *testing.T, o redisproc.Options) *redisproc.Server {
-	t.Helper()
-	if _, err := redisproc.Binary(); err != nil {
-		t.Skip(err)
-	}
-	s, err := redisproc.Start(t.TempDir(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	return s
-}
+func server(t *testing.T, o redisproc.Options) *redisproc.Server { return redistest.Server(t, o) }
 
 func client(t *testing.T, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr})
